@@ -1,0 +1,129 @@
+# modelpack-snapshotter build.  `make` builds build/bin/*, `make test` runs
+# everything CI runs (installing what it needs), `make demo` shows the main
+# job end to end.  See README.md.
+
+PREFIX ?= /usr/local
+BUILD ?= build
+GEN := $(BUILD)/gen
+CACHE ?= .cache
+UNSTABLE := $(CACHE)/unstable
+
+CC ?= cc
+CLANG ?= clang
+OPT ?= -O2
+PKGS := grpc libprotobuf-c lmdb
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS_COMMON = -std=gnu11 -g $(WARN) -D_GNU_SOURCE -I. -I$(GEN) $(PKG_CFLAGS)
+LDLIBS_COMMON = $(PKG_LIBS) -lpthread
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+PROTOS := proto/google/protobuf/empty.proto proto/google/protobuf/timestamp.proto \
+	proto/google/protobuf/field_mask.proto proto/types/mount.proto \
+	proto/snapshots/snapshots.proto
+PB_C := $(PROTOS:proto/%.proto=$(GEN)/%.pb-c.c)
+PB_H := $(PB_C:.c=.h)
+
+LIB_SRCS := $(sort $(wildcard util/*.c snapshotter/*.c plugin/*.c)) $(PB_C)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+ASAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/%.o)
+
+UNIT_SRCS := $(sort $(wildcard tests/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/%.c=$(BUILD)/test/%)
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/%.c=$(BUILD)/fuzz/%)
+# integration/*.c are test programs; integration/lib/*.c is code they share.
+INTEG_SRCS := $(sort $(wildcard integration/*.c))
+INTEG_BINS := $(INTEG_SRCS:integration/%.c=$(BUILD)/bin/%)
+INTEG_LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard integration/lib/*.c)))
+
+BINS := $(BUILD)/bin/modelpack-snapshotter
+
+.PHONY: all deps unstable test unit fuzz integration bench demo install clean format format-check
+.DEFAULT_GOAL := all
+
+all: $(BINS) $(INTEG_BINS)
+
+deps:
+	@sh scripts/deps.sh
+
+unstable:
+	@sh scripts/fetch-unstable.sh $(UNSTABLE)
+
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -Iproto $<
+
+$(BUILD)/obj/%.o: %.c | $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $(CFLAGS_COMMON) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c | $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) -O1 $(SAN) $(CFLAGS_COMMON) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/bin/modelpack-snapshotter: $(BUILD)/obj/cmd/modelpack-snapshotter.o $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
+
+$(BUILD)/bin/%: $(BUILD)/obj/integration/%.o $(INTEG_LIB_OBJS) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
+
+$(BUILD)/test/%: $(BUILD)/asan/tests/%.o $(ASAN_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
+
+# Fuzz targets build the library sources straight into the fuzzer binary with
+# clang's libFuzzer and the sanitizers.
+$(BUILD)/fuzz/%: tests/%.c $(LIB_SRCS) | $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CLANG) -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
+	  -Wall -Wextra -Wno-unused-parameter -I. -I$(GEN) $(PKG_CFLAGS) \
+	  $< $(LIB_SRCS) -o $@ $(LDLIBS_COMMON)
+
+unit: $(UNIT_BINS)
+	@sh scripts/run-unit.sh $(UNIT_BINS)
+
+fuzz: $(FUZZ_BINS)
+	@sh scripts/run-fuzz.sh $(BUILD)/fuzz $(FUZZ_BINS)
+
+integration: all unstable
+	@sh integration/run.sh
+
+# The README's test command: installs what it needs, then unit tests under
+# ASan/UBSan, a short fuzz run, format check, integration against real
+# containerd 1.6 and 2.x.
+test: deps
+	@$(MAKE) --no-print-directory unstable
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory format-check
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz
+	@$(MAKE) --no-print-directory integration
+
+bench: deps
+	@$(MAKE) --no-print-directory unstable all
+	@sh bench/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory unstable all
+	@sh scripts/demo.sh
+
+install: $(BINS)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -d $(DESTDIR)$(PREFIX)/share/modelpack-snapshotter
+	cp -r config $(DESTDIR)$(PREFIX)/share/modelpack-snapshotter/
+
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_SRCS)
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_SRCS) && echo "format: ok"
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

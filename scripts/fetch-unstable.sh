@@ -1,0 +1,38 @@
+#!/bin/sh
+# Fetch the tools we test against that only Debian unstable ships
+# (containerd 2.x, oras, soci-snapshotter, nydus-snapshotter) without
+# installing them: apt-get download under a private apt state directory, then
+# dpkg -x into a cache folder.  Nothing touches the system's apt or dpkg state.
+#
+# usage: fetch-unstable.sh CACHE_DIR   -> binaries in CACHE_DIR/root/usr/bin
+set -eu
+
+cache=${1:?usage: fetch-unstable.sh CACHE_DIR}
+pkgs="containerd oras soci-snapshotter nydus-snapshotter"
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd)
+stamp="$cache/.done-$(echo "$pkgs" | tr ' ' '-')"
+[ -e "$stamp" ] && exit 0
+
+apt="$cache/apt"
+mkdir -p "$apt/etc/sources.list.d" "$apt/etc/preferences.d" \
+  "$apt/lists/partial" "$apt/archives/partial" "$cache/debs"
+: > "$apt/status"
+echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian unstable main" \
+  > "$apt/etc/sources.list"
+opts="-o Dir::Etc=$apt/etc -o Dir::State::Lists=$apt/lists \
+ -o Dir::Cache=$apt -o Dir::Cache::archives=$apt/archives \
+ -o Dir::State::status=$apt/status -o Debug::NoLocking=1 \
+ -o APT::Sandbox::User=root"
+# shellcheck disable=SC2086
+apt-get $opts update -q >/dev/null
+cd "$cache/debs"
+rm -f ./*.deb
+# shellcheck disable=SC2086
+apt-get $opts download $pkgs >/dev/null
+rm -rf "$cache/root"
+for d in ./*.deb; do dpkg -x "$d" "$cache/root"; done
+for b in containerd ctr containerd-shim-runc-v2 oras soci-snapshotter-grpc containerd-nydus-grpc; do
+  [ -x "$cache/root/usr/bin/$b" ] || { echo "fetch-unstable: $b missing from the unpacked packages" >&2; exit 1; }
+done
+touch "$stamp"

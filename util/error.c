@@ -1,0 +1,96 @@
+#include "util/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void
+vset (mp_error *err, enum mp_errcode code, int errnum, const char *fmt,
+      va_list ap)
+{
+  int n;
+
+  err->code = code;
+  err->sys_errno = errnum;
+  n = vsnprintf (err->msg, sizeof err->msg, fmt, ap);
+  if (errnum != 0 && n >= 0 && (size_t) n < sizeof err->msg)
+    snprintf (err->msg + n, sizeof err->msg - n, ": %s", strerror (errnum));
+}
+
+int
+mp_error_set (mp_error *err, enum mp_errcode code, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (err == NULL)
+    return -1;
+  va_start (ap, fmt);
+  vset (err, code, 0, fmt, ap);
+  va_end (ap);
+  return -1;
+}
+
+int
+mp_error_sys (mp_error *err, int errnum, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (err == NULL)
+    return -1;
+  va_start (ap, fmt);
+  vset (err, MP_ERR_INTERNAL, errnum, fmt, ap);
+  va_end (ap);
+  return -1;
+}
+
+int
+mp_error_prefix (mp_error *err, const char *fmt, ...)
+{
+  char prefix[512];
+  char old[sizeof err->msg];
+  va_list ap;
+
+  if (err == NULL)
+    return -1;
+  va_start (ap, fmt);
+  vsnprintf (prefix, sizeof prefix, fmt, ap);
+  va_end (ap);
+  memcpy (old, err->msg, sizeof old);
+  snprintf (err->msg, sizeof err->msg, "%s: %s", prefix, old);
+  return -1;
+}
+
+void
+mp_error_clear (mp_error *err)
+{
+  if (err == NULL)
+    return;
+  err->code = MP_OK;
+  err->sys_errno = 0;
+  err->msg[0] = '\0';
+}
+
+const char *
+mp_errcode_name (enum mp_errcode code)
+{
+  switch (code)
+    {
+    case MP_OK:
+      return "ok";
+    case MP_ERR_INTERNAL:
+      return "internal";
+    case MP_ERR_NOT_FOUND:
+      return "not found";
+    case MP_ERR_ALREADY_EXISTS:
+      return "already exists";
+    case MP_ERR_FAILED_PRECONDITION:
+      return "failed precondition";
+    case MP_ERR_INVALID_ARGUMENT:
+      return "invalid argument";
+    case MP_ERR_UNIMPLEMENTED:
+      return "unimplemented";
+    case MP_ERR_UNAVAILABLE:
+      return "unavailable";
+    }
+  return "unknown";
+}
