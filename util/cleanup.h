@@ -13,7 +13,7 @@
 static inline void
 mp_freep (void *p)
 {
-  free (*(void **) p);
+  free (*(void **)p);
 }
 
 static inline void
@@ -49,7 +49,7 @@ mp_closedirp (DIR **d)
 static inline void *
 mp_steal_pointer (void *pp)
 {
-  void **p = (void **) pp;
+  void **p = (void **)pp;
   void *ret = *p;
   *p = NULL;
   return ret;

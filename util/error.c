@@ -13,7 +13,7 @@ vset (mp_error *err, enum mp_errcode code, int errnum, const char *fmt,
   err->code = code;
   err->sys_errno = errnum;
   n = vsnprintf (err->msg, sizeof err->msg, fmt, ap);
-  if (errnum != 0 && n >= 0 && (size_t) n < sizeof err->msg)
+  if (errnum != 0 && n >= 0 && (size_t)n < sizeof err->msg)
     snprintf (err->msg + n, sizeof err->msg - n, ": %s", strerror (errnum));
 }
 

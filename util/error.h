@@ -13,7 +13,7 @@
 enum mp_errcode
 {
   MP_OK = 0,
-  MP_ERR_INTERNAL,            /* anything unexpected: I/O failure, bug */
+  MP_ERR_INTERNAL, /* anything unexpected: I/O failure, bug */
   MP_ERR_NOT_FOUND,
   MP_ERR_ALREADY_EXISTS,
   MP_ERR_FAILED_PRECONDITION, /* e.g. removing a snapshot that has children */

@@ -1,0 +1,180 @@
+/* modelpack-snapshotter: the containerd proxy snapshotter daemon. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "plugin/config.h"
+#include "plugin/grpc_server.h"
+#include "plugin/snapshots_service.h"
+#include "snapshotter/snapshotter.h"
+#include "util/log.h"
+
+#ifndef MP_VERSION
+#define MP_VERSION "0.1.0"
+#endif
+
+static void
+usage (FILE *out)
+{
+  fprintf (out,
+           "usage: modelpack-snapshotter [options]\n"
+           "\n"
+           "A containerd proxy snapshotter that serves container root "
+           "filesystems and\n"
+           "mounts ModelPack models. Register it in containerd's config as\n"
+           "[proxy_plugins.modelpack] type = \"snapshot\" address = "
+           "\"<socket>\".\n"
+           "\n"
+           "options:\n"
+           "  --config FILE      configuration file (default %s)\n"
+           "  --root DIR         state directory (default %s)\n"
+           "  --address PATH     unix socket to serve on (default %s)\n"
+           "  --log-level LEVEL  error, warn, info or debug (default info)\n"
+           "  --workers N        gRPC worker threads (default 8)\n"
+           "  --version          print the version and exit\n"
+           "  --help             print this help and exit\n",
+           MP_DEFAULT_CONFIG, MP_DEFAULT_ROOT, MP_DEFAULT_ADDRESS);
+}
+
+static int
+fail (const char *what, const mp_error *err)
+{
+  fprintf (stderr, "modelpack-snapshotter: %s%s%s\n", what, what[0] ? ": " : "",
+           err->msg);
+  return 1;
+}
+
+int
+main (int argc, char **argv)
+{
+  enum
+  {
+    OPT_CONFIG = 1,
+    OPT_ROOT,
+    OPT_ADDRESS,
+    OPT_LOG_LEVEL,
+    OPT_WORKERS,
+    OPT_VERSION,
+    OPT_HELP
+  };
+  static const struct option opts[]
+      = { { "config", required_argument, NULL, OPT_CONFIG },
+          { "root", required_argument, NULL, OPT_ROOT },
+          { "address", required_argument, NULL, OPT_ADDRESS },
+          { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+          { "workers", required_argument, NULL, OPT_WORKERS },
+          { "version", no_argument, NULL, OPT_VERSION },
+          { "help", no_argument, NULL, OPT_HELP },
+          { NULL, 0, NULL, 0 } };
+  const char *config_path = MP_DEFAULT_CONFIG, *root = NULL, *address = NULL,
+             *log_level = NULL;
+  bool config_given = false;
+  long workers = 0;
+  snapshots_service svc = { 0 };
+  mp_grpc_server *srv;
+  mp_config cfg;
+  mp_error err = { 0 };
+  sigset_t sigs;
+  int c, sig, level;
+
+  while ((c = getopt_long (argc, argv, "", opts, NULL)) != -1)
+    switch (c)
+      {
+      case OPT_CONFIG:
+        config_path = optarg;
+        config_given = true;
+        break;
+      case OPT_ROOT:
+        root = optarg;
+        break;
+      case OPT_ADDRESS:
+        address = optarg;
+        break;
+      case OPT_LOG_LEVEL:
+        log_level = optarg;
+        break;
+      case OPT_WORKERS:
+        {
+          char *end;
+          workers = strtol (optarg, &end, 10);
+          if (*end || workers < 1 || workers > 1024)
+            {
+              fprintf (stderr, "modelpack-snapshotter: --workers takes a "
+                               "number from 1 to 1024\n");
+              return 2;
+            }
+        }
+        break;
+      case OPT_VERSION:
+        printf ("modelpack-snapshotter %s\n", MP_VERSION);
+        return 0;
+      case OPT_HELP:
+        usage (stdout);
+        return 0;
+      default:
+        usage (stderr);
+        return 2;
+      }
+  if (optind < argc)
+    {
+      fprintf (stderr, "modelpack-snapshotter: unexpected argument %s\n",
+               argv[optind]);
+      usage (stderr);
+      return 2;
+    }
+
+  if (mp_config_init (&cfg, &err) < 0
+      || mp_config_load (&cfg, config_path, config_given, &err) < 0)
+    return fail ("", &err);
+  if ((root && mp_config_set (&cfg.root, root, &err) < 0)
+      || (address && mp_config_set (&cfg.address, address, &err) < 0)
+      || (log_level && mp_config_set (&cfg.log_level, log_level, &err) < 0))
+    return fail ("", &err);
+  if (workers)
+    cfg.workers = (int)workers;
+  level = mp_log_level_parse (cfg.log_level);
+  if (level < 0)
+    {
+      fprintf (stderr,
+               "modelpack-snapshotter: log level \"%s\" is not one of "
+               "error, warn, info, debug\n",
+               cfg.log_level);
+      return 2;
+    }
+  mp_log_set_level (level);
+
+  /* Signals are taken synchronously by the main thread; block them before
+   * any thread starts so every thread inherits the mask. */
+  sigemptyset (&sigs);
+  sigaddset (&sigs, SIGTERM);
+  sigaddset (&sigs, SIGINT);
+  pthread_sigmask (SIG_BLOCK, &sigs, NULL);
+  signal (SIGPIPE, SIG_IGN);
+  umask (022);
+
+  svc.sn = snapshotter_open (cfg.root, &err);
+  if (svc.sn == NULL)
+    return fail ("open state", &err);
+  srv = mp_grpc_server_start (cfg.address, cfg.workers,
+                              snapshots_service_handle, &svc, &err);
+  if (srv == NULL)
+    {
+      snapshotter_close (svc.sn);
+      return fail ("serve", &err);
+    }
+  mp_log_info ("modelpack-snapshotter %s serving on %s (root %s, %d workers)",
+               MP_VERSION, cfg.address, cfg.root, cfg.workers);
+
+  while (sigwait (&sigs, &sig) != 0)
+    ;
+  mp_log_info ("received %s, shutting down", strsignal (sig));
+  mp_grpc_server_stop (srv);
+  snapshotter_close (svc.sn);
+  mp_config_free (&cfg);
+  mp_log_info ("stopped");
+  return 0;
+}

@@ -1,0 +1,122 @@
+#include "plugin/config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/toml.h"
+
+int
+mp_config_set (char **field, const char *value, mp_error *err)
+{
+  char *v = strdup (value);
+
+  if (v == NULL)
+    return mp_error_sys (err, ENOMEM, "config");
+  free (*field);
+  *field = v;
+  return 0;
+}
+
+int
+mp_config_init (mp_config *c, mp_error *err)
+{
+  memset (c, 0, sizeof *c);
+  c->workers = 8;
+  if (mp_config_set (&c->root, MP_DEFAULT_ROOT, err) < 0
+      || mp_config_set (&c->address, MP_DEFAULT_ADDRESS, err) < 0
+      || mp_config_set (&c->log_level, "info", err) < 0)
+    return -1;
+  return 0;
+}
+
+void
+mp_config_free (mp_config *c)
+{
+  free (c->root);
+  free (c->address);
+  free (c->log_level);
+  memset (c, 0, sizeof *c);
+}
+
+static const char *const known_keys[]
+    = { "root", "address", "log_level", "workers" };
+
+static int
+load_string (const toml_value *t, const char *key, char **field, mp_error *err)
+{
+  const char *s;
+  int rc = toml_get_string (t, key, &s, err);
+
+  if (rc <= 0)
+    return rc;
+  if (s[0] == '\0')
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "%s must not be empty",
+                         key);
+  return mp_config_set (field, s, err);
+}
+
+int
+mp_config_load (mp_config *c, const char *path, bool must_exist, mp_error *err)
+{
+  toml_value *doc;
+  int64_t workers;
+  int rc;
+
+  doc = toml_parse_file (path, err);
+  if (doc == NULL)
+    {
+      if (!must_exist && err->sys_errno == ENOENT)
+        {
+          mp_error_clear (err);
+          return 0;
+        }
+      return mp_error_prefix (err, "config %s", path);
+    }
+  for (size_t i = 0; i < toml_table_size (doc); i++)
+    {
+      const char *k = toml_table_key_at (doc, i);
+      bool known = false;
+
+      for (size_t j = 0; j < sizeof known_keys / sizeof *known_keys; j++)
+        known = known || strcmp (k, known_keys[j]) == 0;
+      if (!known)
+        {
+          toml_free (doc);
+          return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                               "config %s: unknown setting \"%s\"", path, k);
+        }
+    }
+  if (load_string (doc, "root", &c->root, err) < 0
+      || load_string (doc, "address", &c->address, err) < 0
+      || load_string (doc, "log_level", &c->log_level, err) < 0)
+    goto fail;
+  rc = toml_get_integer (doc, "workers", &workers, err);
+  if (rc < 0)
+    goto fail;
+  if (rc > 0)
+    {
+      if (workers < 1 || workers > 1024)
+        {
+          mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                        "workers must be between 1 and 1024, not %lld",
+                        (long long)workers);
+          goto fail;
+        }
+      c->workers = (int)workers;
+    }
+  if (mp_log_level_parse (c->log_level) < 0)
+    {
+      mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                    "log_level \"%s\" is not one of error, warn, info, debug",
+                    c->log_level);
+      goto fail;
+    }
+  toml_free (doc);
+  return 0;
+
+fail:
+  toml_free (doc);
+  return mp_error_prefix (err, "config %s", path);
+}

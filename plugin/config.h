@@ -1,0 +1,40 @@
+/* The daemon's configuration: defaults, then config.toml, then flags.
+ *
+ * config.toml (all keys optional):
+ *   root = "/var/lib/modelpack-snapshotter"
+ *   address = "/run/modelpack-snapshotter/snapshotter.sock"
+ *   log_level = "info"      # error, warn, info, debug
+ *   workers = 8             # gRPC worker threads
+ */
+#ifndef MP_PLUGIN_CONFIG_H
+#define MP_PLUGIN_CONFIG_H
+
+#include <stdbool.h>
+
+#include "util/error.h"
+
+#define MP_DEFAULT_CONFIG "/etc/modelpack-snapshotter/config.toml"
+#define MP_DEFAULT_ROOT "/var/lib/modelpack-snapshotter"
+#define MP_DEFAULT_ADDRESS "/run/modelpack-snapshotter/snapshotter.sock"
+
+typedef struct mp_config
+{
+  char *root;
+  char *address;
+  char *log_level;
+  int workers;
+} mp_config;
+
+int mp_config_init (mp_config *c, mp_error *err);
+
+/* Read PATH over the current values.  A missing file is an error only
+ * when MUST_EXIST (the operator named it). */
+int mp_config_load (mp_config *c, const char *path, bool must_exist,
+                    mp_error *err);
+
+/* Replace a string setting (flags use this). */
+int mp_config_set (char **field, const char *value, mp_error *err);
+
+void mp_config_free (mp_config *c);
+
+#endif
