@@ -47,16 +47,27 @@ int
 mp_error_prefix (mp_error *err, const char *fmt, ...)
 {
   char prefix[512];
-  char old[sizeof err->msg];
+  size_t pl, ml;
   va_list ap;
+  int n;
 
   if (err == NULL)
     return -1;
   va_start (ap, fmt);
-  vsnprintf (prefix, sizeof prefix, fmt, ap);
+  n = vsnprintf (prefix, sizeof prefix - 2, fmt, ap);
   va_end (ap);
-  memcpy (old, err->msg, sizeof old);
-  snprintf (err->msg, sizeof err->msg, "%s: %s", prefix, old);
+  if (n < 0)
+    return -1;
+  pl = strlen (prefix);
+  memcpy (prefix + pl, ": ", 3);
+  pl += 2;
+  /* Shift the message right to make room; its tail is what gets cut. */
+  ml = strnlen (err->msg, sizeof err->msg - 1);
+  if (pl + ml > sizeof err->msg - 1)
+    ml = sizeof err->msg - 1 - pl;
+  memmove (err->msg + pl, err->msg, ml);
+  memcpy (err->msg, prefix, pl);
+  err->msg[pl + ml] = '\0';
   return -1;
 }
 
