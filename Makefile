@@ -11,7 +11,7 @@ UNSTABLE := $(CACHE)/unstable
 CC ?= cc
 CLANG ?= clang
 OPT ?= -O2
-PKGS := grpc libprotobuf-c lmdb
+PKGS := grpc libprotobuf-c lmdb jansson libarchive libcrypto libzstd zlib libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
@@ -25,7 +25,7 @@ PROTOS := proto/google/protobuf/empty.proto proto/google/protobuf/timestamp.prot
 PB_C := $(PROTOS:proto/%.proto=$(GEN)/%.pb-c.c)
 PB_H := $(PB_C:.c=.h)
 
-LIB_SRCS := $(sort $(wildcard util/*.c snapshotter/*.c plugin/*.c)) $(PB_C)
+LIB_SRCS := $(sort $(wildcard util/*.c snapshotter/*.c model/*.c plugin/*.c)) $(PB_C)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 ASAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/%.o)
 
