@@ -300,26 +300,28 @@ it_stop_snapshotter() {
 
 # ---- containerd -----------------------------------------------------------
 
+# it_proxy_toml NAME ADDRESS: a proxy snapshotter table.
+it_proxy_toml() {
+  printf '\n[proxy_plugins.%s]\n  type = "snapshot"\n  address = "%s"\n' "$1" "$2"
+}
+
+# it_containerd_config VERSION FILE [SNIPPET]: write containerd's config.
+# Without SNIPPET: CRI and NRI off, proxy plugins from MP_SOCK / SOCI_SOCK /
+# NYDUS_SOCK.  With SNIPPET (one of config/containerd-*.toml): the snippet
+# itself, its socket and root paths pointed at MP_SOCK and MP_ROOT, CRI on
+# with its CNI directories kept private.
 it_containerd_config() {
-  local ver=$1 f=$2 disabled proxies="" q
-  if [ "$IT_SN" = modelpack ]; then
-    proxies+=$'\n'"[proxy_plugins.modelpack]"$'\n'"  type = \"snapshot\""$'\n'"  address = \"$MP_SOCK\""$'\n'
-  fi
-  if [ -n "${SOCI_SOCK:-}" ]; then
-    proxies+=$'\n'"[proxy_plugins.soci]"$'\n'"  type = \"snapshot\""$'\n'"  address = \"$SOCI_SOCK\""$'\n'
-  fi
-  if [ -n "${NYDUS_SOCK:-}" ]; then
-    proxies+=$'\n'"[proxy_plugins.nydus]"$'\n'"  type = \"snapshot\""$'\n'"  address = \"$NYDUS_SOCK\""$'\n'
-  fi
+  local ver=$1 f=$2 snippet=${3:-} disabled="" q sn
   if [ "$ver" = 1.6 ]; then
     q='"'
     # The CRI plugin is not needed by ctr-driven tests and would want CNI.
-    disabled='"io.containerd.grpc.v1.cri"'
+    [ -n "$snippet" ] || disabled='"io.containerd.grpc.v1.cri"'
   else
     q="'"
-    # 2.x splits CRI into several plugins; NRI would listen on the host's
-    # /var/run/nri/nri.sock.
-    disabled='"io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images", "io.containerd.nri.v1.nri"'
+    # 2.x splits CRI into several plugins.
+    [ -n "$snippet" ] || disabled='"io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images", '
+    # NRI would listen on the host's /var/run/nri/nri.sock.
+    disabled+='"io.containerd.nri.v1.nri"'
   fi
   {
     if [ "$ver" = 1.6 ]; then echo "version = 2"; else echo "version = 3"; fi
@@ -346,20 +348,33 @@ disabled_plugins = [$disabled]
 [plugins.${q}io.containerd.internal.v1.opt${q}]
   path = "$IT_DIR/c/opt"
 EOF
-    if [ "$ver" != 1.6 ]; then
-      # ctr 2.x pulls through the transfer service, which unpacks only
-      # into snapshotters listed here.
-      local sn
-      for sn in overlayfs ${IT_SN/overlayfs/} ${SOCI_SOCK:+soci} ${NYDUS_SOCK:+nydus}; do
-        cat <<EOF
-
-[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]
-  platform = "$(it_platform)"
-  snapshotter = "$sn"
-EOF
-      done
+    if [ -n "$snippet" ]; then
+      # The CRI plugin creates and watches its CNI config directory.
+      if [ "$ver" = 1.6 ]; then
+        echo '[plugins."io.containerd.grpc.v1.cri".cni]'
+      else
+        echo "[plugins.'io.containerd.cri.v1.runtime'.cni]"
+      fi
+      echo "  conf_dir = \"$IT_DIR/c/cni/net.d\""
+      echo "  bin_dir = \"$IT_DIR/c/cni/bin\""
+      echo
+      echo "# ---- $snippet"
+      sed -e '/^version *=/d' \
+        -e "s|/run/modelpack-snapshotter/snapshotter.sock|$MP_SOCK|g" \
+        -e "s|/var/lib/modelpack-snapshotter|$MP_ROOT|g" "$snippet"
+    else
+      if [ "$ver" != 1.6 ]; then
+        # ctr 2.x pulls through the transfer service, which unpacks only
+        # into snapshotters listed here.
+        for sn in overlayfs ${IT_SN/overlayfs/} ${SOCI_SOCK:+soci} ${NYDUS_SOCK:+nydus}; do
+          printf "\n[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]\n"
+          printf '  platform = "%s"\n  snapshotter = "%s"\n' "$(it_platform)" "$sn"
+        done
+      fi
+      if [ "$IT_SN" = modelpack ]; then it_proxy_toml modelpack "$MP_SOCK"; fi
+      if [ -n "${SOCI_SOCK:-}" ]; then it_proxy_toml soci "$SOCI_SOCK"; fi
+      if [ -n "${NYDUS_SOCK:-}" ]; then it_proxy_toml nydus "$NYDUS_SOCK"; fi
     fi
-    printf '%s' "$proxies"
   } > "$f"
 }
 
@@ -373,10 +388,11 @@ it_platform() {
   echo "linux/$arch"
 }
 
-# it_start_containerd 1.6|2: a private containerd (root, state, sockets under
-# IT_DIR) with our snapshotter as proxy plugin "modelpack".
+# it_start_containerd 1.6|2 [SNIPPET]: a private containerd (root, state,
+# sockets under IT_DIR) with our snapshotter as proxy plugin "modelpack"; with
+# SNIPPET, configured by that example file instead (see it_containerd_config).
 it_start_containerd() {
-  local ver=${1:?it_start_containerd 1.6|2} bin path
+  local ver=${1:?it_start_containerd 1.6|2} snippet=${2:-} bin path
   case $ver in
     1.6)
       bin=/usr/bin/containerd
@@ -411,7 +427,7 @@ it_start_containerd() {
   CTR_RUN_ARGS="--runc-binary $IT_RUNC --runc-root $IT_DIR/c/runc"
   export CTD_VERSION CTD_SOCK CTD_ROOT CTD_STATE CTD_LOG CTR CTR_RUN_ARGS
   mkdir -p "$IT_DIR/c/tmp" "$IT_DIR/c/opt"
-  it_containerd_config "$ver" "$IT_DIR/c/config.toml"
+  it_containerd_config "$ver" "$IT_DIR/c/config.toml" "$snippet"
 
   PATH=$path "$bin" --config "$IT_DIR/c/config.toml" >> "$CTD_LOG" 2>&1 &
   CTD_PID=$!
@@ -500,10 +516,16 @@ it_stop_containerd() {
 }
 
 # it_reset_state: after it_stop_containerd and it_stop_snapshotter, remove
-# their state so the next containerd version starts from nothing.
+# their state so the next containerd version starts from nothing (with
+# IT_KEEP=1, move it to IT_DIR/kept-<version>/ instead).
 it_reset_state() {
   it_umount_under "$IT_DIR/c"
   it_umount_under "$IT_DIR/s"
+  if [ "${IT_KEEP:-0}" = 1 ]; then
+    local keep
+    keep=$(mktemp -d "$IT_DIR/kept-${CTD_VERSION:-x}.XXXX")
+    mv "$IT_DIR/c" "$IT_DIR/s" "$keep/" 2>/dev/null || true
+  fi
   rm -rf --one-file-system "$IT_DIR/c" "$IT_DIR/s" "$IT_DIR/s.sock"
   unset CTD_SOCK CTD_ROOT CTD_STATE CTD_VERSION CTR
 }
@@ -515,7 +537,7 @@ it_start_registry() {
   mkdir -p "$IT_DIR/reg"
   for _ in 1 2 3 4 5; do
     port=$((20000 + RANDOM % 40000))
-    if ss -Htln "sport = :$port" | grep -q .; then continue; fi
+    if [ -n "$(ss -Htln "sport = :$port")" ]; then continue; fi
     cat > "$IT_DIR/registry.yml" <<EOF
 version: 0.1
 log:
