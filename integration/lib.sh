@@ -23,13 +23,14 @@
 #                   harness without our daemon)
 #   IT_KEEP=1       keep IT_DIR (logs, state) after the test
 #   IT_VERBOSE=1    print each log's tail even when the test passes
-#   MP_BIN          snapshotter binary (default build/bin/modelpack-snapshotter)
+#   MP_BIN          snapshotter binary (default $BUILD/bin/modelpack-snapshotter,
+#                   BUILD defaulting to build as in the Makefile)
 #   IT_UNSTABLE_BIN unpacked Debian-unstable usr/bin (containerd 2.x, ...)
 #   SOCI_SOCK, NYDUS_SOCK  if set, containerd also gets proxy snapshotters
 #                   "soci" and "nydus" at these addresses (benchmarks)
 #
 # Exported after the matching it_start_*:
-#   IT_DIR IT_NAME IT_REPO IT_SN
+#   IT_DIR IT_NAME IT_REPO IT_BUILD IT_SN
 #   MP_SOCK MP_ROOT MP_PID         (our snapshotter; MP_ROOT is the built-in
 #                                   snapshotter's root when IT_SN is not ours)
 #   CTD_SOCK CTD_ROOT CTD_STATE CTD_PID CTD_VERSION CTD_LOG
@@ -42,11 +43,13 @@ set -E
 
 IT_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IT_UNSTABLE_BIN=${IT_UNSTABLE_BIN:-$IT_REPO/.cache/unstable/root/usr/bin}
-MP_BIN=${MP_BIN:-$IT_REPO/build/bin/modelpack-snapshotter}
+IT_BUILD=${BUILD:-build}
+case $IT_BUILD in /*) ;; *) IT_BUILD=$IT_REPO/$IT_BUILD ;; esac
+MP_BIN=${MP_BIN:-$IT_BUILD/bin/modelpack-snapshotter}
 IT_SN=${IT_SNAPSHOTTER:-modelpack}
 IT_RUNC=/usr/sbin/runc
 IT_SYS_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export IT_REPO IT_SN
+export IT_REPO IT_BUILD IT_SN
 
 if [ "$(id -u)" != 0 ]; then
   echo "integration tests need root (containerd, runc, overlay mounts)" >&2

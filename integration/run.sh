@@ -1,9 +1,12 @@
 #!/bin/sh
 # Run every integration test: integration/test_*.sh, then the test programs
-# built from integration/*.c (build/bin/<name>).  Each test prints a line
-# "N passed, N failed" last; this adds them up, prints
-# "integration: N passed, N failed" and exits non-zero if anything failed
-# (a test that exits non-zero or prints no summary counts as one failure).
+# built from integration/*.c (build/bin/<name>) that no test_*.sh runs
+# itself (a program that needs a containerd or a socket gets a test_*.sh
+# wrapper using lib.sh; naming the program there is what marks it wrapped).
+# Each test prints a line "N passed, N failed" (optionally "name: " first)
+# last; this adds them up, prints "integration: N passed, N failed" and
+# exits non-zero if anything failed (a test that exits non-zero or prints no
+# summary counts as one failure).
 #
 # usage: sh integration/run.sh [PATTERN...]
 #   PATTERN  run only tests whose name contains it (e.g. pull_run)
@@ -41,6 +44,7 @@ for c in "$here"/*.c; do
   [ -e "$c" ] || continue
   name=$(basename "$c" .c)
   selected "$name" "$@" || continue
+  if grep -qs -- "$name" "$here"/test_*.sh; then continue; fi
   tests="$tests prog:$name"
 done
 
@@ -66,7 +70,9 @@ for entry in $tests; do
     } | tee "$tmp/out"
   fi
   rc=$(cat "$tmp/rc")
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$tmp/out" | tail -n 1 || true)
+  line=$(grep -E '^([[:alnum:]_ -]+: )?[0-9]+ passed, [0-9]+ failed$' "$tmp/out" \
+    | tail -n 1 || true)
+  line=${line##*: }
   if [ -n "$line" ]; then
     p=${line%% passed*}
     f=${line#*passed, }

@@ -112,6 +112,24 @@ test_version() {
   out=$($CTR snapshots --snapshotter "$IT_SN" ls)
   it_check "$t run --rm leaves no active snapshot" \
     test -z "$(awk 'NR > 1 && $NF == "Active"' <<<"$out")"
+
+  # Deleting the image with --sync runs containerd's garbage collector,
+  # which lists the snapshotter, removes every snapshot containerd no longer
+  # references (the layers, and containers' snapshots if still there) and
+  # asks the snapshotter to clean up: its snapshot directories must go.
+  if out=$($CTR image rm --sync "$image" 2>&1); then
+    it_pass "$t image rm --sync"
+  else
+    it_fail "$t image rm --sync: $out"
+  fi
+  it_check "$t no snapshot left in containerd after garbage collection" \
+    test -z "$($CTR snapshots --snapshotter "$IT_SN" ls | awk 'NR > 1')"
+  it_check "$t garbage collection removed every snapshot directory" \
+    it_wait_for 10 "$MP_ROOT/snapshots to empty" no_snapshot_dirs
+}
+
+no_snapshot_dirs() {
+  [ -z "$(find "$MP_ROOT/snapshots" -mindepth 1 -maxdepth 1 -print -quit)" ]
 }
 
 for v in $versions; do
