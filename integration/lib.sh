@@ -262,7 +262,9 @@ it_start_snapshotter() {
   export MP_PID
   local i
   for ((i = 0; i < 100; i++)); do
-    [ -S "$MP_SOCK" ] && return 0
+    # Accepting connections, not merely present: a crashed daemon leaves
+    # its socket file behind.
+    it_sock_accepts "$MP_SOCK" && return 0
     if ! kill -0 "$MP_PID" 2>/dev/null; then
       it_log "modelpack-snapshotter exited before creating $MP_SOCK:"
       tail -n 20 "$IT_DIR/snapshotter.log" >&2
@@ -273,6 +275,16 @@ it_start_snapshotter() {
   done
   it_log "modelpack-snapshotter did not create $MP_SOCK within 10s"
   return 1
+}
+
+# it_sock_accepts SOCKET: something accepts connections on the unix socket
+# (curl's exit status 7 is "could not connect").
+it_sock_accepts() {
+  local rc=0
+  [ -S "$1" ] || return 1
+  curl -s -m 2 --http2-prior-knowledge --unix-socket "$1" \
+    http://localhost/ -o /dev/null 2>&1 || rc=$?
+  [ "$rc" != 7 ]
 }
 
 # it_stop_snapshotter [-9]: SIGTERM and wait (SIGKILL after 10s), or SIGKILL
