@@ -1,0 +1,116 @@
+/* Verified, confined unpacking of one ModelPack layer blob.
+ *
+ * model_unpack_layer() turns a layer blob (raw file, tar, tar+gzip or
+ * tar+zstd) into a new directory.  The blob digest (and, if given, the
+ * diffId of the uncompressed tar stream) is verified, every tar entry is
+ * checked, and only then does the directory appear under its final name:
+ * on any error nothing exists at DEST_NAME and the temporary work directory
+ * is gone.
+ *
+ * What a tar layer may contain:
+ *   - regular files, directories, symlinks (any target text: they are never
+ *     followed while unpacking), hard links to regular files already in the
+ *     layer;
+ *   - no absolute paths, no ".." components, no path that crosses a symlink,
+ *     no device nodes, FIFOs or sockets: each is an error, because a layer
+ *     that tries any of them is a bad artifact, not something to repair;
+ *   - setuid, setgid and sticky bits are dropped (mode & 0777);
+ *   - ".wh." names are ordinary names: model layers are not image layers,
+ *     no ModelPack producer writes whiteouts, and overlayfs only honours
+ *     character-device whiteouts, which are refused anyway;
+ *   - a later entry replaces an earlier one of the same name, except that
+ *     nothing replaces a non-empty directory.
+ *
+ * Nothing is fsynced: the caller makes the result durable once (syncfs on
+ * the cache filesystem) before it records the layer as present. */
+#ifndef MP_MODEL_UNPACK_H
+#define MP_MODEL_UNPACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "util/error.h"
+
+enum model_layer_format
+{
+  MODEL_LAYER_RAW,
+  MODEL_LAYER_TAR,
+  MODEL_LAYER_TAR_GZIP,
+  MODEL_LAYER_TAR_ZSTD,
+};
+
+/* Metadata of a raw layer's file, from the file-metadata annotation. */
+struct model_file_meta
+{
+  bool has_mode;
+  mode_t mode; /* only the permission bits (& 0777) are applied */
+  bool has_owner;
+  uid_t uid;
+  gid_t gid;
+  bool has_mtime;
+  struct timespec mtime;
+};
+
+/* Defaults used when the corresponding option is 0. */
+#define MODEL_UNPACK_DEFAULT_MAX_BYTES (UINT64_C (1) << 40) /* 1 TiB */
+#define MODEL_UNPACK_DEFAULT_MAX_ENTRIES (UINT64_C (1) << 22)
+/* Fixed limits on entry names (bytes without the NUL; path components). */
+#define MODEL_UNPACK_MAX_PATH 4095
+#define MODEL_UNPACK_MAX_DEPTH 128
+
+/* Work directories are named MODEL_UNPACK_TMP_PREFIX<dest_name>.<random>;
+ * whatever carries this prefix after a crash is garbage to remove. */
+#define MODEL_UNPACK_TMP_PREFIX ".unpack-"
+
+struct model_unpack_opts
+{
+  enum model_layer_format format;
+  /* "sha256:<hex>" or "sha512:<hex>" of the blob as stored; required. */
+  const char *expected_digest;
+  /* Digest of the uncompressed tar stream, or NULL not to check it.  For
+   * raw and plain tar layers it must equal the blob digest. */
+  const char *expected_diff_id;
+  /* Raw layers: relative path of the file inside the layer directory. */
+  const char *raw_path;
+  const struct model_file_meta *raw_meta; /* raw layers; NULL = defaults */
+  bool keep_owners; /* apply uid/gid from the layer (needs root) */
+  /* Upper bound on the uncompressed tar stream and on the sum of file
+   * sizes (sparse holes included), against decompression bombs and disk
+   * filling; 0 = MODEL_UNPACK_DEFAULT_MAX_BYTES. */
+  uint64_t max_total_bytes;
+  uint64_t max_entries; /* 0 = MODEL_UNPACK_DEFAULT_MAX_ENTRIES */
+};
+
+/* How a raw layer's bytes reached the file (see unpack.c). */
+enum model_unpack_copy_method
+{
+  MODEL_UNPACK_COPY_NONE, /* tar layers */
+  MODEL_UNPACK_COPY_FICLONE,
+  MODEL_UNPACK_COPY_FILE_RANGE,
+  MODEL_UNPACK_COPY_READ_WRITE,
+};
+
+struct model_unpack_stats
+{
+  uint64_t bytes_read;         /* blob bytes hashed */
+  uint64_t bytes_uncompressed; /* tar stream bytes (raw: the file size) */
+  uint64_t bytes_written;      /* file data placed, clones included */
+  uint64_t files, dirs, symlinks, hardlinks;
+  enum model_unpack_copy_method copy_method;
+};
+
+/* Unpack the blob read from SRC_FD (from its current offset to EOF) into a
+ * new directory DEST_NAME (one path component) under DEST_PARENT_FD.
+ * Errors: MP_ERR_INVALID_ARGUMENT for bad options or a bad blob (digest
+ * mismatch, corrupt stream, forbidden entry, limit exceeded),
+ * MP_ERR_ALREADY_EXISTS if DEST_NAME exists, MP_ERR_INTERNAL for I/O.
+ * STATS may be NULL.  Returns 0 or -1. */
+int model_unpack_layer (int src_fd, int dest_parent_fd, const char *dest_name,
+                        const struct model_unpack_opts *o,
+                        struct model_unpack_stats *stats, mp_error *err);
+
+const char *model_unpack_copy_method_name (enum model_unpack_copy_method m);
+
+#endif
