@@ -1934,6 +1934,7 @@ typedef struct owned
 {
   tcase *c;
   char **names;
+  char **parents;
   size_t n;
 } owned;
 
@@ -1948,12 +1949,48 @@ collect_owned (const snapclient_info *si, void *opaque, mp_error *err)
   if (!mine)
     return 0;
   o->names = xnonnull (realloc (o->names, (o->n + 1) * sizeof *o->names));
-  o->names[o->n++] = xstrdup (si->name);
+  o->parents = xnonnull (realloc (o->parents, (o->n + 1) * sizeof *o->parents));
+  o->names[o->n] = xstrdup (si->name);
+  o->parents[o->n] = xstrdup (si->parent);
+  o->n++;
   return 0;
 }
 
-/* Undo what a case left: its mounts, its snapshots (children before
- * parents, by retrying until a round removes nothing), its directory. */
+/* Remove the snapshots in O, children first: each round removes those no
+ * remaining one names as its parent.  Returns how many are left. */
+static size_t
+remove_owned (tcase *c, owned *o, mp_error *err)
+{
+  size_t left = o->n;
+  for (bool progress = true; left > 0 && progress;)
+    {
+      progress = false;
+      bool *leaf = xnonnull (calloc (o->n, sizeof *leaf));
+      for (size_t i = 0; i < o->n; i++)
+        {
+          leaf[i] = o->names[i] != NULL;
+          for (size_t j = 0; leaf[i] && j < o->n; j++)
+            if (o->names[j] != NULL && strcmp (o->parents[j], o->names[i]) == 0)
+              leaf[i] = false;
+        }
+      for (size_t i = 0; i < o->n; i++)
+        if (leaf[i])
+          {
+            int rc = snapclient_remove (c->sc, o->names[i], err);
+            if (rc == 0 || rc == MP_GRPC_NOT_FOUND)
+              {
+                free (o->names[i]);
+                o->names[i] = NULL;
+                left--;
+                progress = true;
+              }
+          }
+      free (leaf);
+    }
+  return left;
+}
+
+/* Undo what a case left: its mounts, its snapshots, its directory. */
 static int
 cleanup_case (tcase *c)
 {
@@ -1972,29 +2009,17 @@ cleanup_case (tcase *c)
   if (snapclient_list (c->sc, NULL, 0, collect_owned, &o, &err) != 0
       && why[0] == '\0')
     snprintf (why, sizeof why, "List: %s", err.msg);
-  size_t left = o.n;
-  for (bool progress = true; left > 0 && progress;)
-    {
-      progress = false;
-      for (size_t i = 0; i < o.n; i++)
-        if (o.names[i] != NULL)
-          {
-            int rc = snapclient_remove (c->sc, o.names[i], &err);
-            if (rc == 0 || rc == MP_GRPC_NOT_FOUND)
-              {
-                free (o.names[i]);
-                o.names[i] = NULL;
-                left--;
-                progress = true;
-              }
-          }
-    }
+  size_t left = remove_owned (c, &o, &err);
   if (left > 0 && why[0] == '\0')
     snprintf (why, sizeof why, "%zu snapshot(s) could not be removed: %s", left,
               err.msg);
   for (size_t i = 0; i < o.n; i++)
-    free (o.names[i]);
+    {
+      free (o.names[i]);
+      free (o.parents[i]);
+    }
   free (o.names);
+  free (o.parents);
 
   if (mounts_below (c->work))
     {

@@ -10,9 +10,10 @@
 #   IT_SNAPSHOTTER        modelpack (default), or overlayfs to check the
 #                         driver itself against containerd's own snapshotter
 #   CONFORMANCE_CASE      run only cases whose name contains it
-#   CONFORMANCE_DIRECT=1  also run the suite straight against our daemon's
-#                         socket (before containerd starts, whose garbage
-#                         collector would delete snapshots it did not make)
+#   CONFORMANCE_DIRECT=1  also run the suite once straight against our
+#                         daemon's socket (before containerd starts, whose
+#                         garbage collector would delete snapshots it did
+#                         not make)
 #   CONFORMANCE_BIN       the driver (default $BUILD/bin/snapshots_conformance)
 . "$(dirname "$0")/lib.sh"
 
@@ -47,10 +48,12 @@ if [ ! -x "$bin" ]; then
   it_done
 fi
 
+direct=${CONFORMANCE_DIRECT:-0}
 for v in $versions; do
   it_start_snapshotter
-  if [ "${CONFORMANCE_DIRECT:-0}" = 1 ] && [ "$IT_SN" = modelpack ]; then
+  if [ "$direct" = 1 ] && [ "$IT_SN" = modelpack ]; then
     run_suite "direct/$IT_SN" --address "$MP_SOCK" --snapshotter ""
+    direct=0
   fi
   it_start_containerd "$v"
   run_suite "containerd-$CTD_VERSION/$IT_SN" --address "$CTD_SOCK" \
