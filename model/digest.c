@@ -73,6 +73,15 @@ model_quote (const char *s, char *buf, size_t bufsize)
   return buf;
 }
 
+char *
+model_scrub_text (char *s)
+{
+  for (char *p = s; *p; p++)
+    if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+      *p = '?';
+  return s;
+}
+
 static bool
 is_lower_hex (const char *s, size_t n)
 {
@@ -167,8 +176,10 @@ model_digest_is_valid (const char *s)
 const char *
 model_digest_hex (const model_digest *d)
 {
-  /* Both supported algorithm names are six characters long. */
-  return d->str + strlen (algos[d->algo].name) + 1;
+  const char *colon = strchr (d->str, ':');
+
+  /* A zeroed digest (an absent descriptor) yields "", never a crash. */
+  return colon != NULL ? colon + 1 : d->str + strlen (d->str);
 }
 
 const char *

@@ -83,4 +83,8 @@ int model_digest_verify_file (const char *path, const model_digest *expected,
 #define MODEL_QUOTE_BUF 400
 const char *model_quote (const char *s, char *buf, size_t bufsize);
 
+/* Replace bytes that are not printable ASCII with '?', in place: for
+ * messages from other libraries (jansson) that echo input bytes. */
+char *model_scrub_text (char *s);
+
 #endif

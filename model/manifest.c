@@ -99,8 +99,8 @@ load_json (const void *buf, size_t len, mp_error *err)
   if (root == NULL)
     {
       mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                    "not valid JSON: %s (line %d, column %d)", jerr.text,
-                    jerr.line, jerr.column);
+                    "not valid JSON: %s (line %d, column %d)",
+                    model_scrub_text (jerr.text), jerr.line, jerr.column);
       return NULL;
     }
   if (!json_is_object (root))
@@ -432,8 +432,8 @@ parse_file_metadata (const char *text, model_file_metadata *m, mp_error *err)
 
   if (o == NULL)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "not valid JSON: %s (column %d)", jerr.text,
-                         jerr.column);
+                         "not valid JSON: %s (column %d)",
+                         model_scrub_text (jerr.text), jerr.column);
   if (!json_is_object (o))
     {
       mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "must be a JSON object");
@@ -513,7 +513,7 @@ layer_details (model_layer *l, const char *where, mp_error *err)
     { MODEL_ANNOTATION_FILEPATH_LEGACY, MODEL_PATH_FILEPATH_LEGACY },
     { MODEL_ANNOTATION_TITLE, MODEL_PATH_TITLE },
   };
-  const char *s;
+  const char *s, *key;
 
   l->type = model_media_type_classify (l->desc.media_type);
   for (size_t i = 0; i < sizeof path_keys / sizeof *path_keys; i++)
@@ -530,14 +530,17 @@ layer_details (model_layer *l, const char *where, mp_error *err)
       break;
     }
 
-  s = nonempty_annotation (a, MODEL_ANNOTATION_FILE_METADATA);
+  key = MODEL_ANNOTATION_FILE_METADATA;
+  s = nonempty_annotation (a, key);
   if (s == NULL)
-    s = nonempty_annotation (a, MODEL_ANNOTATION_FILE_METADATA_LEGACY);
+    {
+      key = MODEL_ANNOTATION_FILE_METADATA_LEGACY;
+      s = nonempty_annotation (a, key);
+    }
   if (s != NULL)
     {
       if (parse_file_metadata (s, &l->metadata, err) < 0)
-        return mp_error_prefix (err, "%s: annotation %s", where,
-                                MODEL_ANNOTATION_FILE_METADATA);
+        return mp_error_prefix (err, "%s: annotation %s", where, key);
       l->has_metadata = true;
     }
 

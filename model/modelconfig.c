@@ -616,8 +616,8 @@ load_json (const void *buf, size_t len, mp_error *err)
   root = json_loadb (buf, len, JSON_REJECT_DUPLICATES, &jerr);
   if (root == NULL)
     mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                  "not valid JSON: %s (line %d, column %d)", jerr.text,
-                  jerr.line, jerr.column);
+                  "not valid JSON: %s (line %d, column %d)",
+                  model_scrub_text (jerr.text), jerr.line, jerr.column);
   return root;
 }
 
@@ -888,6 +888,12 @@ model_config_to_json (const model_config *c, mp_error *err)
   json_t *root = json_object ();
   char *out = NULL;
 
+  if (c == NULL)
+    {
+      json_decref (root);
+      mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "no model config to write");
+      return NULL;
+    }
   if (root == NULL)
     {
       mp_error_sys (err, ENOMEM, "model config JSON");

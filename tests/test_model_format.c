@@ -43,6 +43,10 @@ TEST (test_digest_parse_valid)
   CHECK (d.algo == MODEL_DIGEST_SHA512);
   CHECK (strlen (model_digest_hex (&d)) == 128);
   CHECK_STR (model_digest_algo_name (d.algo), "sha512");
+  {
+    model_digest zero = { 0 };
+    CHECK_STR (model_digest_hex (&zero), "");
+  }
 }
 
 TEST (test_digest_parse_invalid)
@@ -692,6 +696,11 @@ TEST (test_manifest_rejects)
           "application/vnd.cncf.model.doc.v1.raw",
           "\"org.cncf.model.file.metadata+json\":\"not json\"") "]}",
       "not valid JSON");
+  expect_manifest_error (
+      HDR "\"layers\":[" LAYER (
+          "application/vnd.cncf.model.doc.v1.raw",
+          "\"org.cnai.model.file.metadata+json\":\"[1]\"") "]}",
+      "annotation org.cnai.model.file.metadata+json: must be a JSON object");
 
   /* Descriptors. */
   expect_manifest_error (
