@@ -53,33 +53,40 @@ unstable:
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
-	protoc-c --c_out=$(GEN) -Iproto $<
+	@echo "  PROTO   $<"
+	@protoc-c --c_out=$(GEN) -Iproto $<
 
 $(BUILD)/obj/%.o: %.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(OPT) $(CFLAGS_COMMON) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(OPT) $(CFLAGS_COMMON) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/asan/%.o: %.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) -O1 $(SAN) $(CFLAGS_COMMON) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC asan $<"
+	@$(CC) -O1 $(SAN) $(CFLAGS_COMMON) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/bin/modelpack-snapshotter: $(BUILD)/obj/cmd/modelpack-snapshotter.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
 
 $(BUILD)/bin/%: $(BUILD)/obj/integration/%.o $(INTEG_LIB_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
 
 $(BUILD)/test/%: $(BUILD)/asan/tests/%.o $(ASAN_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
+	@echo "  LD asan $@"
+	@$(CC) $(SAN) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
 
 # Fuzz targets build the library sources straight into the fuzzer binary with
 # clang's libFuzzer and the sanitizers.
 $(BUILD)/fuzz/%: tests/%.c $(LIB_SRCS) | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CLANG) -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
+	@echo "  FUZZ    $@"
+	@$(CLANG) -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
 	  -Wall -Wextra -Wno-unused-parameter -I. -I$(GEN) $(PKG_CFLAGS) \
 	  $< $(LIB_SRCS) -o $@ $(LDLIBS_COMMON)
 
