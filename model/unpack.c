@@ -209,7 +209,10 @@ struct ring
 {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  unsigned char *mem;
+  bool ready;
+  /* Slots are allocated on first use: most layers (configs, docs) fit in
+   * one. */
+  unsigned char *slot[RING_SLOTS];
   size_t len[RING_SLOTS];
   uint64_t produced;
   uint64_t consumed[RING_MAX_CONSUMERS];
@@ -218,28 +221,26 @@ struct ring
   bool eof, failed, cancelled;
 };
 
-static int
+static void
 ring_init (struct ring *r, unsigned nconsumers)
 {
   memset (r, 0, sizeof *r);
-  r->mem = malloc ((size_t)RING_SLOTS * SLOT_SIZE);
-  if (r->mem == NULL)
-    return -1;
   r->nconsumers = nconsumers;
   pthread_mutex_init (&r->mu, NULL);
   pthread_cond_init (&r->cv, NULL);
-  return 0;
+  r->ready = true;
 }
 
 static void
 ring_destroy (struct ring *r)
 {
-  if (r->mem == NULL)
+  if (!r->ready)
     return;
-  free (r->mem);
-  r->mem = NULL;
+  for (unsigned i = 0; i < RING_SLOTS; i++)
+    free (r->slot[i]);
   pthread_mutex_destroy (&r->mu);
   pthread_cond_destroy (&r->cv);
+  r->ready = false;
 }
 
 /* Slots still held by the slowest attached consumer; 0 when nobody is
@@ -261,20 +262,34 @@ ring_backlog (const struct ring *r, bool *anyone)
 }
 
 /* Next free slot, or NULL when the ring was cancelled or nobody reads it
- * any more (the producer then stops quietly). */
+ * any more (the producer then stops quietly).  *NOMEM is set when a slot
+ * could not be allocated. */
 static unsigned char *
-ring_begin_write (struct ring *r)
+ring_begin_write (struct ring *r, bool *nomem)
 {
   unsigned char *p = NULL;
+  unsigned i;
   bool anyone;
 
+  *nomem = false;
   pthread_mutex_lock (&r->mu);
   while (!r->cancelled && ring_backlog (r, &anyone) >= RING_SLOTS)
     pthread_cond_wait (&r->cv, &r->mu);
   ring_backlog (r, &anyone);
+  i = (unsigned)(r->produced % RING_SLOTS);
   if (!r->cancelled && anyone)
-    p = r->mem + (size_t)(r->produced % RING_SLOTS) * SLOT_SIZE;
+    p = r->slot[i];
   pthread_mutex_unlock (&r->mu);
+  if (p == NULL && !r->cancelled && anyone)
+    {
+      /* Only the producer touches a slot nobody holds. */
+      p = malloc (SLOT_SIZE);
+      if (p == NULL)
+        *nomem = true;
+      pthread_mutex_lock (&r->mu);
+      r->slot[i] = p;
+      pthread_mutex_unlock (&r->mu);
+    }
   return p;
 }
 
@@ -336,7 +351,7 @@ ring_read (struct ring *r, unsigned c, const unsigned char **buf, size_t *len)
   else if (r->consumed[c] < r->produced)
     {
       size_t i = r->consumed[c] % RING_SLOTS;
-      *buf = r->mem + i * SLOT_SIZE;
+      *buf = r->slot[i];
       *len = r->len[i];
       ret = 1;
     }
@@ -422,10 +437,16 @@ reader_main (void *p)
 
   for (;;)
     {
-      unsigned char *buf = ring_begin_write (t->out);
+      bool nomem;
+      unsigned char *buf = ring_begin_write (t->out, &nomem);
       size_t n = 0;
       bool eof = false;
 
+      if (nomem)
+        {
+          mp_error_sys (&e, ENOMEM, "read layer blob");
+          goto fail;
+        }
       if (buf == NULL)
         {
           ring_close (t->out, true);
@@ -567,10 +588,16 @@ decompressor_main (void *p)
     }
   for (;;)
     {
-      unsigned char *buf = ring_begin_write (t->out);
+      bool nomem;
+      unsigned char *buf = ring_begin_write (t->out, &nomem);
       size_t n = 0;
       bool eof = false;
 
+      if (nomem)
+        {
+          mp_error_sys (&e, ENOMEM, "decompress");
+          goto fail;
+        }
       if (buf == NULL)
         break; /* cancelled or nobody listens: stop quietly */
       while (n < SLOT_SIZE)
@@ -1355,11 +1382,9 @@ unpack_tar (int src_fd, int root, const struct model_unpack_opts *o,
   x.max_entries
       = o->max_entries ? o->max_entries : MODEL_UNPACK_DEFAULT_MAX_ENTRIES;
 
-  if (ring_init (&in, 2) < 0 || (compressed && ring_init (&mid, 2) < 0))
-    {
-      mp_error_sys (err, ENOMEM, "unpack buffers");
-      goto out;
-    }
+  ring_init (&in, 2);
+  if (compressed)
+    ring_init (&mid, 2);
   if (compressed && diff == NULL)
     mid.detached[0] = true; /* no diffId hasher */
 
