@@ -116,7 +116,7 @@ bench: deps
 
 demo: deps
 	@$(MAKE) --no-print-directory unstable all
-	@sh scripts/demo.sh
+	@bash scripts/demo.sh
 
 install: $(BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin
