@@ -68,6 +68,8 @@
  * that the hasher reading the copy behind it finds it in the page cache. */
 #define COPY_CHUNK (64 * 1024 * 1024)
 
+bool model_unpack_no_openat2;
+
 const char *
 model_unpack_copy_method_name (enum model_unpack_copy_method m)
 {
@@ -1375,6 +1377,7 @@ unpack_tar (int src_fd, int root, const struct model_unpack_opts *o,
   pthread_mutex_init (&job.mu, NULL);
   x.tree.root = root;
   x.tree.cached_fd = -1;
+  x.tree.no_openat2 = model_unpack_no_openat2;
   x.o = o;
   x.st = st;
   x.max_bytes = o->max_total_bytes ? o->max_total_bytes
@@ -1696,7 +1699,9 @@ unpack_raw (int src_fd, int root, const struct model_unpack_opts *o,
   const struct model_file_meta *m = o->raw_meta;
   uint64_t max_bytes = o->max_total_bytes ? o->max_total_bytes
                                           : MODEL_UNPACK_DEFAULT_MAX_BYTES;
-  struct tree t = { .root = root, .cached_fd = -1 };
+  struct tree t = { .root = root,
+                    .cached_fd = -1,
+                    .no_openat2 = model_unpack_no_openat2 };
   struct tail_hash th = { .md = blob->md };
   cleanup_close int fd = -1;
   const char *dir, *name;

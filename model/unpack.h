@@ -111,6 +111,10 @@ int model_unpack_layer (int src_fd, int dest_parent_fd, const char *dest_name,
                         const struct model_unpack_opts *o,
                         struct model_unpack_stats *stats, mp_error *err);
 
+/* Tests set this to exercise the component-by-component fallback used
+ * where openat2 is missing (Linux < 5.6, or blocked by seccomp). */
+extern bool model_unpack_no_openat2;
+
 const char *model_unpack_copy_method_name (enum model_unpack_copy_method m);
 
 #endif

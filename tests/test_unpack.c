@@ -1136,6 +1136,19 @@ TEST (test_utf8_names)
   teardown ();
 }
 
+/* The confinement tests again, resolving paths one component at a time
+ * with O_NOFOLLOW as on kernels without openat2. */
+TEST (test_without_openat2)
+{
+  model_unpack_no_openat2 = true;
+  test_tar_tree ();
+  test_symlink_escape ();
+  test_hardlink_rules ();
+  test_duplicates ();
+  test_raw_layer_meta ();
+  model_unpack_no_openat2 = false;
+}
+
 TEST_MAIN (T (test_tar_tree), T (test_tar_gzip_tree), T (test_tar_zstd_tree),
            T (test_large_files_and_pipe), T (test_digest_mismatch),
            T (test_diffid_mismatch), T (test_dotdot_entry),
@@ -1145,4 +1158,5 @@ TEST_MAIN (T (test_tar_tree), T (test_tar_gzip_tree), T (test_tar_zstd_tree),
            T (test_raw_layer_meta), T (test_raw_layer_defaults_and_paths),
            T (test_truncated_streams), T (test_garbage),
            T (test_wrong_compression), T (test_trailing_bytes_hashed),
-           T (test_bad_arguments), T (test_utf8_names))
+           T (test_bad_arguments), T (test_utf8_names),
+           T (test_without_openat2))
