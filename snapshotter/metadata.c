@@ -6,7 +6,9 @@
 
 #include "util/cleanup.h"
 
-#define RECORD_VERSION 1
+/* Version 2 appended the model reference and lowerdir; version 1 records
+ * (no model) are still read. */
+#define RECORD_VERSION 2
 /* Records are small; the map only bounds growth of the file. */
 #define MAP_SIZE ((size_t)4 << 30)
 
@@ -176,6 +178,8 @@ encode_record (const snapshot_record *rec, struct buf *b)
     if (buf_put_str (b, rec->info.labels[i].key) < 0
         || buf_put_str (b, rec->info.labels[i].value) < 0)
       return -1;
+  if (buf_put_str (b, rec->model) < 0 || buf_put_str (b, rec->lower) < 0)
+    return -1;
   return 0;
 }
 
@@ -223,7 +227,7 @@ decode_record (const char *name, const MDB_val *v, snapshot_record *out)
   uint32_t nlabels;
 
   memset (out, 0, sizeof *out);
-  if (rd (&r, &version, 1) < 0 || version != RECORD_VERSION
+  if (rd (&r, &version, 1) < 0 || version < 1 || version > RECORD_VERSION
       || rd (&r, &kind, 1) < 0 || rd (&r, &out->id, sizeof out->id) < 0
       || rd (&r, t, sizeof t) < 0
       || rd (&r, &out->usage.size, sizeof out->usage.size) < 0
@@ -253,6 +257,24 @@ decode_record (const char *name, const MDB_val *v, snapshot_record *out)
       if (out->info.labels[i].key == NULL || out->info.labels[i].value == NULL)
         goto fail;
     }
+  if (version >= 2)
+    {
+      out->model = rd_str (&r);
+      out->lower = rd_str (&r);
+      if (out->model == NULL || out->lower == NULL)
+        goto fail;
+      /* stored as "" when absent */
+      if (out->model[0] == '\0')
+        {
+          free (out->model);
+          out->model = NULL;
+        }
+      if (out->lower[0] == '\0')
+        {
+          free (out->lower);
+          out->lower = NULL;
+        }
+    }
   return 0;
 
 fail:
@@ -266,6 +288,10 @@ snapshot_record_free (snapshot_record *rec)
   if (rec == NULL)
     return;
   snapshot_info_free (&rec->info);
+  free (rec->model);
+  free (rec->lower);
+  rec->model = NULL;
+  rec->lower = NULL;
   rec->id = 0;
 }
 

@@ -25,6 +25,11 @@ typedef struct snapshot_record
   snapshot_info info;   /* name, parent, kind, times, labels */
   uint64_t id;          /* directory snapshots/<id> */
   snapshot_usage usage; /* measured at commit */
+  /* Image-volume snapshots of a model: the manifest digest the snapshot
+   * holds a reference on, and the merged tree that is its only lowerdir.
+   * NULL for ordinary snapshots. */
+  char *model;
+  char *lower;
 } snapshot_record;
 
 metadata *metadata_open (const char *path, mp_error *err);

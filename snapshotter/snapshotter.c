@@ -296,6 +296,45 @@ mount_set (snapshot_mounts *out, const char *type, const char *source,
   return 0;
 }
 
+/* A model's image-volume snapshot: its merged tree is the only lowerdir
+ * (a view shows the tree itself, read-only). */
+static int
+model_mounts (snapshotter *sn, const snapshot_record *rec, snapshot_mounts *out,
+              mp_error *err)
+{
+  struct strv opts = { 0 };
+  char *o = NULL;
+
+  if (rec->info.kind != SNAPSHOT_KIND_ACTIVE)
+    {
+      if (strv_add (&opts, strdup ("ro")) < 0
+          || strv_add (&opts, strdup ("rbind")) < 0
+          || mount_set (out, "bind", rec->lower, &opts) < 0)
+        goto nomem;
+      return 0;
+    }
+  if (sn->index_off && strv_add (&opts, strdup ("index=off")) < 0)
+    goto nomem;
+  if (asprintf (&o, "workdir=%s/%" PRIu64 "/work", sn->snapshots_dir, rec->id)
+          < 0
+      || strv_add (&opts, o) < 0)
+    goto nomem;
+  if (asprintf (&o, "upperdir=%s/%" PRIu64 "/fs", sn->snapshots_dir, rec->id)
+          < 0
+      || strv_add (&opts, o) < 0)
+    goto nomem;
+  if (asprintf (&o, "lowerdir=%s", rec->lower) < 0 || strv_add (&opts, o) < 0)
+    goto nomem;
+  if (mount_set (out, "overlay", "overlay", &opts) < 0)
+    goto nomem;
+  return 0;
+
+nomem:
+  strv_free (&opts);
+  snapshot_mounts_free (out);
+  return mp_error_sys (err, ENOMEM, "compute mounts");
+}
+
 /* The mounts of snapshot REC, as containerd's overlay snapshotter gives
  * them: a bind mount while there is at most one layer to show, an overlay
  * otherwise. */
@@ -310,6 +349,8 @@ compute_mounts (snapshotter *sn, MDB_txn *txn, const snapshot_record *rec,
   bool active = rec->info.kind == SNAPSHOT_KIND_ACTIVE;
 
   memset (out, 0, sizeof *out);
+  if (rec->lower != NULL)
+    return model_mounts (sn, rec, out, err);
   if (parent_ids (sn, txn, rec->info.parent, &ids, &n, err) < 0)
     return -1;
 
@@ -383,7 +424,8 @@ check_key (const char *what, const char *key, mp_error *err)
 static int
 create_snapshot (snapshotter *sn, enum snapshot_kind kind, const char *key,
                  const char *parent, const snapshot_label *labels,
-                 size_t nlabels, snapshot_mounts *out, mp_error *err)
+                 size_t nlabels, const char *model, const char *lower,
+                 snapshot_mounts *out, mp_error *err)
 {
   char tmp[64], final[32];
   snapshot_record rec = { 0 };
@@ -470,6 +512,8 @@ create_snapshot (snapshotter *sn, enum snapshot_kind kind, const char *key,
   rec.info.updated = rec.info.created;
   rec.info.labels = (snapshot_label *)labels;
   rec.info.nlabels = nlabels;
+  rec.model = (char *)model;
+  rec.lower = (char *)lower;
   if (metadata_put (sn->md, txn, &rec, err) < 0)
     goto out;
 
@@ -552,7 +596,7 @@ snapshotter_prepare (snapshotter *sn, const char *key, const char *parent,
                      snapshot_mounts *out, mp_error *err)
 {
   return create_snapshot (sn, SNAPSHOT_KIND_ACTIVE, key, parent, labels,
-                          nlabels, out, err);
+                          nlabels, NULL, NULL, out, err);
 }
 
 int
@@ -561,7 +605,52 @@ snapshotter_view (snapshotter *sn, const char *key, const char *parent,
                   snapshot_mounts *out, mp_error *err)
 {
   return create_snapshot (sn, SNAPSHOT_KIND_VIEW, key, parent, labels, nlabels,
-                          out, err);
+                          NULL, NULL, out, err);
+}
+
+int
+snapshotter_prepare_model (snapshotter *sn, const char *key,
+                           const snapshot_label *labels, size_t nlabels,
+                           const char *model, const char *tree,
+                           snapshot_mounts *out, mp_error *err)
+{
+  if (model == NULL || model[0] == '\0' || tree == NULL || tree[0] != '/')
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "a model snapshot needs a manifest digest and an "
+                         "absolute tree path");
+  return create_snapshot (sn, SNAPSHOT_KIND_ACTIVE, key, "", labels, nlabels,
+                          model, tree, out, err);
+}
+
+struct model_refs_ctx
+{
+  snapshot_model_ref_fn fn;
+  void *ctx;
+};
+
+static int
+model_ref_one (void *vctx, const snapshot_record *rec, mp_error *err)
+{
+  struct model_refs_ctx *c = vctx;
+
+  if (rec->model == NULL)
+    return 0;
+  return c->fn (c->ctx, rec->model, err);
+}
+
+int
+snapshotter_model_refs (snapshotter *sn, snapshot_model_ref_fn fn, void *ctx,
+                        mp_error *err)
+{
+  struct model_refs_ctx c = { fn, ctx };
+  MDB_txn *txn = metadata_begin (sn->md, false, err);
+  int ret;
+
+  if (txn == NULL)
+    return -1;
+  ret = metadata_each (sn->md, txn, model_ref_one, &c, err);
+  metadata_abort (txn);
+  return ret;
 }
 
 int
@@ -691,6 +780,8 @@ snapshotter_commit (snapshotter *sn, const char *name, const char *key,
   rec.info.updated = rec.info.created;
   rec.info.labels = (snapshot_label *)labels;
   rec.info.nlabels = nlabels;
+  rec.model = active.model;
+  rec.lower = active.lower;
   if (metadata_put (sn->md, txn, &rec, err) < 0)
     goto out;
   ret = metadata_commit (txn, err);

@@ -84,6 +84,21 @@ int snapshotter_prepare (snapshotter *sn, const char *key, const char *parent,
 int snapshotter_view (snapshotter *sn, const char *key, const char *parent,
                       const snapshot_label *labels, size_t nlabels,
                       snapshot_mounts *out, mp_error *err);
+/* An active snapshot for a model's image volume: an overlay whose only
+ * lowerdir is TREE (the model's merged read-only tree), holding a
+ * reference on manifest MODEL until it is removed. */
+int snapshotter_prepare_model (snapshotter *sn, const char *key,
+                               const snapshot_label *labels, size_t nlabels,
+                               const char *model, const char *tree,
+                               snapshot_mounts *out, mp_error *err);
+
+/* Call FN with the manifest digest of every model snapshot (a digest
+ * appears once per snapshot holding it). */
+typedef int (*snapshot_model_ref_fn) (void *ctx, const char *model,
+                                      mp_error *err);
+int snapshotter_model_refs (snapshotter *sn, snapshot_model_ref_fn fn,
+                            void *ctx, mp_error *err);
+
 int snapshotter_mounts (snapshotter *sn, const char *key, snapshot_mounts *out,
                         mp_error *err);
 

@@ -356,6 +356,58 @@ TEST (test_reopen_keeps_state)
   done (sn);
 }
 
+static int
+collect_model (void *ctx, const char *model, mp_error *err)
+{
+  (*(int *)ctx)++;
+  return strcmp (model, "sha256:abc") == 0 ? 0 : -1;
+}
+
+TEST (test_model_snapshot)
+{
+  snapshotter *sn = fresh ();
+  snapshot_mounts m = { 0 };
+  mp_error err = { 0 };
+  char tree[512];
+  int refs = 0;
+
+  REQUIRE (sn != NULL);
+  snprintf (tree, sizeof tree, "%s/tree", root);
+  CHECK (mkdir (tree, 0755) == 0);
+  CHECK (snapshotter_prepare_model (sn, "k8s.io/1/vol", NULL, 0, "sha256:abc",
+                                    tree, &m, &err)
+         == 0);
+  REQUIRE (m.n == 1);
+  CHECK_STR (m.items[0].type, "overlay");
+  {
+    char want[600];
+    bool lower = false, upper = false;
+
+    snprintf (want, sizeof want, "lowerdir=%s", tree);
+    for (size_t i = 0; i < m.items[0].noptions; i++)
+      {
+        lower |= strcmp (m.items[0].options[i], want) == 0;
+        upper |= strncmp (m.items[0].options[i], "upperdir=", 9) == 0;
+      }
+    CHECK (lower && upper);
+  }
+  snapshot_mounts_free (&m);
+  /* Mounts gives the same answer later, and the reference is listed */
+  CHECK (snapshotter_mounts (sn, "k8s.io/1/vol", &m, &err) == 0 && m.n == 1);
+  snapshot_mounts_free (&m);
+  CHECK (snapshotter_model_refs (sn, collect_model, &refs, &err) == 0);
+  CHECK (refs == 1);
+  CHECK (snapshotter_prepare_model (sn, "k8s.io/2/vol", NULL, 0, "sha256:abc",
+                                    "relative", &m, &err)
+             < 0
+         && err.code == MP_ERR_INVALID_ARGUMENT);
+  CHECK (snapshotter_remove (sn, "k8s.io/1/vol", &err) == 0);
+  refs = 0;
+  CHECK (snapshotter_model_refs (sn, collect_model, &refs, &err) == 0);
+  CHECK (refs == 0);
+  done (sn);
+}
+
 /* --- service layer --------------------------------------------------- */
 
 struct capture
@@ -457,4 +509,5 @@ TEST_MAIN (T (test_prepare_commit_chain_mounts), T (test_error_classes),
            T (test_update_labels), T (test_commit_with_parent_rebase),
            T (test_usage), T (test_cleanup_removes_leftovers_only),
            T (test_stale_directory_at_fresh_id), T (test_reopen_keeps_state),
-           T (test_service_bad_input), T (test_service_round_trip))
+           T (test_model_snapshot), T (test_service_bad_input),
+           T (test_service_round_trip))
