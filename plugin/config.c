@@ -24,7 +24,12 @@ mp_config_init (mp_config *c, mp_error *err)
 {
   memset (c, 0, sizeof *c);
   c->workers = 8;
-  if (mp_config_set (&c->root, MP_DEFAULT_ROOT, err) < 0
+  c->image_volumes = true;
+  c->keep_unused_seconds = 24 * 3600;
+  if (mp_config_set (&c->key_pattern, MP_DEFAULT_KEY_PATTERN, err) < 0
+      || mp_config_set (&c->containerd_root, MP_DEFAULT_CONTAINERD_ROOT, err)
+             < 0
+      || mp_config_set (&c->root, MP_DEFAULT_ROOT, err) < 0
       || mp_config_set (&c->address, MP_DEFAULT_ADDRESS, err) < 0
       || mp_config_set (&c->log_level, "info", err) < 0)
     return -1;
@@ -37,11 +42,14 @@ mp_config_free (mp_config *c)
   free (c->root);
   free (c->address);
   free (c->log_level);
+  free (c->key_pattern);
+  free (c->containerd_root);
   memset (c, 0, sizeof *c);
 }
 
 static const char *const known_keys[]
-    = { "root", "address", "log_level", "workers" };
+    = { "root",    "address",       "log_level",
+        "workers", "image_volumes", "model_cache" };
 
 static int
 load_string (const toml_value *t, const char *key, char **field, mp_error *err)
@@ -55,6 +63,66 @@ load_string (const toml_value *t, const char *key, char **field, mp_error *err)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "%s must not be empty",
                          key);
   return mp_config_set (field, s, err);
+}
+
+static int
+check_keys (const toml_value *t, const char *where, const char *const *known,
+            size_t n, mp_error *err)
+{
+  for (size_t i = 0; i < toml_table_size (t); i++)
+    {
+      const char *k = toml_table_key_at (t, i);
+      bool ok = false;
+
+      for (size_t j = 0; j < n; j++)
+        ok = ok || strcmp (k, known[j]) == 0;
+      if (!ok)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "unknown setting \"%s%s\"", where, k);
+    }
+  return 0;
+}
+
+static int
+load_image_volumes (mp_config *c, const toml_value *doc, mp_error *err)
+{
+  static const char *const known[]
+      = { "enabled", "key_pattern", "containerd_root" };
+  toml_value *t = NULL;
+  int rc = toml_get_table (doc, "image_volumes", &t, err);
+
+  if (rc <= 0)
+    return rc;
+  if (check_keys (t, "image_volumes.", known, 3, err) < 0
+      || toml_get_bool (t, "enabled", &c->image_volumes, err) < 0
+      || load_string (t, "key_pattern", &c->key_pattern, err) < 0
+      || load_string (t, "containerd_root", &c->containerd_root, err) < 0)
+    return -1;
+  return 0;
+}
+
+static int
+load_model_cache (mp_config *c, const toml_value *doc, mp_error *err)
+{
+  static const char *const known[]
+      = { "keep_unused_seconds", "keep_unused_bytes" };
+  toml_value *t = NULL;
+  int rc = toml_get_table (doc, "model_cache", &t, err);
+
+  if (rc <= 0)
+    return rc;
+  if (check_keys (t, "model_cache.", known, 2, err) < 0
+      || toml_get_integer (t, "keep_unused_seconds", &c->keep_unused_seconds,
+                           err)
+             < 0
+      || toml_get_integer (t, "keep_unused_bytes", &c->keep_unused_bytes, err)
+             < 0)
+    return -1;
+  if (c->keep_unused_seconds < 0 || c->keep_unused_bytes < 0)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "model_cache: keep_unused_seconds and "
+                         "keep_unused_bytes must not be negative");
+  return 0;
 }
 
 int
@@ -74,20 +142,12 @@ mp_config_load (mp_config *c, const char *path, bool must_exist, mp_error *err)
         }
       return mp_error_prefix (err, "config %s", path);
     }
-  for (size_t i = 0; i < toml_table_size (doc); i++)
-    {
-      const char *k = toml_table_key_at (doc, i);
-      bool known = false;
-
-      for (size_t j = 0; j < sizeof known_keys / sizeof *known_keys; j++)
-        known = known || strcmp (k, known_keys[j]) == 0;
-      if (!known)
-        {
-          toml_free (doc);
-          return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                               "config %s: unknown setting \"%s\"", path, k);
-        }
-    }
+  if (check_keys (doc, "", known_keys, sizeof known_keys / sizeof *known_keys,
+                  err)
+          < 0
+      || load_image_volumes (c, doc, err) < 0
+      || load_model_cache (c, doc, err) < 0)
+    goto fail;
   if (load_string (doc, "root", &c->root, err) < 0
       || load_string (doc, "address", &c->address, err) < 0
       || load_string (doc, "log_level", &c->log_level, err) < 0)

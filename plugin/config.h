@@ -5,17 +5,31 @@
  *   address = "/run/modelpack-snapshotter/snapshotter.sock"
  *   log_level = "info"      # error, warn, info, debug
  *   workers = 8             # gRPC worker threads
+ *
+ *   [image_volumes]
+ *   enabled = true
+ *   key_pattern = "/image-volumes/[^/]+/([0-9a-f]{64})$"
+ *   containerd_root = "/var/lib/containerd"
+ *
+ *   [model_cache]
+ *   keep_unused_seconds = 86400   # keep a model no pod uses this long
+ *   keep_unused_bytes = 0         # ... and/or up to this many bytes
  */
 #ifndef MP_PLUGIN_CONFIG_H
 #define MP_PLUGIN_CONFIG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
 #define MP_DEFAULT_CONFIG "/etc/modelpack-snapshotter/config.toml"
 #define MP_DEFAULT_ROOT "/var/lib/modelpack-snapshotter"
 #define MP_DEFAULT_ADDRESS "/run/modelpack-snapshotter/snapshotter.sock"
+#define MP_DEFAULT_CONTAINERD_ROOT "/var/lib/containerd"
+/* containerd's image-volume Prepare key ends in
+ * image-volumes/<sandbox id>/<manifest hex>. */
+#define MP_DEFAULT_KEY_PATTERN "/image-volumes/[^/]+/([0-9a-f]{64})$"
 
 typedef struct mp_config
 {
@@ -23,6 +37,11 @@ typedef struct mp_config
   char *address;
   char *log_level;
   int workers;
+  bool image_volumes;
+  char *key_pattern;
+  char *containerd_root;
+  int64_t keep_unused_seconds;
+  int64_t keep_unused_bytes;
 } mp_config;
 
 int mp_config_init (mp_config *c, mp_error *err);
