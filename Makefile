@@ -15,13 +15,14 @@ PKGS := grpc libprotobuf-c lmdb jansson libarchive libcrypto libzstd zlib libcur
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter
-CFLAGS_COMMON = -std=gnu11 -g $(WARN) -D_GNU_SOURCE -I. -I$(GEN) $(PKG_CFLAGS)
+# -Ulinux: GNU C predefines "linux", a field name in the CRI protocol.
+CFLAGS_COMMON = -std=gnu11 -g $(WARN) -D_GNU_SOURCE -Ulinux -I. -I$(GEN) $(PKG_CFLAGS)
 LDLIBS_COMMON = $(PKG_LIBS) -lpthread
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 PROTOS := proto/google/protobuf/empty.proto proto/google/protobuf/timestamp.proto \
 	proto/google/protobuf/field_mask.proto proto/types/mount.proto \
-	proto/snapshots/snapshots.proto
+	proto/snapshots/snapshots.proto proto/cri/api.proto
 PB_C := $(PROTOS:proto/%.proto=$(GEN)/%.pb-c.c)
 PB_H := $(PB_C:.c=.h)
 
@@ -86,7 +87,7 @@ $(BUILD)/test/%: $(BUILD)/asan/tests/%.o $(ASAN_OBJS)
 $(BUILD)/fuzz/%: tests/%.c $(LIB_SRCS) | $(PB_H)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	@$(CLANG) -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE \
+	@$(CLANG) -O1 -g -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Ulinux \
 	  -Wall -Wextra -Wno-unused-parameter -I. -I$(GEN) $(PKG_CFLAGS) \
 	  $< $(LIB_SRCS) -o $@ $(LDLIBS_COMMON)
 

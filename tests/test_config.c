@@ -1,0 +1,114 @@
+/* The daemon's config file: defaults, every setting, and the errors a
+ * mistyped file gets. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "plugin/config.h"
+#include "tests/harness.h"
+
+static const char *
+write_tmp (const char *content)
+{
+  static char path[64];
+  FILE *f;
+
+  strcpy (path, "/tmp/mpcfg-XXXXXX");
+  close (mkstemp (path));
+  f = fopen (path, "w");
+  fputs (content, f);
+  fclose (f);
+  return path;
+}
+
+TEST (test_defaults_when_missing)
+{
+  mp_config c;
+  mp_error err = { 0 };
+
+  CHECK (mp_config_init (&c, &err) == 0);
+  CHECK (mp_config_load (&c, "/nonexistent/config.toml", false, &err) == 0);
+  CHECK_STR (c.root, MP_DEFAULT_ROOT);
+  CHECK_STR (c.address, MP_DEFAULT_ADDRESS);
+  CHECK (c.image_volumes);
+  CHECK_STR (c.containerd_root, "/var/lib/containerd");
+  CHECK (mp_config_load (&c, "/nonexistent/config.toml", true, &err) < 0);
+  mp_config_free (&c);
+}
+
+TEST (test_example_config_loads)
+{
+  mp_config c;
+  mp_error err = { 0 };
+
+  CHECK (mp_config_init (&c, &err) == 0);
+  CHECK (mp_config_load (&c, "config/config.toml", true, &err) == 0);
+  if (err.code)
+    fprintf (stderr, "%s\n", err.msg);
+  CHECK (c.workers == 8);
+  CHECK (c.keep_unused_seconds == 86400);
+  mp_config_free (&c);
+}
+
+TEST (test_every_setting)
+{
+  mp_config c;
+  mp_error err = { 0 };
+  const char *p = write_tmp ("root = \"/r\"\naddress = \"/a.sock\"\n"
+                             "log_level = \"debug\"\nworkers = 3\n"
+                             "[image_volumes]\nenabled = false\n"
+                             "key_pattern = \"x/([0-9a-f]{64})$\"\n"
+                             "containerd_root = \"/c\"\n"
+                             "[model_cache]\nkeep_unused_seconds = 5\n"
+                             "keep_unused_bytes = 1000\n");
+
+  CHECK (mp_config_init (&c, &err) == 0);
+  CHECK (mp_config_load (&c, p, true, &err) == 0);
+  CHECK_STR (c.root, "/r");
+  CHECK_STR (c.address, "/a.sock");
+  CHECK_STR (c.log_level, "debug");
+  CHECK (c.workers == 3);
+  CHECK (!c.image_volumes);
+  CHECK_STR (c.key_pattern, "x/([0-9a-f]{64})$");
+  CHECK_STR (c.containerd_root, "/c");
+  CHECK (c.keep_unused_seconds == 5 && c.keep_unused_bytes == 1000);
+  mp_config_free (&c);
+  unlink (p);
+}
+
+TEST (test_errors_name_the_problem)
+{
+  static const struct
+  {
+    const char *text, *want;
+  } cases[] = {
+    { "rooot = \"/x\"\n", "rooot" },
+    { "workers = \"many\"\n", "workers" },
+    { "workers = 0\n", "workers" },
+    { "log_level = \"loud\"\n", "loud" },
+    { "[image_volumes]\nenable = true\n", "image_volumes.enable" },
+    { "[model_cache]\nkeep_unused_seconds = -1\n", "negative" },
+    { "root = \n", "line 1" },
+  };
+
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    {
+      mp_config c;
+      mp_error err = { 0 };
+      const char *p = write_tmp (cases[i].text);
+
+      CHECK (mp_config_init (&c, &err) == 0);
+      CHECK (mp_config_load (&c, p, true, &err) < 0);
+      if (strstr (err.msg, cases[i].want) == NULL)
+        {
+          fprintf (stderr, "case %zu: \"%s\" lacks \"%s\"\n", i, err.msg,
+                   cases[i].want);
+          mp_test_failed_checks++;
+        }
+      mp_config_free (&c);
+      unlink (p);
+    }
+}
+
+TEST_MAIN (T (test_defaults_when_missing), T (test_example_config_loads),
+           T (test_every_setting), T (test_errors_name_the_problem))
