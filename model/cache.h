@@ -1,0 +1,134 @@
+/* The model cache: ModelPack (and generic OCI) artifacts unpacked once and
+ * served as one merged, read-only directory per manifest.
+ *
+ * Layout under the root (created 0700; one filesystem, as trees are made
+ * of hard links into layers):
+ *
+ *   layers/<hex>/fs/       a tar layer's files, keyed by its blob digest
+ *   layers/raw-<hex>/fs/   a raw layer's one file, keyed by a hash of its
+ *                          blob digest, path, mode, owner and mtime
+ *   layers/<key>/info      what was verified (digest, diffId) and its size
+ *   trees/<mhex>/          the merged files of manifest <mhex>: the overlay
+ *                          lowerdir (nothing else lives inside it)
+ *   trees/<mhex>.layers    the layer keys the tree was built from; its mtime
+ *                          is the tree's last use
+ *   trees/<ihex>.index     an index digest resolved to a manifest: the
+ *                          manifest digest, so in_use and touch accept both
+ *   tmp/<pid>.<random>/    one work directory per open cache, flock'ed
+ *   lock                   flock: shared while building, exclusive in gc
+ *
+ * Every blob is verified before anything made from it is visible; layers
+ * and trees appear by rename(2) only when complete, so a crash leaves
+ * nothing half-made under layers/ or trees/, only work to remove in tmp/.
+ * The same layer or manifest requested by several threads is built once
+ * (the others wait and reuse it); processes sharing a root (daemon and CLI)
+ * may race to build the same thing, and the loser discards its copy.
+ *
+ * All functions are thread-safe on one model_cache, except that
+ * model_cache_close must not run concurrently with any other call. */
+#ifndef MP_MODEL_CACHE_H
+#define MP_MODEL_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+typedef struct model_cache model_cache;
+
+struct model_cache_options
+{
+  const char *root; /* directory, created 0700 with its parents if missing */
+  /* Retention of trees no snapshot uses (see model_cache_gc).  Each
+   * non-zero value is an allowance: with both, an unused tree stays while
+   * it is younger than the duration AND within the size; with neither,
+   * unused trees go at the next gc. */
+  int64_t keep_unused_seconds;
+  int64_t keep_unused_bytes;
+};
+
+/* Open (creating) the cache at o->root and remove what crashed processes
+ * left in tmp/.  The root path is made absolute, so tree paths handed out
+ * are absolute too. */
+model_cache *model_cache_open (const struct model_cache_options *o,
+                               mp_error *err);
+void model_cache_close (model_cache *c);
+
+/* Where blobs come from (the daemon reads containerd's content store, the
+ * tests an OCI layout): return a readable fd positioned at 0 for the blob
+ * DIGEST ("sha256:<hex>"; SIZE is the expected size, -1 if unknown),
+ * preferably a regular file (raw layers are then reflinked where the
+ * filesystem can); or -1 with *err set, MP_ERR_NOT_FOUND if absent.  The
+ * cache closes the fd.  Called from the calling thread only. */
+typedef int (*model_blob_open_fn) (void *ctx, const char *digest, int64_t size,
+                                   mp_error *err);
+
+struct model_cache_stats
+{
+  int layers_unpacked;
+  int layers_reused;
+  int trees_built;
+  int trees_reused;
+  int64_t bytes_unpacked; /* file bytes written by unpacking */
+};
+
+/* Resolve DIGEST (a manifest, or an index followed with
+ * model_index_select to this host's platform manifest or the artifact),
+ * reading documents through OPEN and verifying each against its digest
+ * before parsing; unpack each layer not yet in layers/; build
+ * trees/<manifest hex> unless it exists.  *tree gets its absolute path and
+ * *resolved the manifest digest (both malloc'd; *resolved may equal
+ * DIGEST).  STATS (may be NULL) gets this call's counts.  The tree is
+ * marked used now (as model_cache_touch).
+ *
+ * Layers: ModelPack types (vnd.cncf and legacy vnd.cnai) and OCI image
+ * tar layers; a tar layer's diffId comes from the config's modelfs.diffIds
+ * (or legacy diff_ids) at the layer's index and is verified; a raw layer is
+ * written at its filepath annotation with its file metadata (mode,
+ * uid/gid when running as root, mtime).  Generic OCI artifacts (not
+ * ModelPack, e.g. oras): each titled layer is that file, raw (or, if oras
+ * marked it io.deis.oras.content.unpack=true, a tar+gzip of a directory);
+ * an untitled layer is an error naming it.  Container images are refused.
+ * Later layers win on the same path.
+ *
+ * Errors: MP_ERR_INVALID_ARGUMENT for a bad digest or a bad artifact
+ * (digest or diffId mismatch, unknown layer media type, unsafe path, ...),
+ * MP_ERR_NOT_FOUND when OPEN cannot find a blob, MP_ERR_FAILED_PRECONDITION
+ * when the filesystem lacks space for the layers still to unpack (their
+ * blob sizes: a lower bound for compressed layers), MP_ERR_INTERNAL for
+ * I/O.  On error nothing new is visible under layers/ or trees/ except
+ * layers completed before the failure (kept for reuse; gc removes them if
+ * no tree comes to use them). */
+int model_cache_get_manifest_tree (model_cache *c, const char *digest,
+                                   model_blob_open_fn open, void *ctx,
+                                   char **tree, char **resolved,
+                                   struct model_cache_stats *stats,
+                                   mp_error *err);
+
+/* Mark the tree of MANIFEST_DIGEST (or of an index resolved to it) used
+ * now: call on every mount.  MP_ERR_NOT_FOUND if there is no such tree. */
+int model_cache_touch (model_cache *c, const char *manifest_digest,
+                       mp_error *err);
+
+/* Retention.  IN_USE lists the digests snapshots use (manifest digests, or
+ * index digests this cache resolved).  Every other tree is removed when
+ * its last use is older than keep_unused_seconds or, counting unused trees
+ * newest first, it would take their size (the bytes of layers only they
+ * use) beyond keep_unused_bytes; then every layer no remaining tree uses,
+ * records of removed trees, and work left in tmp/ by dead processes.
+ * Waits for tree builds in progress (in any process) and blocks new ones
+ * while it runs.  *FREED (may be NULL) gets the bytes returned to the
+ * filesystem (blocks of inodes whose last link went).
+ *
+ * The caller must make sure a tree just returned by
+ * model_cache_get_manifest_tree for a snapshot being prepared is either in
+ * IN_USE or protected by keep_unused_seconds: gc cannot know about a
+ * snapshot its caller has not recorded yet. */
+int model_cache_gc (model_cache *c, const char *const *in_use, size_t n,
+                    int64_t *freed, mp_error *err);
+
+/* Counters since open: for tests and the "second pod does no unpacking"
+ * proof.  Each unpack is also logged at info level, each reuse at debug. */
+void model_cache_get_counters (model_cache *c, struct model_cache_stats *out);
+
+#endif

@@ -1,0 +1,1323 @@
+/* Tests for model/cache: OCI layouts are built at run time in a temporary
+ * directory (blobs under their sha256 names, tar layers written with
+ * libarchive and compressed with zlib/zstd, ModelPack manifests and
+ * configs with jansson) and served to the cache through a blob-open
+ * callback that counts its calls, so "nothing was read" can be checked. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "model/cache.h"
+#include "model/digest.h"
+#include "tests/harness.h"
+#include "util/cleanup.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+#define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define MT_INDEX "application/vnd.oci.image.index.v1+json"
+#define MT_EMPTY "application/vnd.oci.empty.v1+json"
+#define AT_MODEL "application/vnd.cncf.model.manifest.v1+json"
+#define AT_MODEL_LEGACY "application/vnd.cnai.model.manifest.v1+json"
+#define MT_CONFIG "application/vnd.cncf.model.config.v1+json"
+#define MT_CONFIG_LEGACY "application/vnd.cnai.model.config.v1+json"
+#define MT_WEIGHT_RAW "application/vnd.cncf.model.weight.v1.raw"
+#define MT_WEIGHT_TAR "application/vnd.cncf.model.weight.v1.tar"
+#define MT_CONFIG_RAW "application/vnd.cncf.model.weight.config.v1.raw"
+#define MT_DOC_TGZ "application/vnd.cncf.model.doc.v1.tar+gzip"
+#define MT_CODE_TZST "application/vnd.cncf.model.code.v1.tar+zstd"
+#define K_PATH "org.cncf.model.filepath"
+#define K_META "org.cncf.model.file.metadata+json"
+#define K_PATH_LEGACY "org.cnai.model.filepath"
+#define K_META_LEGACY "org.cnai.model.file.metadata+json"
+#define K_TITLE "org.opencontainers.image.title"
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+struct blob
+{
+  unsigned char *p;
+  size_t len;
+};
+
+static struct blob
+blob_str (const char *s)
+{
+  struct blob b = { (unsigned char *)strdup (s), strlen (s) };
+  return b;
+}
+
+static struct blob
+blob_pattern (size_t len, unsigned seed)
+{
+  struct blob b = { malloc (len), len };
+  for (size_t i = 0; i < len; i++)
+    b.p[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 8)) & 0xff);
+  return b;
+}
+
+static void
+blob_free (struct blob *b)
+{
+  free (b->p);
+  b->p = NULL;
+  b->len = 0;
+}
+
+struct ent
+{
+  char type; /* f file, d dir, l symlink */
+  const char *path;
+  const char *data; /* content or link target */
+  mode_t mode;
+  time_t mtime;
+};
+
+static struct blob
+tarball (const struct ent *ents, size_t n)
+{
+  struct blob b = { 0 };
+  size_t cap = 4 * 1024 * 1024, used = 0;
+  struct archive *a = archive_write_new ();
+
+  b.p = malloc (cap);
+  if (b.p == NULL || a == NULL)
+    abort ();
+  archive_write_set_format_pax_restricted (a);
+  if (archive_write_open_memory (a, b.p, cap, &used) != ARCHIVE_OK)
+    abort ();
+  for (size_t i = 0; i < n; i++)
+    {
+      struct archive_entry *e = archive_entry_new ();
+      const struct ent *x = &ents[i];
+      size_t size = x->type == 'f' ? strlen (x->data) : 0;
+
+      archive_entry_set_pathname (e, x->path);
+      archive_entry_set_mtime (e, x->mtime ? x->mtime : 1700000000, 0);
+      archive_entry_set_uid (e, 1000);
+      archive_entry_set_gid (e, 1000);
+      archive_entry_set_filetype (e, x->type == 'd'   ? AE_IFDIR
+                                     : x->type == 'l' ? AE_IFLNK
+                                                      : AE_IFREG);
+      archive_entry_set_perm (e, x->mode          ? x->mode
+                                 : x->type == 'd' ? 0755
+                                                  : 0644);
+      if (x->type == 'l')
+        archive_entry_set_symlink (e, x->data);
+      archive_entry_set_size (e, (la_int64_t)size);
+      if (archive_write_header (a, e) != ARCHIVE_OK)
+        abort ();
+      if (size > 0 && archive_write_data (a, x->data, size) != (ssize_t)size)
+        abort ();
+      archive_entry_free (e);
+    }
+  archive_write_close (a);
+  archive_write_free (a);
+  b.len = used;
+  return b;
+}
+
+static struct blob
+gzip_blob (const struct blob *in)
+{
+  struct blob b = { malloc (in->len + 1024), 0 };
+  z_stream z = { 0 };
+
+  if (deflateInit2 (&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    abort ();
+  z.next_in = in->p;
+  z.avail_in = (uInt)in->len;
+  z.next_out = b.p;
+  z.avail_out = (uInt)(in->len + 1024);
+  if (deflate (&z, Z_FINISH) != Z_STREAM_END)
+    abort ();
+  b.len = z.total_out;
+  deflateEnd (&z);
+  return b;
+}
+
+static struct blob
+zstd_blob (const struct blob *in)
+{
+  size_t cap = ZSTD_compressBound (in->len);
+  struct blob b = { malloc (cap), 0 };
+
+  b.len = ZSTD_compress (b.p, cap, in->p, in->len, 3);
+  if (ZSTD_isError (b.len))
+    abort ();
+  return b;
+}
+
+static void
+digest_of (const struct blob *b, char out[MODEL_DIGEST_MAX + 1])
+{
+  model_digest d;
+
+  if (model_digest_buffer (MODEL_DIGEST_SHA256, b->p, b->len, &d, NULL) < 0)
+    abort ();
+  strcpy (out, d.str);
+}
+
+/* One test's world: an OCI layout and a cache root under one temp dir. */
+static char base[256], layout[300], cache_root[300];
+static int opens;
+
+static void
+world_new (void)
+{
+  char blobs[400];
+
+  snprintf (base, sizeof base, "/tmp/mp-cache-test-XXXXXX");
+  if (mkdtemp (base) == NULL)
+    abort ();
+  snprintf (layout, sizeof layout, "%s/layout", base);
+  snprintf (cache_root, sizeof cache_root, "%s/cache", base);
+  snprintf (blobs, sizeof blobs, "%s/blobs/sha256", layout);
+  if (mp_mkdir_p (blobs, 0755, NULL) < 0)
+    abort ();
+  opens = 0;
+  /* Unpack and reuse messages are for operators, not test logs. */
+  mp_log_set_level (MP_LOG_WARN);
+}
+
+static void
+world_free (void)
+{
+  mp_error e;
+  if (getenv ("MP_TEST_KEEP") != NULL)
+    return;
+  mp_rmtree_at (AT_FDCWD, base, &e);
+}
+
+static void
+put_bytes (const char *digest, const void *p, size_t len)
+{
+  char path[600];
+  FILE *f;
+
+  snprintf (path, sizeof path, "%s/blobs/sha256/%s", layout,
+            strchr (digest, ':') + 1);
+  f = fopen (path, "wb");
+  if (f == NULL || fwrite (p, 1, len, f) != len || fclose (f) != 0)
+    abort ();
+}
+
+static void
+put_blob (const struct blob *b, char out[MODEL_DIGEST_MAX + 1])
+{
+  digest_of (b, out);
+  put_bytes (out, b->p, b->len);
+}
+
+static int
+open_blob (void *ctx, const char *digest, int64_t size, mp_error *err)
+{
+  char path[600];
+  int fd;
+
+  __atomic_add_fetch (&opens, 1, __ATOMIC_SEQ_CST);
+  snprintf (path, sizeof path, "%s/blobs/sha256/%s", (const char *)ctx,
+            strchr (digest, ':') + 1);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT)
+    return mp_error_set (err, MP_ERR_NOT_FOUND, "blob %s not found", digest);
+  if (fd < 0)
+    return mp_error_sys (err, errno, "open %s", path);
+  return fd;
+}
+
+/* A layer to put in a manifest. */
+struct lay
+{
+  const char *mt;
+  struct blob data;    /* the blob as stored (owned by the caller) */
+  struct blob tar;     /* uncompressed tar for the diffId, if compressed */
+  const char *diff_id; /* override of the computed diffId */
+  const char *path_key, *path;
+  const char *meta_key, *meta;
+  const char *title;
+  int64_t size_override; /* 0: the blob's size */
+  bool no_blob;          /* do not store the blob */
+};
+
+enum cfg_kind
+{
+  CFG_MODEL,
+  CFG_MODEL_LEGACY,
+  CFG_EMPTY,
+};
+
+/* Store the layers and a config, write the manifest; its digest in OUT,
+ * its size in *SIZE (may be NULL). */
+static void
+make_manifest (const char *artifact_type, enum cfg_kind ck, struct lay *ls,
+               size_t n, char out[MODEL_DIGEST_MAX + 1], size_t *size)
+{
+  json_t *layers = json_array (), *diffs = json_array (), *m;
+  char dg[MODEL_DIGEST_MAX + 1], cdg[MODEL_DIGEST_MAX + 1];
+  struct blob cfg, mb;
+  const char *cmt;
+  char *text;
+
+  for (size_t i = 0; i < n; i++)
+    {
+      struct lay *l = &ls[i];
+      json_t *d, *ann = json_object ();
+      char diff[MODEL_DIGEST_MAX + 1];
+
+      digest_of (&l->data, dg);
+      if (!l->no_blob)
+        put_bytes (dg, l->data.p, l->data.len);
+      if (l->diff_id != NULL)
+        snprintf (diff, sizeof diff, "%s", l->diff_id);
+      else if (l->tar.p != NULL)
+        digest_of (&l->tar, diff);
+      else
+        snprintf (diff, sizeof diff, "%s", dg);
+      json_array_append_new (diffs, json_string (diff));
+      d = json_pack ("{s:s,s:s,s:I}", "mediaType", l->mt, "digest", dg, "size",
+                     (json_int_t)(l->size_override ? l->size_override
+                                                   : (int64_t)l->data.len));
+      if (l->path_key != NULL)
+        json_object_set_new (ann, l->path_key, json_string (l->path));
+      if (l->meta_key != NULL)
+        json_object_set_new (ann, l->meta_key, json_string (l->meta));
+      if (l->title != NULL)
+        json_object_set_new (ann, K_TITLE, json_string (l->title));
+      json_object_set_new (d, "annotations", ann);
+      json_array_append_new (layers, d);
+    }
+  if (ck == CFG_EMPTY)
+    {
+      cfg = blob_str ("{}");
+      cmt = MT_EMPTY;
+      json_decref (diffs);
+    }
+  else
+    {
+      json_t *c = json_pack ("{s:{},s:{},s:{s:s,s:o}}", "descriptor", "config",
+                             "modelfs", "type", "layers",
+                             ck == CFG_MODEL ? "diffIds" : "diff_ids", diffs);
+      text = json_dumps (c, JSON_COMPACT);
+      cfg = blob_str (text);
+      free (text);
+      json_decref (c);
+      cmt = ck == CFG_MODEL ? MT_CONFIG : MT_CONFIG_LEGACY;
+    }
+  put_blob (&cfg, cdg);
+  m = json_pack ("{s:i,s:s,s:s,s:{s:s,s:s,s:I},s:o}", "schemaVersion", 2,
+                 "mediaType", MT_MANIFEST, "artifactType", artifact_type,
+                 "config", "mediaType", cmt, "digest", cdg, "size",
+                 (json_int_t)cfg.len, "layers", layers);
+  text = json_dumps (m, JSON_COMPACT);
+  mb = blob_str (text);
+  put_blob (&mb, out);
+  if (size != NULL)
+    *size = mb.len;
+  free (text);
+  json_decref (m);
+  blob_free (&cfg);
+  blob_free (&mb);
+}
+
+static void
+make_index (const char *manifest, size_t size, const char *artifact_type,
+            char out[MODEL_DIGEST_MAX + 1])
+{
+  json_t *idx = json_pack ("{s:i,s:s,s:[{s:s,s:s,s:I,s:s}]}", "schemaVersion",
+                           2, "mediaType", MT_INDEX, "manifests", "mediaType",
+                           MT_MANIFEST, "digest", manifest, "size",
+                           (json_int_t)size, "artifactType", artifact_type);
+  char *text = json_dumps (idx, JSON_COMPACT);
+  struct blob b = blob_str (text);
+
+  put_blob (&b, out);
+  blob_free (&b);
+  free (text);
+  json_decref (idx);
+}
+
+static model_cache *
+cache_open (int64_t keep_seconds, int64_t keep_bytes)
+{
+  struct model_cache_options o = { cache_root, keep_seconds, keep_bytes };
+  mp_error err = { 0 };
+  model_cache *c = model_cache_open (&o, &err);
+
+  if (c == NULL)
+    fprintf (stderr, "model_cache_open: %s\n", err.msg);
+  return c;
+}
+
+/* get_manifest_tree, printing the error for the test log. */
+static int
+get (model_cache *c, const char *digest, char **tree, char **resolved,
+     struct model_cache_stats *st, mp_error *err)
+{
+  int r;
+
+  mp_error_clear (err);
+  *tree = *resolved = NULL;
+  r = model_cache_get_manifest_tree (c, digest, open_blob, layout, tree,
+                                     resolved, st, err);
+  if (r < 0)
+    fprintf (stderr, "  (get %s: %s: %s)\n", digest,
+             mp_errcode_name (err->code), err->msg);
+  return r;
+}
+
+static char *
+slurp (const char *dir, const char *name)
+{
+  char path[1024];
+  static char buf[1 << 17];
+  FILE *f;
+  size_t n;
+
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  f = fopen (path, "rb");
+  if (f == NULL)
+    return NULL;
+  n = fread (buf, 1, sizeof buf - 1, f);
+  fclose (f);
+  buf[n] = '\0';
+  return buf;
+}
+
+static bool
+lstat_at (const char *dir, const char *name, struct stat *st)
+{
+  char path[1024];
+
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  return lstat (path, st) == 0;
+}
+
+/* Entries in DIR (not . and ..), or -1 if it cannot be read. */
+static int
+count_entries (const char *dir)
+{
+  DIR *d = opendir (dir);
+  struct dirent *de;
+  int n = 0;
+
+  if (d == NULL)
+    return -1;
+  while ((de = readdir (d)) != NULL)
+    if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+      n++;
+  closedir (d);
+  return n;
+}
+
+static int
+count_sub (const char *sub)
+{
+  char path[600];
+
+  snprintf (path, sizeof path, "%s/%s", cache_root, sub);
+  return count_entries (path);
+}
+
+/* tmp/ holds only the open cache's own (empty) work directory. */
+static bool
+tmp_is_clean (void)
+{
+  char path[600];
+  DIR *d;
+  struct dirent *de;
+  int dirs = 0, nonempty = 0;
+
+  snprintf (path, sizeof path, "%s/tmp", cache_root);
+  d = opendir (path);
+  if (d == NULL)
+    return false;
+  while ((de = readdir (d)) != NULL)
+    {
+      char sub[1024];
+      if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0)
+        continue;
+      dirs++;
+      snprintf (sub, sizeof sub, "%s/%s", path, de->d_name);
+      if (count_entries (sub) != 0)
+        nonempty++;
+    }
+  closedir (d);
+  return dirs <= 1 && nonempty == 0;
+}
+
+static const char *
+hex_of (const char *digest)
+{
+  return strchr (digest, ':') + 1;
+}
+
+static void
+set_last_use (const char *manifest, time_t when)
+{
+  char path[600];
+  struct timespec ts[2] = { { when, 0 }, { when, 0 } };
+
+  snprintf (path, sizeof path, "%s/trees/%s.layers", cache_root,
+            hex_of (manifest));
+  if (utimensat (AT_FDCWD, path, ts, 0) < 0)
+    abort ();
+}
+
+static bool
+tree_exists (const char *manifest)
+{
+  char path[600];
+  struct stat st;
+
+  snprintf (path, sizeof path, "%s/trees/%s", cache_root, hex_of (manifest));
+  return stat (path, &st) == 0 && S_ISDIR (st.st_mode);
+}
+
+/* Two raw layers, one file each, as modctl writes them. */
+static void
+raw_model (const char *a, const char *b, const char *a_path, const char *b_path,
+           char out[MODEL_DIGEST_MAX + 1])
+{
+  struct lay ls[2] = {
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_str (a),
+      .path_key = K_PATH,
+      .path = a_path,
+      .meta_key = K_META,
+      .meta = "{\"name\":\"w\",\"mode\":384,\"uid\":1234,\"gid\":5678,"
+              "\"mtime\":\"2024-01-02T03:04:05Z\",\"typeflag\":0}" },
+    { .mt = MT_CONFIG_RAW,
+      .data = blob_str (b),
+      .path_key = K_PATH,
+      .path = b_path,
+      .meta_key = K_META,
+      .meta = "{\"name\":\"c\",\"mode\":420,"
+              "\"mtime\":\"2023-05-06T07:08:09.5Z\",\"typeflag\":0}" },
+  };
+
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 2, out, NULL);
+  blob_free (&ls[0].data);
+  blob_free (&ls[1].data);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+TEST (raw_layers_get_path_and_metadata)
+{
+  char m[MODEL_DIGEST_MAX + 1], want[700];
+  struct model_cache_stats st;
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  mp_error err;
+  struct stat s;
+  model_cache *c;
+
+  world_new ();
+  raw_model ("weights!", "{\"k\":1}", "model.safetensors", "conf/config.json",
+             m);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, m, &tree, &resolved, &st, &err) == 0);
+  snprintf (want, sizeof want, "%s/trees/%s", cache_root, hex_of (m));
+  CHECK_STR (tree, want);
+  CHECK_STR (resolved, m);
+  CHECK (st.layers_unpacked == 2 && st.trees_built == 1);
+  CHECK (st.bytes_unpacked == 8 + 7);
+  CHECK_STR (slurp (tree, "model.safetensors"), "weights!");
+  CHECK_STR (slurp (tree, "conf/config.json"), "{\"k\":1}");
+  REQUIRE (lstat_at (tree, "model.safetensors", &s));
+  CHECK ((s.st_mode & 07777) == 0600);
+  CHECK (s.st_mtim.tv_sec == 1704164645 && s.st_mtim.tv_nsec == 0);
+  if (geteuid () == 0)
+    CHECK (s.st_uid == 1234 && s.st_gid == 5678);
+  REQUIRE (lstat_at (tree, "conf/config.json", &s));
+  CHECK ((s.st_mode & 07777) == 0644);
+  CHECK (s.st_mtim.tv_sec == 1683356889 && s.st_mtim.tv_nsec == 500000000);
+  REQUIRE (lstat_at (tree, "", &s));
+  CHECK ((s.st_mode & 07777) == 0755);
+  /* Only the model's files are in the mounted tree: bookkeeping is
+   * beside it. */
+  CHECK (count_entries (tree) == 2);
+  CHECK (tmp_is_clean ());
+  model_cache_close (c);
+  CHECK (count_sub ("tmp") == 0);
+  world_free ();
+}
+
+TEST (tar_gzip_zstd_and_nested_dirs)
+{
+  const struct ent t1[] = {
+    { 'd', "a", NULL, 0750, 1600000000 },
+    { 'd', "a/b", NULL, 0700, 1600000001 },
+    { 'f', "a/b/deep.txt", "deep", 0640, 1600000002 },
+    { 'f', "top.txt", "top", 0644, 0 },
+  };
+  const struct ent t2[] = {
+    { 'f', "gz/one.txt", "one", 0644, 0 },
+    { 'l', "gz/link", "one.txt", 0777, 0 },
+  };
+  const struct ent t3[] = {
+    { 'f', "zst/two.bin", "two", 0600, 0 },
+  };
+  struct lay ls[3] = {
+    { .mt = MT_WEIGHT_TAR, .data = tarball (t1, 4) },
+    { .mt = MT_DOC_TGZ, .tar = tarball (t2, 2) },
+    { .mt = MT_CODE_TZST, .tar = tarball (t3, 1) },
+  };
+  char m[MODEL_DIGEST_MAX + 1], link[64];
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  struct model_cache_stats st;
+  mp_error err;
+  struct stat s;
+  model_cache *c;
+  ssize_t n;
+
+  world_new ();
+  ls[1].data = gzip_blob (&ls[1].tar);
+  ls[2].data = zstd_blob (&ls[2].tar);
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 3, m, NULL);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, m, &tree, &resolved, &st, &err) == 0);
+  CHECK (st.layers_unpacked == 3);
+  CHECK_STR (slurp (tree, "a/b/deep.txt"), "deep");
+  CHECK_STR (slurp (tree, "top.txt"), "top");
+  CHECK_STR (slurp (tree, "gz/one.txt"), "one");
+  CHECK_STR (slurp (tree, "zst/two.bin"), "two");
+  REQUIRE (lstat_at (tree, "a", &s));
+  CHECK (S_ISDIR (s.st_mode) && (s.st_mode & 07777) == 0750);
+  CHECK (s.st_mtim.tv_sec == 1600000000);
+  REQUIRE (lstat_at (tree, "a/b", &s));
+  CHECK ((s.st_mode & 07777) == 0700 && s.st_mtim.tv_sec == 1600000001);
+  REQUIRE (lstat_at (tree, "a/b/deep.txt", &s));
+  CHECK ((s.st_mode & 07777) == 0640 && s.st_mtim.tv_sec == 1600000002);
+  if (geteuid () == 0)
+    CHECK (s.st_uid == 1000);
+  REQUIRE (lstat_at (tree, "gz/link", &s));
+  CHECK (S_ISLNK (s.st_mode));
+  n = readlink (strcat (strcpy ((char[700]){ 0 }, tree), "/gz/link"), link,
+                sizeof link - 1);
+  REQUIRE (n > 0);
+  link[n] = '\0';
+  CHECK_STR (link, "one.txt");
+  model_cache_close (c);
+  for (int i = 0; i < 3; i++)
+    {
+      blob_free (&ls[i].data);
+      blob_free (&ls[i].tar);
+    }
+  world_free ();
+}
+
+TEST (later_layer_wins)
+{
+  const struct ent t1[] = {
+    { 'f', "x", "one", 0644, 0 },      { 'd', "d", NULL, 0755, 0 },
+    { 'f', "d/f", "in dir", 0644, 0 }, { 'f', "keep", "k", 0644, 0 },
+    { 'f', "y", "a file", 0644, 0 },
+  };
+  const struct ent t3[] = {
+    { 'f', "d", "now a file", 0644, 0 },
+    { 'd', "y", NULL, 0711, 1650000000 },
+    { 'f', "y/z", "zz", 0644, 0 },
+  };
+  struct lay ls[3] = {
+    { .mt = MT_WEIGHT_TAR, .data = tarball (t1, 5) },
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_str ("two"),
+      .path_key = K_PATH,
+      .path = "x" },
+    { .mt = MT_WEIGHT_TAR, .data = tarball (t3, 3) },
+  };
+  char m[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  mp_error err;
+  struct stat s;
+  model_cache *c;
+
+  world_new ();
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 3, m, NULL);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, m, &tree, &resolved, NULL, &err) == 0);
+  CHECK_STR (slurp (tree, "x"), "two");
+  CHECK_STR (slurp (tree, "d"), "now a file");
+  CHECK_STR (slurp (tree, "keep"), "k");
+  REQUIRE (lstat_at (tree, "d", &s));
+  CHECK (S_ISREG (s.st_mode));
+  REQUIRE (lstat_at (tree, "y", &s));
+  CHECK (S_ISDIR (s.st_mode) && (s.st_mode & 07777) == 0711);
+  CHECK (s.st_mtim.tv_sec == 1650000000);
+  CHECK_STR (slurp (tree, "y/z"), "zz");
+  /* The layers themselves are untouched by the merge. */
+  {
+    char path[700];
+    snprintf (path, sizeof path, "%s/layers", cache_root);
+    CHECK (count_entries (path) == 3);
+  }
+  model_cache_close (c);
+  for (int i = 0; i < 3; i++)
+    blob_free (&ls[i].data);
+  world_free ();
+}
+
+TEST (legacy_cnai_artifact)
+{
+  const struct ent t[] = { { 'f', "README.md", "# hi", 0644, 0 } };
+  struct lay ls[2] = {
+    { .mt = "application/vnd.cnai.model.weight.v1.raw",
+      .data = blob_str ("old weights"),
+      .path_key = K_PATH_LEGACY,
+      .path = "w/old.bin",
+      .meta_key = K_META_LEGACY,
+      .meta = "{\"name\":\"old.bin\",\"mode\":416,"
+              "\"mtime\":\"2022-01-01T00:00:00Z\",\"typeflag\":48}" },
+    { .mt = "application/vnd.cnai.model.doc.v1.tar",
+      .data = tarball (t, 1),
+      .path_key = K_PATH_LEGACY,
+      .path = "README.md" },
+  };
+  char m[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  mp_error err;
+  struct stat s;
+  model_cache *c;
+
+  world_new ();
+  make_manifest (AT_MODEL_LEGACY, CFG_MODEL_LEGACY, ls, 2, m, NULL);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, m, &tree, &resolved, NULL, &err) == 0);
+  CHECK_STR (slurp (tree, "w/old.bin"), "old weights");
+  CHECK_STR (slurp (tree, "README.md"), "# hi");
+  REQUIRE (lstat_at (tree, "w/old.bin", &s));
+  CHECK ((s.st_mode & 07777) == 0640 && s.st_mtim.tv_sec == 1640995200);
+  model_cache_close (c);
+  blob_free (&ls[0].data);
+  blob_free (&ls[1].data);
+  world_free ();
+}
+
+/* oras push --artifact-type ... hello.txt weights.bin: files with titles,
+ * the OCI tar layer type by default or a type given on the command line. */
+static void
+oras_artifact (char m[MODEL_DIGEST_MAX + 1], size_t *size)
+{
+  struct lay ls[2] = {
+    { .mt = "application/vnd.oci.image.layer.v1.tar",
+      .data = blob_str ("hello\n"),
+      .title = "hello.txt" },
+    { .mt = "application/vnd.example.weights",
+      .data = blob_str ("WEIGHTS"),
+      .title = "w/weights.bin" },
+  };
+
+  make_manifest ("application/vnd.example.model", CFG_EMPTY, ls, 2, m, size);
+  blob_free (&ls[0].data);
+  blob_free (&ls[1].data);
+}
+
+TEST (oras_generic_artifact)
+{
+  char m[MODEL_DIGEST_MAX + 1], bad[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  mp_error err;
+  struct stat s;
+  model_cache *c;
+  struct lay untitled[1] = {
+    { .mt = "application/vnd.example.blob", .data = blob_str ("x") },
+  };
+
+  world_new ();
+  oras_artifact (m, NULL);
+  make_manifest ("application/vnd.example.model", CFG_EMPTY, untitled, 1, bad,
+                 NULL);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, m, &tree, &resolved, NULL, &err) == 0);
+  CHECK_STR (slurp (tree, "hello.txt"), "hello\n");
+  CHECK_STR (slurp (tree, "w/weights.bin"), "WEIGHTS");
+  REQUIRE (lstat_at (tree, "hello.txt", &s));
+  CHECK ((s.st_mode & 07777) == 0644);
+  free (tree);
+  free (resolved);
+
+  CHECK (get (c, bad, &tree, &resolved, NULL, &err) < 0);
+  CHECK (err.code == MP_ERR_INVALID_ARGUMENT);
+  CHECK (strstr (err.msg, "layers[0]") != NULL);
+  CHECK (strstr (err.msg, "application/vnd.example.blob") != NULL);
+  CHECK (strstr (err.msg, "title") != NULL);
+  CHECK (tree == NULL && !tree_exists (bad));
+  model_cache_close (c);
+  blob_free (&untitled[0].data);
+  world_free ();
+}
+
+TEST (index_resolves_to_artifact)
+{
+  char m[MODEL_DIGEST_MAX + 1], idx[MODEL_DIGEST_MAX + 1], want[700];
+  cleanup_free char *tree = NULL, *resolved = NULL, *tree2 = NULL,
+                    *resolved2 = NULL;
+  struct model_cache_stats st;
+  const char *in_use[1];
+  mp_error err;
+  size_t size;
+  model_cache *c;
+  int before;
+
+  world_new ();
+  oras_artifact (m, &size);
+  make_index (m, size, "application/vnd.example.model", idx);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, idx, &tree, &resolved, &st, &err) == 0);
+  CHECK_STR (resolved, m);
+  snprintf (want, sizeof want, "%s/trees/%s", cache_root, hex_of (m));
+  CHECK_STR (tree, want);
+  CHECK (st.trees_built == 1 && st.layers_unpacked == 2);
+  CHECK_STR (slurp (tree, "hello.txt"), "hello\n");
+
+  /* Again by the index: nothing read, the recorded resolution is used. */
+  before = opens;
+  REQUIRE (get (c, idx, &tree2, &resolved2, &st, &err) == 0);
+  CHECK (opens == before);
+  CHECK_STR (tree2, tree);
+  CHECK_STR (resolved2, m);
+  CHECK (st.trees_reused == 1 && st.layers_unpacked == 0);
+  CHECK (model_cache_touch (c, idx, &err) == 0);
+
+  /* A snapshot known by its index digest keeps the tree. */
+  in_use[0] = idx;
+  CHECK (model_cache_gc (c, in_use, 1, NULL, &err) == 0);
+  CHECK (tree_exists (m));
+  CHECK (model_cache_gc (c, NULL, 0, NULL, &err) == 0);
+  CHECK (!tree_exists (m));
+  CHECK (count_sub ("trees") == 0 && count_sub ("layers") == 0);
+  model_cache_close (c);
+  world_free ();
+}
+
+TEST (second_get_does_no_unpacking)
+{
+  char m[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *t1 = NULL, *r1 = NULL, *t2 = NULL, *r2 = NULL;
+  struct model_cache_stats st, total;
+  mp_error err;
+  model_cache *c;
+  int before;
+
+  world_new ();
+  raw_model ("w1", "c1", "w", "c", m);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, m, &t1, &r1, &st, &err) == 0);
+  before = opens;
+  REQUIRE (get (c, m, &t2, &r2, &st, &err) == 0);
+  CHECK_STR (t1, t2);
+  CHECK (opens == before);
+  CHECK (st.layers_unpacked == 0 && st.trees_built == 0
+         && st.trees_reused == 1);
+  model_cache_get_counters (c, &total);
+  CHECK (total.layers_unpacked == 2 && total.trees_built == 1
+         && total.trees_reused == 1);
+  model_cache_close (c);
+
+  /* A new cache over the same root (daemon restart) reuses it too. */
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  free (t2);
+  free (r2);
+  REQUIRE (get (c, m, &t2, &r2, &st, &err) == 0);
+  CHECK (st.trees_reused == 1 && st.layers_unpacked == 0);
+  model_cache_close (c);
+  world_free ();
+}
+
+TEST (shared_layer_is_one_inode)
+{
+  char a[MODEL_DIGEST_MAX + 1], b[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *ta = NULL, *ra = NULL, *tb = NULL, *rb = NULL;
+  struct model_cache_stats st;
+  struct stat sa, sb;
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  raw_model ("shared weights", "config A", "shared.bin", "a.json", a);
+  raw_model ("shared weights", "config B", "shared.bin", "b.json", b);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, a, &ta, &ra, &st, &err) == 0);
+  REQUIRE (get (c, b, &tb, &rb, &st, &err) == 0);
+  CHECK (st.layers_unpacked == 1 && st.layers_reused == 1
+         && st.trees_built == 1);
+  REQUIRE (lstat_at (ta, "shared.bin", &sa));
+  REQUIRE (lstat_at (tb, "shared.bin", &sb));
+  CHECK (sa.st_ino == sb.st_ino && sa.st_dev == sb.st_dev);
+  CHECK (sa.st_nlink >= 3);
+  CHECK_STR (slurp (tb, "b.json"), "config B");
+  model_cache_close (c);
+  world_free ();
+}
+
+TEST (corrupt_blob_leaves_nothing)
+{
+  char m[MODEL_DIGEST_MAX + 1], dg[MODEL_DIGEST_MAX + 1];
+  const struct ent t[] = { { 'f', "f", "good", 0644, 0 } };
+  struct lay ls[2] = {
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_str ("fine"),
+      .path_key = K_PATH,
+      .path = "fine" },
+    { .mt = MT_WEIGHT_TAR, .data = tarball (t, 1) },
+  };
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 2, m, NULL);
+  /* Same size, different bytes under the tar layer's name. */
+  digest_of (&ls[1].data, dg);
+  ls[1].data.p[600] ^= 1;
+  put_bytes (dg, ls[1].data.p, ls[1].data.len);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  CHECK (get (c, m, &tree, &resolved, NULL, &err) < 0);
+  CHECK (err.code == MP_ERR_INVALID_ARGUMENT);
+  CHECK (strstr (err.msg, "digest mismatch") != NULL);
+  CHECK (strstr (err.msg, dg) != NULL);
+  CHECK (tree == NULL && !tree_exists (m));
+  CHECK (count_sub ("trees") == 0);
+  /* The good layer before it was verified and may stay for reuse; the
+   * corrupt one left nothing. */
+  CHECK (count_sub ("layers") <= 1);
+  CHECK (tmp_is_clean ());
+  CHECK (model_cache_gc (c, NULL, 0, NULL, &err) == 0);
+  CHECK (count_sub ("layers") == 0);
+
+  /* A corrupt manifest is refused before anything is parsed. */
+  {
+    char path[700];
+    FILE *f;
+    snprintf (path, sizeof path, "%s/blobs/sha256/%s", layout, hex_of (m));
+    f = fopen (path, "ab");
+    REQUIRE (f != NULL);
+    fputs (" ", f);
+    fclose (f);
+  }
+  CHECK (get (c, m, &tree, &resolved, NULL, &err) < 0);
+  CHECK (strstr (err.msg, "digest mismatch") != NULL);
+  CHECK (count_sub ("layers") == 0 && count_sub ("trees") == 0);
+  model_cache_close (c);
+  CHECK (count_sub ("tmp") == 0);
+  blob_free (&ls[0].data);
+  blob_free (&ls[1].data);
+  world_free ();
+}
+
+TEST (diff_id_mismatch)
+{
+  const struct ent t[] = { { 'f', "f", "data", 0644, 0 } };
+  struct lay ls[1] = {
+    { .mt = MT_DOC_TGZ,
+      .tar = tarball (t, 1),
+      .diff_id = "sha256:"
+                 "0000000000000000000000000000000000000000000000000000000000"
+                 "000000" },
+  };
+  char m[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  ls[0].data = gzip_blob (&ls[0].tar);
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 1, m, NULL);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  CHECK (get (c, m, &tree, &resolved, NULL, &err) < 0);
+  CHECK (err.code == MP_ERR_INVALID_ARGUMENT);
+  CHECK (strstr (err.msg, "diffId") != NULL);
+  CHECK (count_sub ("layers") == 0 && count_sub ("trees") == 0);
+  CHECK (tmp_is_clean ());
+  model_cache_close (c);
+  blob_free (&ls[0].data);
+  blob_free (&ls[0].tar);
+  world_free ();
+}
+
+TEST (unknown_layer_type_is_named)
+{
+  struct lay ls[2] = {
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_str ("ok"),
+      .path_key = K_PATH,
+      .path = "ok" },
+    { .mt = "application/vnd.cncf.model.weight.v1.tar+bzip2",
+      .data = blob_str ("BZh"),
+      .path_key = K_PATH,
+      .path = "w" },
+  };
+  char m[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 2, m, NULL);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  CHECK (get (c, m, &tree, &resolved, NULL, &err) < 0);
+  CHECK (err.code == MP_ERR_INVALID_ARGUMENT);
+  CHECK (strstr (err.msg, "application/vnd.cncf.model.weight.v1.tar+bzip2")
+         != NULL);
+  CHECK (strstr (err.msg, "layers[1]") != NULL);
+  /* Refused before any layer was unpacked. */
+  CHECK (count_sub ("layers") == 0 && count_sub ("trees") == 0);
+  model_cache_close (c);
+  blob_free (&ls[0].data);
+  blob_free (&ls[1].data);
+  world_free ();
+}
+
+TEST (missing_blob_and_no_space)
+{
+  struct lay ls[1] = {
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_str ("absent"),
+      .path_key = K_PATH,
+      .path = "absent",
+      .no_blob = true },
+  };
+  struct lay huge[1] = {
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_str ("huge"),
+      .path_key = K_PATH,
+      .path = "huge",
+      .size_override = INT64_C (1) << 60 },
+  };
+  char m[MODEL_DIGEST_MAX + 1], h[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  mp_error err;
+  model_cache *c;
+  int before;
+
+  world_new ();
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 1, m, NULL);
+  make_manifest (AT_MODEL, CFG_MODEL, huge, 1, h, NULL);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  CHECK (get (c, m, &tree, &resolved, NULL, &err) < 0);
+  CHECK (err.code == MP_ERR_NOT_FOUND);
+  CHECK (strstr (err.msg, "layers[0]") != NULL);
+
+  before = opens;
+  CHECK (get (c, h, &tree, &resolved, NULL, &err) < 0);
+  CHECK (err.code == MP_ERR_FAILED_PRECONDITION);
+  CHECK (strstr (err.msg, "disk space") != NULL);
+  /* Manifest and config were read; the layer blob never was. */
+  CHECK (opens == before + 2);
+  CHECK (count_sub ("layers") == 0 && count_sub ("trees") == 0);
+  CHECK (tmp_is_clean ());
+
+  CHECK (model_cache_touch (c, m, &err) < 0 && err.code == MP_ERR_NOT_FOUND);
+  CHECK (get (c, "sha256:abc", &tree, &resolved, NULL, &err) < 0
+         && err.code == MP_ERR_INVALID_ARGUMENT);
+  model_cache_close (c);
+  blob_free (&ls[0].data);
+  blob_free (&huge[0].data);
+  world_free ();
+}
+
+struct worker
+{
+  model_cache *c;
+  const char *digest;
+  pthread_barrier_t *start;
+  char *tree;
+  int rc;
+};
+
+static void *
+worker_main (void *p)
+{
+  struct worker *w = p;
+  char *resolved = NULL;
+  mp_error err;
+
+  pthread_barrier_wait (w->start);
+  w->rc = model_cache_get_manifest_tree (w->c, w->digest, open_blob, layout,
+                                         &w->tree, &resolved, NULL, &err);
+  free (resolved);
+  return NULL;
+}
+
+TEST (concurrent_gets_unpack_once)
+{
+  const struct ent t[] = { { 'f', "big/t.bin", "tar content", 0644, 0 } };
+  struct lay ls[3] = {
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_pattern (4 << 20, 1),
+      .path_key = K_PATH,
+      .path = "w1" },
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_pattern (2 << 20, 2),
+      .path_key = K_PATH,
+      .path = "w2" },
+    { .mt = MT_CODE_TZST, .tar = tarball (t, 1) },
+  };
+  char m[MODEL_DIGEST_MAX + 1];
+  struct worker w[4];
+  pthread_t th[4];
+  pthread_barrier_t start;
+  struct model_cache_stats total;
+  model_cache *c;
+
+  world_new ();
+  ls[2].data = zstd_blob (&ls[2].tar);
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 3, m, NULL);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  pthread_barrier_init (&start, NULL, 4);
+  for (int i = 0; i < 4; i++)
+    {
+      w[i] = (struct worker){ .c = c, .digest = m, .start = &start };
+      pthread_create (&th[i], NULL, worker_main, &w[i]);
+    }
+  for (int i = 0; i < 4; i++)
+    pthread_join (th[i], NULL);
+  pthread_barrier_destroy (&start);
+  for (int i = 0; i < 4; i++)
+    {
+      CHECK (w[i].rc == 0);
+      CHECK_STR (w[i].tree, w[0].tree);
+    }
+  model_cache_get_counters (c, &total);
+  CHECK (total.layers_unpacked == 3);
+  CHECK (total.trees_built == 1 && total.trees_reused == 3);
+  CHECK_STR (slurp (w[0].tree, "big/t.bin"), "tar content");
+  for (int i = 0; i < 4; i++)
+    free (w[i].tree);
+  model_cache_close (c);
+  for (int i = 0; i < 3; i++)
+    {
+      blob_free (&ls[i].data);
+      blob_free (&ls[i].tar);
+    }
+  world_free ();
+}
+
+/* Two models sharing their weights; B also has 64 KiB of its own. */
+static void
+two_models (char a[MODEL_DIGEST_MAX + 1], char b[MODEL_DIGEST_MAX + 1])
+{
+  struct lay la[1] = {
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_pattern (64 * 1024, 3),
+      .path_key = K_PATH,
+      .path = "shared.bin" },
+  };
+  struct lay lb[2] = {
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_pattern (64 * 1024, 3),
+      .path_key = K_PATH,
+      .path = "shared.bin" },
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_pattern (64 * 1024, 4),
+      .path_key = K_PATH,
+      .path = "only-b.bin" },
+  };
+
+  make_manifest (AT_MODEL, CFG_MODEL, la, 1, a, NULL);
+  make_manifest (AT_MODEL, CFG_MODEL, lb, 2, b, NULL);
+  blob_free (&la[0].data);
+  blob_free (&lb[0].data);
+  blob_free (&lb[1].data);
+}
+
+TEST (gc_removes_unused_keeps_in_use)
+{
+  char a[MODEL_DIGEST_MAX + 1], b[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *ta = NULL, *ra = NULL, *tb = NULL, *rb = NULL;
+  const char *in_use[1];
+  int64_t freed = -1;
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  two_models (a, b);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, a, &ta, &ra, NULL, &err) == 0);
+  REQUIRE (get (c, b, &tb, &rb, NULL, &err) == 0);
+  CHECK (count_sub ("layers") == 2);
+  in_use[0] = a;
+  CHECK (model_cache_gc (c, in_use, 1, &freed, &err) == 0);
+  CHECK (tree_exists (a) && !tree_exists (b));
+  CHECK (count_sub ("layers") == 1);
+  CHECK (count_sub ("trees") == 2); /* a's tree and its record */
+  /* B's own 64 KiB went with its last link; the shared file stays. */
+  CHECK (freed >= 64 * 1024);
+  CHECK_STR (slurp (ta, "shared.bin") ? "ok" : NULL, "ok");
+  CHECK (tmp_is_clean ());
+
+  CHECK (model_cache_gc (c, NULL, 0, &freed, &err) == 0);
+  CHECK (!tree_exists (a));
+  CHECK (count_sub ("layers") == 0 && count_sub ("trees") == 0);
+  CHECK (freed >= 64 * 1024);
+  model_cache_close (c);
+  world_free ();
+}
+
+TEST (gc_retention_by_time)
+{
+  char a[MODEL_DIGEST_MAX + 1], b[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *ta = NULL, *ra = NULL;
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  two_models (a, b);
+  c = cache_open (3600, 0);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, a, &ta, &ra, NULL, &err) == 0);
+  CHECK (model_cache_gc (c, NULL, 0, NULL, &err) == 0);
+  CHECK (tree_exists (a));
+  set_last_use (a, time (NULL) - 7200);
+  /* A mount marks it used again. */
+  CHECK (model_cache_touch (c, a, &err) == 0);
+  CHECK (model_cache_gc (c, NULL, 0, NULL, &err) == 0);
+  CHECK (tree_exists (a));
+  set_last_use (a, time (NULL) - 7200);
+  CHECK (model_cache_gc (c, NULL, 0, NULL, &err) == 0);
+  CHECK (!tree_exists (a));
+  CHECK (count_sub ("layers") == 0);
+  model_cache_close (c);
+  world_free ();
+}
+
+TEST (gc_retention_by_size)
+{
+  char a[MODEL_DIGEST_MAX + 1], b[MODEL_DIGEST_MAX + 1];
+  char x[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *ta = NULL, *ra = NULL, *tb = NULL, *rb = NULL;
+  cleanup_free char *tx = NULL, *rx = NULL;
+  struct lay lx[1] = {
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_pattern (64 * 1024, 9),
+      .path_key = K_PATH,
+      .path = "x.bin" },
+  };
+  const char *in_use[1];
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  two_models (a, b);
+  make_manifest (AT_MODEL, CFG_MODEL, lx, 1, x, NULL);
+  /* Room for 128 KiB of unused models. */
+  c = cache_open (0, 128 * 1024);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, x, &tx, &rx, NULL, &err) == 0);
+  REQUIRE (get (c, a, &ta, &ra, NULL, &err) == 0);
+  REQUIRE (get (c, b, &tb, &rb, NULL, &err) == 0);
+  set_last_use (x, time (NULL) - 300);
+  set_last_use (a, time (NULL) - 200);
+  set_last_use (b, time (NULL) - 100);
+  /* Newest first: B needs 128 KiB (shared + its own), which fills the
+   * allowance; A adds nothing new (its layer is B's), X would exceed it. */
+  CHECK (model_cache_gc (c, NULL, 0, NULL, &err) == 0);
+  CHECK (tree_exists (b) && tree_exists (a) && !tree_exists (x));
+  CHECK (count_sub ("layers") == 2);
+  /* With B in use, its layers do not count: X fits again, but it is gone;
+   * A and B stay. */
+  in_use[0] = b;
+  CHECK (model_cache_gc (c, in_use, 1, NULL, &err) == 0);
+  CHECK (tree_exists (b) && tree_exists (a));
+  model_cache_close (c);
+  blob_free (&lx[0].data);
+  world_free ();
+}
+
+TEST (open_removes_crash_leftovers)
+{
+  char path[700], other_work[1024];
+  char m[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  model_cache *c, *c2;
+  mp_error err;
+  FILE *f;
+
+  world_new ();
+  raw_model ("w", "c", "w", "c", m);
+  snprintf (path, sizeof path, "%s/tmp/99999.deadbeef/L1/fs/sub", cache_root);
+  REQUIRE (mp_mkdir_p (path, 0700, NULL) == 0);
+  snprintf (path, sizeof path, "%s/tmp/99999.deadbeef/L1/fs/sub/half",
+            cache_root);
+  f = fopen (path, "w");
+  REQUIRE (f != NULL);
+  fputs ("half-written", f);
+  fclose (f);
+  snprintf (path, sizeof path, "%s/tmp/stray", cache_root);
+  f = fopen (path, "w");
+  REQUIRE (f != NULL);
+  fclose (f);
+
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  CHECK (count_sub ("tmp") == 1); /* only its own work directory */
+  CHECK (tmp_is_clean ());
+
+  /* A second cache on the same root (the CLI beside the daemon) leaves the
+   * first one's work directory alone, and both work. */
+  {
+    DIR *d;
+    struct dirent *de;
+    snprintf (path, sizeof path, "%s/tmp", cache_root);
+    d = opendir (path);
+    REQUIRE (d != NULL);
+    other_work[0] = '\0';
+    while ((de = readdir (d)) != NULL)
+      if (de->d_name[0] != '.')
+        snprintf (other_work, sizeof other_work, "%s/%s", path, de->d_name);
+    closedir (d);
+  }
+  c2 = cache_open (0, 0);
+  REQUIRE (c2 != NULL);
+  CHECK (access (other_work, F_OK) == 0);
+  CHECK (count_sub ("tmp") == 2);
+  REQUIRE (get (c2, m, &tree, &resolved, NULL, &err) == 0);
+  free (tree);
+  free (resolved);
+  REQUIRE (get (c, m, &tree, &resolved, NULL, &err) == 0);
+  CHECK (model_cache_gc (c2, NULL, 0, NULL, &err) == 0);
+  CHECK (access (other_work, F_OK) == 0);
+  model_cache_close (c2);
+  model_cache_close (c);
+  CHECK (count_sub ("tmp") == 0);
+  world_free ();
+}
+
+TEST_MAIN (T (raw_layers_get_path_and_metadata),
+           T (tar_gzip_zstd_and_nested_dirs), T (later_layer_wins),
+           T (legacy_cnai_artifact), T (oras_generic_artifact),
+           T (index_resolves_to_artifact), T (second_get_does_no_unpacking),
+           T (shared_layer_is_one_inode), T (corrupt_blob_leaves_nothing),
+           T (diff_id_mismatch), T (unknown_layer_type_is_named),
+           T (missing_blob_and_no_space), T (concurrent_gets_unpack_once),
+           T (gc_removes_unused_keeps_in_use), T (gc_retention_by_time),
+           T (gc_retention_by_size), T (open_removes_crash_leftovers))
