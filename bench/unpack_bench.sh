@@ -6,11 +6,12 @@
 #   tar -xf layer.tar              vs  unpack_bench tar       (+ sha256 check)
 #   zstd -dc layer.tar.zst | tar -x vs  unpack_bench tar+zstd (+ blob digest
 #                                                              and diffId)
-#   cp blob (raw layer)            vs  unpack_bench raw
+#   cp blob (raw layer)            vs  unpack_bench raw (+ sha256 check)
+#   cp blob && openssl dgst -sha256  (what a verified copy costs otherwise)
 #
-# Each case runs RUNS times (default 3), alternating, with the output
-# removed and dirty pages written back (sync) before every run, so the
-# write-back of one run does not land in the next one's time.  Source files
+# Each case runs RUNS times (default 3), alternating, with dirty pages
+# written back (sync) before every run, so the write-back of one run does
+# not land in the next one's time.  Needs about 6 * BENCH_MB of disk.  Source files
 # stay in the page cache: dropping caches needs privileges a CI box may not
 # give, and the same holds for both sides.  Prints medians and ratios
 # (ours / theirs; the target is <= 1.2).
@@ -57,13 +58,30 @@ zstd -q -T0 -3 "$dir/layer.tar" -o "$dir/layer.tar.zst"
 rm -rf "$src"
 tar_digest=sha256:$(sha256sum "$dir/layer.tar" | cut -d' ' -f1)
 zst_digest=sha256:$(sha256sum "$dir/layer.tar.zst" | cut -d' ' -f1)
-raw_digest=sha256:$(sha256sum "$dir/layer.tar" | cut -d' ' -f1)
+raw_digest=$tar_digest # a raw layer of the same bytes
 echo "layer.tar $(du -m "$dir/layer.tar" | cut -f1) MiB," \
   "layer.tar.zst $(du -m "$dir/layer.tar.zst" | cut -f1) MiB"
 
-out=$dir/out
 now() { date +%s.%N; }
-# run NAME COMMAND...: time one run into $dir/times.NAME
+# Outputs go to a fresh journaled ext4 on a loop device when we may mount
+# one (BENCH_LOOP=0 to skip): the machine's own filesystem may be mounted
+# with "discard" or without a journal (this one is both), and then each
+# run pays for the previous run's deletions (ext4 without a journal skips
+# inodes freed in the last minute; discards are slow), which would favour
+# whichever case happens to follow a small deletion.
+outfs=$dir/outfs
+mkdir -p "$outfs"
+if [ "${BENCH_LOOP:-1}" = 1 ] && [ "$(id -u)" = 0 ] &&
+   truncate -s $((MB * 3 + 512))M "$dir/outfs.img" &&
+   mkfs.ext4 -q -F "$dir/outfs.img" && mount -o loop "$dir/outfs.img" "$outfs"; then
+  trap 'umount "$outfs"; rm -rf "$dir"' EXIT
+  echo "outputs on a loop-mounted ext4"
+else
+  echo "outputs in $outfs (no loop mount)"
+fi
+# run NAME COMMAND...: time one run into $dir/times.NAME; the command
+# writes into $out, emptied and synced before.
+out=$outfs/out
 run() {
   name=$1; shift
   rm -rf "$out"; mkdir -p "$out"; sync
@@ -79,10 +97,13 @@ while [ "$r" -le "$RUNS" ]; do
   run tar tar -xf "$dir/layer.tar" -C "$out"
   run ours_tar "$bin" tar "$dir/layer.tar" "$tar_digest" "$tar_digest" \
     "$out" layer
-  run zstd_tar sh -c "zstd -dc '$dir/layer.tar.zst' | tar -x -C '$out'"
+  run zstd_tar sh -c 'zstd -dc "$1" | tar -x -C "$2"' - "$dir/layer.tar.zst" \
+    "$out"
   run ours_zst "$bin" tar+zstd "$dir/layer.tar.zst" "$zst_digest" \
     "$tar_digest" "$out" layer
   run cp cp "$dir/layer.tar" "$out/blob"
+  run cp_sha sh -c 'cp "$1" "$2" && openssl dgst -sha256 "$2"' - \
+    "$dir/layer.tar" "$out/blob"
   run ours_raw "$bin" raw "$dir/layer.tar" "$raw_digest" - "$out" layer \
     model.bin
   r=$((r + 1))
@@ -91,10 +112,14 @@ echo "last raw run: $(cat "$dir/last.log")"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 printf '%-34s %8s %8s %6s\n' case theirs ours ratio
-for pair in "tar -xf|tar|ours_tar" "zstd -dc | tar -x|zstd_tar|ours_zst" \
-            "cp (raw layer)|cp|ours_raw"; do
-  label=${pair%%|*}; rest=${pair#*|}; theirs=${rest%%|*}; ours=${rest#*|}
+for case in "tar -xf;tar;ours_tar" "zstd -dc | tar -x;zstd_tar;ours_zst" \
+            "cp (raw layer);cp;ours_raw" \
+            "cp + openssl sha256 (raw layer);cp_sha;ours_raw"; do
+  label=${case%%;*}; rest=${case#*;}; theirs=${rest%%;*}; ours=${rest#*;}
   a=$(median "$theirs"); b=$(median "$ours")
   printf '%-34s %7ss %7ss %6s\n' "$label" "$a" "$b" "$(ratio "$b" "$a")"
 done
-echo "runs per case: $RUNS (medians; all runs in $dir/times.* while running)"
+echo "medians of $RUNS runs; every run (seconds):"
+for c in tar ours_tar zstd_tar ours_zst cp cp_sha ours_raw; do
+  printf '  %-9s %s\n' "$c" "$(tr '\n' ' ' < "$dir/times.$c")"
+done

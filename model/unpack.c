@@ -61,8 +61,12 @@
 #include "util/cleanup.h"
 #include "util/fsutil.h"
 
+#ifndef SLOT_SIZE
 #define SLOT_SIZE (1024 * 1024)
+#endif
+#ifndef RING_SLOTS
 #define RING_SLOTS 8
+#endif
 #define RING_MAX_CONSUMERS 2
 /* copy_file_range chunk: large enough to amortise the syscall, small enough
  * that the hasher reading the copy behind it finds it in the page cache. */
