@@ -28,7 +28,10 @@
  * Both readers stop at the end of what they parse, so the rings keep
  * flowing after the extractor is done: the reader reads src_fd to EOF and
  * the hashers hash every byte, trailing padding and garbage included,
- * before the digests are compared.
+ * before the digests are compared.  When the tar or the compressed stream
+ * turns out to be corrupt, reading and hashing the blob still go on to its
+ * end: a damaged download is then reported as the digest mismatch it is,
+ * not as whatever the damage looked like to a parser.
  *
  * Confinement.  Every path is normalised first (no leading "/", no ".."
  * component, limits on length and depth).  Its parent directory is opened
@@ -61,6 +64,9 @@
 #include "util/cleanup.h"
 #include "util/fsutil.h"
 
+/* Overridable at build time for tuning.  8 x 1 MiB measured best on a
+ * 2-CPU machine: fewer or smaller slots couple the threads too tightly,
+ * more or larger ones fall out of the CPU caches between the threads. */
 #ifndef SLOT_SIZE
 #define SLOT_SIZE (1024 * 1024)
 #endif

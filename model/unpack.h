@@ -97,6 +97,8 @@ struct model_unpack_stats
   uint64_t bytes_read;         /* blob bytes hashed */
   uint64_t bytes_uncompressed; /* tar stream bytes (raw: the file size) */
   uint64_t bytes_written;      /* file data placed, clones included */
+  /* Entries of each kind; dirs counts directory entries other than the
+   * root, not parents created implicitly. */
   uint64_t files, dirs, symlinks, hardlinks;
   enum model_unpack_copy_method copy_method;
 };
