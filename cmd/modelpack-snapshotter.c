@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 
 #include "plugin/config.h"
+#include "model/cache.h"
 #include "plugin/grpc_server.h"
+#include "plugin/image_volume.h"
 #include "plugin/snapshots_service.h"
 #include "snapshotter/snapshotter.h"
 #include "util/log.h"
@@ -35,9 +37,13 @@ usage (FILE *out)
            "  --address PATH     unix socket to serve on (default %s)\n"
            "  --log-level LEVEL  error, warn, info or debug (default info)\n"
            "  --workers N        gRPC worker threads (default 8)\n"
+           "  --containerd-root DIR  containerd's root, whose content store "
+           "holds model\n"
+           "                     blobs (default %s)\n"
            "  --version          print the version and exit\n"
            "  --help             print this help and exit\n",
-           MP_DEFAULT_CONFIG, MP_DEFAULT_ROOT, MP_DEFAULT_ADDRESS);
+           MP_DEFAULT_CONFIG, MP_DEFAULT_ROOT, MP_DEFAULT_ADDRESS,
+           MP_DEFAULT_CONTAINERD_ROOT);
 }
 
 static int
@@ -58,6 +64,7 @@ main (int argc, char **argv)
     OPT_ADDRESS,
     OPT_LOG_LEVEL,
     OPT_WORKERS,
+    OPT_CONTAINERD_ROOT,
     OPT_VERSION,
     OPT_HELP
   };
@@ -67,14 +74,17 @@ main (int argc, char **argv)
           { "address", required_argument, NULL, OPT_ADDRESS },
           { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
           { "workers", required_argument, NULL, OPT_WORKERS },
+          { "containerd-root", required_argument, NULL, OPT_CONTAINERD_ROOT },
           { "version", no_argument, NULL, OPT_VERSION },
           { "help", no_argument, NULL, OPT_HELP },
           { NULL, 0, NULL, 0 } };
   const char *config_path = MP_DEFAULT_CONFIG, *root = NULL, *address = NULL,
-             *log_level = NULL;
+             *log_level = NULL, *containerd_root = NULL;
   bool config_given = false;
   long workers = 0;
   snapshots_service svc = { 0 };
+  image_volumes iv;
+  model_cache *cache = NULL;
   mp_grpc_server *srv;
   mp_config cfg;
   mp_error err = { 0 };
@@ -96,6 +106,9 @@ main (int argc, char **argv)
         break;
       case OPT_LOG_LEVEL:
         log_level = optarg;
+        break;
+      case OPT_CONTAINERD_ROOT:
+        containerd_root = optarg;
         break;
       case OPT_WORKERS:
         {
@@ -132,7 +145,9 @@ main (int argc, char **argv)
     return fail ("", &err);
   if ((root && mp_config_set (&cfg.root, root, &err) < 0)
       || (address && mp_config_set (&cfg.address, address, &err) < 0)
-      || (log_level && mp_config_set (&cfg.log_level, log_level, &err) < 0))
+      || (log_level && mp_config_set (&cfg.log_level, log_level, &err) < 0)
+      || (containerd_root
+          && mp_config_set (&cfg.containerd_root, containerd_root, &err) < 0))
     return fail ("", &err);
   if (workers)
     cfg.workers = (int)workers;
@@ -159,6 +174,27 @@ main (int argc, char **argv)
   svc.sn = snapshotter_open (cfg.root, &err);
   if (svc.sn == NULL)
     return fail ("open state", &err);
+  if (cfg.image_volumes)
+    {
+      struct model_cache_options co = { 0 };
+      char models[4096];
+
+      snprintf (models, sizeof models, "%s/models", cfg.root);
+      co.root = models;
+      co.keep_unused_seconds = cfg.keep_unused_seconds;
+      co.keep_unused_bytes = cfg.keep_unused_bytes;
+      cache = model_cache_open (&co, &err);
+      if (cache == NULL
+          || image_volumes_init (&iv, cfg.key_pattern, cfg.containerd_root,
+                                 cache, &err)
+                 < 0)
+        {
+          model_cache_close (cache);
+          snapshotter_close (svc.sn);
+          return fail ("image volumes", &err);
+        }
+      svc.iv = &iv;
+    }
   srv = mp_grpc_server_start (cfg.address, cfg.workers,
                               snapshots_service_handle, &svc, &err);
   if (srv == NULL)
@@ -173,6 +209,11 @@ main (int argc, char **argv)
     ;
   mp_log_info ("received %s, shutting down", strsignal (sig));
   mp_grpc_server_stop (srv);
+  if (svc.iv != NULL)
+    {
+      image_volumes_fini (svc.iv);
+      model_cache_close (cache);
+    }
   snapshotter_close (svc.sn);
   mp_config_free (&cfg);
   mp_log_info ("stopped");

@@ -223,6 +223,26 @@ do_prepare (snapshots_service *s, mp_rpc_call *call, bool view, mp_error *err)
     goto out;
   mp_log_debug ("%s key=%s parent=%s ns=%s", view ? "view" : "prepare", key,
                 parent, call->ns);
+  if (!view && s->iv != NULL)
+    {
+      cleanup_free char *digest
+          = image_volume_match (s->iv, key, parent, labels, nlabels);
+      int handled = 0;
+
+      if (digest != NULL)
+        handled = image_volume_prepare (s->iv, s->sn, key, digest, labels,
+                                        nlabels, &mounts, err);
+      if (handled < 0)
+        goto out;
+      if (handled > 0)
+        {
+          Containerd__Services__Snapshots__V1__PrepareSnapshotResponse resp
+              = CONTAINERD__SERVICES__SNAPSHOTS__V1__PREPARE_SNAPSHOT_RESPONSE__INIT;
+          ret = send_mounts_response (call, &resp.base, &resp.n_mounts,
+                                      &resp.mounts, &mounts, err);
+          goto out;
+        }
+    }
   if ((view ? snapshotter_view : snapshotter_prepare) (
           s->sn, key, parent, labels, nlabels, &mounts, err)
       < 0)
@@ -533,7 +553,8 @@ do_cleanup (snapshots_service *s, mp_rpc_call *call, mp_error *err)
 
   if (r == NULL)
     return -1;
-  if (snapshotter_cleanup (s->sn, err) == 0)
+  if (snapshotter_cleanup (s->sn, err) == 0
+      && (s->iv == NULL || image_volumes_gc (s->iv, s->sn, err) == 0))
     ret = send_empty (call, err);
   protobuf_c_message_free_unpacked (&r->base, NULL);
   return ret;

@@ -5,6 +5,7 @@
 #define MP_PLUGIN_SNAPSHOTS_SERVICE_H
 
 #include "plugin/grpc_server.h"
+#include "plugin/image_volume.h"
 #include "snapshotter/snapshotter.h"
 
 #define SNAPSHOTS_SERVICE_PREFIX "/containerd.services.snapshots.v1.Snapshots/"
@@ -12,6 +13,7 @@
 typedef struct snapshots_service
 {
   snapshotter *sn;
+  image_volumes *iv; /* NULL: image volumes of models are off */
 } snapshots_service;
 
 /* mp_rpc_handler for the Snapshots service; SVC is a snapshots_service. */

@@ -448,7 +448,7 @@ call_method (snapshots_service *svc, const char *method, const void *req,
 
 TEST (test_service_bad_input)
 {
-  snapshots_service svc = { fresh () };
+  snapshots_service svc = { .sn = fresh () };
   struct capture c = { 0 };
   mp_error err = { 0 };
   /* field 2 (key) as a length-delimited string that runs past the end */
@@ -480,7 +480,7 @@ TEST (test_service_bad_input)
 
 TEST (test_service_round_trip)
 {
-  snapshots_service svc = { fresh () };
+  snapshots_service svc = { .sn = fresh () };
   struct capture c = { 0 };
   mp_error err = { 0 };
   Containerd__Services__Snapshots__V1__PrepareSnapshotRequest req

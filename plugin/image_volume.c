@@ -1,0 +1,219 @@
+#include "plugin/image_volume.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/digest.h"
+#include "model/manifest.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+
+/* Manifests and indexes are small; anything bigger is not one. */
+#define MAX_MANIFEST_BYTES (4 << 20)
+
+int
+image_volumes_init (image_volumes *iv, const char *key_pattern,
+                    const char *containerd_root, model_cache *cache,
+                    mp_error *err)
+{
+  int rc;
+
+  memset (iv, 0, sizeof *iv);
+  rc = regcomp (&iv->key_re, key_pattern, REG_EXTENDED);
+  if (rc != 0)
+    {
+      char msg[256];
+
+      regerror (rc, &iv->key_re, msg, sizeof msg);
+      return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                           "image volume key pattern \"%s\": %s", key_pattern,
+                           msg);
+    }
+  if (iv->key_re.re_nsub < 1)
+    {
+      regfree (&iv->key_re);
+      return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                           "image volume key pattern \"%s\" must capture the "
+                           "manifest digest's hex in its first group",
+                           key_pattern);
+    }
+  iv->content.root = strdup (containerd_root);
+  if (iv->content.root == NULL)
+    {
+      regfree (&iv->key_re);
+      return mp_error_sys (err, ENOMEM, "image volumes");
+    }
+  iv->cache = cache;
+  return 0;
+}
+
+void
+image_volumes_fini (image_volumes *iv)
+{
+  if (iv == NULL || iv->content.root == NULL)
+    return;
+  regfree (&iv->key_re);
+  free (iv->content.root);
+  iv->content.root = NULL;
+}
+
+char *
+image_volume_match (const image_volumes *iv, const char *key,
+                    const char *parent, const snapshot_label *labels,
+                    size_t nlabels)
+{
+  regmatch_t m[2];
+  char *digest = NULL;
+
+  for (size_t i = 0; i < nlabels; i++)
+    if (strcmp (labels[i].key, IMAGE_VOLUME_LABEL_MANIFEST) == 0)
+      return strdup (labels[i].value);
+  /* An image volume of an ordinary image has its layers' chain as parent;
+   * only a parentless one can be an artifact. */
+  if (parent != NULL && parent[0] != '\0')
+    return NULL;
+  if (regexec (&iv->key_re, key, 2, m, 0) != 0 || m[1].rm_so < 0)
+    return NULL;
+  if (asprintf (&digest, "sha256:%.*s", (int)(m[1].rm_eo - m[1].rm_so),
+                key + m[1].rm_so)
+      < 0)
+    return NULL;
+  return digest;
+}
+
+/* Check BUF against DIGEST before anything parses it. */
+static int
+verify_buffer (const char *digest, const char *buf, size_t len, mp_error *err)
+{
+  model_digest want, got;
+
+  if (model_digest_parse (digest, &want, err) < 0
+      || model_digest_buffer (want.algo, buf, len, &got, err) < 0)
+    return -1;
+  return model_digest_verify (&want, &got, err);
+}
+
+/* Whether DIGEST (a manifest, or an index naming one for this platform) is
+ * an ordinary container image rather than an artifact. */
+static int
+is_ordinary_image (image_volumes *iv, const char *digest, mp_error *err)
+{
+  cleanup_free char *buf = NULL;
+  cleanup_manifest model_manifest *m = NULL;
+  cleanup_free char *next = NULL;
+  enum model_doc_kind kind;
+  size_t len;
+
+  if (content_store_read_blob (&iv->content, digest, MAX_MANIFEST_BYTES, &buf,
+                               &len, err)
+          < 0
+      || verify_buffer (digest, buf, len, err) < 0
+      || model_oci_detect (buf, len, &kind, err) < 0)
+    return -1;
+  if (kind == MODEL_DOC_INDEX)
+    {
+      cleanup_index model_index *idx = NULL;
+      ssize_t i;
+
+      if (model_index_parse (buf, len, &idx, err) < 0)
+        return -1;
+      i = model_index_select (idx, NULL, err);
+      if (i < 0)
+        return -1;
+      next = strdup (idx->manifests[i].digest.str);
+      if (next == NULL)
+        return mp_error_sys (err, ENOMEM, "image volume");
+      free (buf);
+      buf = NULL;
+      if (content_store_read_blob (&iv->content, next, MAX_MANIFEST_BYTES, &buf,
+                                   &len, err)
+              < 0
+          || verify_buffer (next, buf, len, err) < 0)
+        return -1;
+    }
+  if (model_manifest_parse (buf, len, &m, err) < 0)
+    return -1;
+  return m->is_image ? 1 : 0;
+}
+
+int
+image_volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
+                      const char *digest, const snapshot_label *labels,
+                      size_t nlabels, snapshot_mounts *out, mp_error *err)
+{
+  cleanup_free char *tree = NULL;
+  cleanup_free char *resolved = NULL;
+  struct model_cache_stats st = { 0 };
+  struct timespec t0, t1;
+  int ordinary;
+
+  if (!model_digest_is_valid (digest))
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "image volume: \"%s\" is not a digest", digest);
+  clock_gettime (CLOCK_MONOTONIC, &t0);
+  ordinary = is_ordinary_image (iv, digest, err);
+  if (ordinary < 0)
+    return mp_error_prefix (err, "image volume %s", digest);
+  if (ordinary)
+    return 0;
+  if (model_cache_get_manifest_tree (iv->cache, digest, content_store_open_blob,
+                                     &iv->content, &tree, &resolved, &st, err)
+      < 0)
+    return mp_error_prefix (err, "image volume %s", digest);
+  if (snapshotter_prepare_model (sn, key, labels, nlabels, resolved, tree, out,
+                                 err)
+      < 0)
+    return -1;
+  model_cache_touch (iv->cache, resolved, NULL);
+  clock_gettime (CLOCK_MONOTONIC, &t1);
+  mp_log_info ("image volume %s: model %s ready in %.1f ms (%d layers "
+               "unpacked, %d reused; tree %s)",
+               key, resolved,
+               (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
+               st.layers_unpacked, st.layers_reused,
+               st.trees_built ? "built" : "reused");
+  return 1;
+}
+
+struct refs
+{
+  char **v;
+  size_t n;
+};
+
+static int
+add_ref (void *ctx, const char *model, mp_error *err)
+{
+  struct refs *r = ctx;
+  char **v = realloc (r->v, (r->n + 1) * sizeof *v);
+
+  if (v == NULL)
+    return mp_error_sys (err, ENOMEM, "model references");
+  r->v = v;
+  r->v[r->n] = strdup (model);
+  if (r->v[r->n] == NULL)
+    return mp_error_sys (err, ENOMEM, "model references");
+  r->n++;
+  return 0;
+}
+
+int
+image_volumes_gc (image_volumes *iv, snapshotter *sn, mp_error *err)
+{
+  struct refs r = { 0 };
+  int64_t freed = 0;
+  int ret;
+
+  ret = snapshotter_model_refs (sn, add_ref, &r, err);
+  if (ret == 0)
+    ret = model_cache_gc (iv->cache, (const char *const *)r.v, r.n, &freed,
+                          err);
+  if (ret == 0 && freed > 0)
+    mp_log_info ("model cache: freed %lld bytes", (long long)freed);
+  for (size_t i = 0; i < r.n; i++)
+    free (r.v[i]);
+  free (r.v);
+  return ret;
+}
