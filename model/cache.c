@@ -1251,17 +1251,18 @@ tree_ready (model_cache *c, const char *hex)
 }
 
 static int
-stamp_tree (model_cache *c, const char *hex, mp_error *err)
+stamp_tree (model_cache *c, const model_digest *d, mp_error *err)
 {
   char rec[KEY_MAX + 16];
 
-  snprintf (rec, sizeof rec, "%s.layers", hex);
+  snprintf (rec, sizeof rec, "%s.layers", model_digest_hex (d));
   if (utimensat (c->trees_fd, rec, NULL, AT_SYMLINK_NOFOLLOW) < 0)
     {
       if (errno == ENOENT)
         return mp_error_set (err, MP_ERR_NOT_FOUND,
-                             "no tree for manifest %s in the model cache", hex);
-      return mp_error_sys (err, errno, "mark tree %s used", hex);
+                             "no tree for manifest %s in the model cache",
+                             d->str);
+      return mp_error_sys (err, errno, "mark tree %s used", d->str);
     }
   return 0;
 }
@@ -1375,6 +1376,12 @@ build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
   if (mkdirat (c->work_fd, tname, 0700) < 0
       || (tfd = open_dir_at (c->work_fd, tname)) < 0)
     return mp_error_sys (err, errno, "create tree work directory");
+  /* Readable by pods even when no layer says otherwise (no layers). */
+  if (fchmod (tfd, 0755) < 0)
+    {
+      mp_error_sys (err, errno, "chmod tree work directory");
+      goto fail;
+    }
   if (merge_layers (c, plans, m->n_layers, tfd, err) < 0
       || write_file_at (c->work_fd, rname, record, err) < 0)
     goto fail;
@@ -1586,7 +1593,7 @@ model_cache_get_manifest_tree (model_cache *c, const char *digest,
     return -1;
 
   hex = model_digest_hex (&mdig);
-  if (stamp_tree (c, hex, err) < 0)
+  if (stamp_tree (c, &mdig, err) < 0)
     return -1;
   if (asprintf (&tree_path, "%s/trees/%s", c->root, hex) < 0)
     {
@@ -1614,7 +1621,7 @@ model_cache_touch (model_cache *c, const char *manifest_digest, mp_error *err)
   if (!is_dir_at (c->trees_fd, model_digest_hex (&d)))
     return mp_error_set (err, MP_ERR_NOT_FOUND,
                          "no tree for %s in the model cache", d.str);
-  return stamp_tree (c, model_digest_hex (&d), err);
+  return stamp_tree (c, &d, err);
 }
 
 /* ---- gc ---------------------------------------------------------------- */

@@ -123,7 +123,8 @@ int model_cache_touch (model_cache *c, const char *manifest_digest,
  * The caller must make sure a tree just returned by
  * model_cache_get_manifest_tree for a snapshot being prepared is either in
  * IN_USE or protected by keep_unused_seconds: gc cannot know about a
- * snapshot its caller has not recorded yet. */
+ * snapshot its caller has not recorded yet.  As gc waits for builds, a
+ * blob-open callback must never wait for a lock the gc caller holds. */
 int model_cache_gc (model_cache *c, const char *const *in_use, size_t n,
                     int64_t *freed, mp_error *err);
 

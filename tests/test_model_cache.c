@@ -572,10 +572,16 @@ TEST (tar_gzip_zstd_and_nested_dirs)
   const struct ent t3[] = {
     { 'f', "zst/two.bin", "two", 0600, 0 },
   };
-  struct lay ls[3] = {
+  struct lay ls[4] = {
     { .mt = MT_WEIGHT_TAR, .data = tarball (t1, 4) },
     { .mt = MT_DOC_TGZ, .tar = tarball (t2, 2) },
     { .mt = MT_CODE_TZST, .tar = tarball (t3, 1) },
+    /* Its parent "a" is implied: the tar layer's mode and time for "a"
+     * must survive it. */
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_str ("raw in a"),
+      .path_key = K_PATH,
+      .path = "a/raw.txt" },
   };
   char m[MODEL_DIGEST_MAX + 1], link[64];
   cleanup_free char *tree = NULL, *resolved = NULL;
@@ -588,11 +594,12 @@ TEST (tar_gzip_zstd_and_nested_dirs)
   world_new ();
   ls[1].data = gzip_blob (&ls[1].tar);
   ls[2].data = zstd_blob (&ls[2].tar);
-  make_manifest (AT_MODEL, CFG_MODEL, ls, 3, m, NULL);
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 4, m, NULL);
   c = cache_open (0, 0);
   REQUIRE (c != NULL);
   REQUIRE (get (c, m, &tree, &resolved, &st, &err) == 0);
-  CHECK (st.layers_unpacked == 3);
+  CHECK (st.layers_unpacked == 4);
+  CHECK_STR (slurp (tree, "a/raw.txt"), "raw in a");
   CHECK_STR (slurp (tree, "a/b/deep.txt"), "deep");
   CHECK_STR (slurp (tree, "top.txt"), "top");
   CHECK_STR (slurp (tree, "gz/one.txt"), "one");
@@ -614,7 +621,7 @@ TEST (tar_gzip_zstd_and_nested_dirs)
   link[n] = '\0';
   CHECK_STR (link, "one.txt");
   model_cache_close (c);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     {
       blob_free (&ls[i].data);
       blob_free (&ls[i].tar);
@@ -875,25 +882,31 @@ TEST (shared_layer_is_one_inode)
 
 TEST (corrupt_blob_leaves_nothing)
 {
-  char m[MODEL_DIGEST_MAX + 1], dg[MODEL_DIGEST_MAX + 1];
+  char m[MODEL_DIGEST_MAX + 1], m2[MODEL_DIGEST_MAX + 1];
+  char dg[MODEL_DIGEST_MAX + 1], path[700];
   const struct ent t[] = { { 'f', "f", "good", 0644, 0 } };
   struct lay ls[2] = {
+    { .mt = MT_WEIGHT_TAR, .data = tarball (t, 1) },
     { .mt = MT_WEIGHT_RAW,
       .data = blob_str ("fine"),
       .path_key = K_PATH,
       .path = "fine" },
-    { .mt = MT_WEIGHT_TAR, .data = tarball (t, 1) },
   };
+  struct lay swapped[2];
   cleanup_free char *tree = NULL, *resolved = NULL;
   mp_error err;
   model_cache *c;
+  FILE *f;
 
   world_new ();
   make_manifest (AT_MODEL, CFG_MODEL, ls, 2, m, NULL);
+  swapped[0] = ls[1];
+  swapped[1] = ls[0];
+  make_manifest (AT_MODEL, CFG_MODEL, swapped, 2, m2, NULL);
   /* Same size, different bytes under the tar layer's name. */
-  digest_of (&ls[1].data, dg);
-  ls[1].data.p[600] ^= 1;
-  put_bytes (dg, ls[1].data.p, ls[1].data.len);
+  digest_of (&ls[0].data, dg);
+  ls[0].data.p[600] ^= 1;
+  put_bytes (dg, ls[0].data.p, ls[0].data.len);
   c = cache_open (0, 0);
   REQUIRE (c != NULL);
   CHECK (get (c, m, &tree, &resolved, NULL, &err) < 0);
@@ -901,24 +914,26 @@ TEST (corrupt_blob_leaves_nothing)
   CHECK (strstr (err.msg, "digest mismatch") != NULL);
   CHECK (strstr (err.msg, dg) != NULL);
   CHECK (tree == NULL && !tree_exists (m));
-  CHECK (count_sub ("trees") == 0);
-  /* The good layer before it was verified and may stay for reuse; the
-   * corrupt one left nothing. */
-  CHECK (count_sub ("layers") <= 1);
+  CHECK (count_sub ("trees") == 0 && count_sub ("layers") == 0);
+  CHECK (tmp_is_clean ());
+
+  /* After a good layer: that one stays, verified, for reuse; the corrupt
+   * one left nothing; gc removes the unused one. */
+  CHECK (get (c, m2, &tree, &resolved, NULL, &err) < 0);
+  CHECK (strstr (err.msg, "digest mismatch") != NULL);
+  CHECK (count_sub ("trees") == 0 && count_sub ("layers") == 1);
+  snprintf (path, sizeof path, "%s/layers/%s", cache_root, hex_of (dg));
+  CHECK (access (path, F_OK) != 0);
   CHECK (tmp_is_clean ());
   CHECK (model_cache_gc (c, NULL, 0, NULL, &err) == 0);
   CHECK (count_sub ("layers") == 0);
 
   /* A corrupt manifest is refused before anything is parsed. */
-  {
-    char path[700];
-    FILE *f;
-    snprintf (path, sizeof path, "%s/blobs/sha256/%s", layout, hex_of (m));
-    f = fopen (path, "ab");
-    REQUIRE (f != NULL);
-    fputs (" ", f);
-    fclose (f);
-  }
+  snprintf (path, sizeof path, "%s/blobs/sha256/%s", layout, hex_of (m));
+  f = fopen (path, "ab");
+  REQUIRE (f != NULL);
+  fputs (" ", f);
+  fclose (f);
   CHECK (get (c, m, &tree, &resolved, NULL, &err) < 0);
   CHECK (strstr (err.msg, "digest mismatch") != NULL);
   CHECK (count_sub ("layers") == 0 && count_sub ("trees") == 0);
@@ -1121,6 +1136,57 @@ TEST (concurrent_gets_unpack_once)
   world_free ();
 }
 
+/* Two caches on one root stand for two processes (daemon and CLI): no
+ * shared flight table, so both build, and the loser of each rename uses
+ * the winner's copy. */
+TEST (two_caches_race_on_one_root)
+{
+  struct lay ls[2] = {
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_pattern (8 << 20, 5),
+      .path_key = K_PATH,
+      .path = "w" },
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_pattern (1 << 20, 6),
+      .path_key = K_PATH,
+      .path = "sub/v" },
+  };
+  char m[MODEL_DIGEST_MAX + 1];
+  struct worker w[2];
+  pthread_t th[2];
+  pthread_barrier_t start;
+  model_cache *c[2];
+
+  world_new ();
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 2, m, NULL);
+  c[0] = cache_open (0, 0);
+  c[1] = cache_open (0, 0);
+  REQUIRE (c[0] != NULL && c[1] != NULL);
+  pthread_barrier_init (&start, NULL, 2);
+  for (int i = 0; i < 2; i++)
+    {
+      w[i] = (struct worker){ .c = c[i], .digest = m, .start = &start };
+      pthread_create (&th[i], NULL, worker_main, &w[i]);
+    }
+  for (int i = 0; i < 2; i++)
+    pthread_join (th[i], NULL);
+  pthread_barrier_destroy (&start);
+  CHECK (w[0].rc == 0 && w[1].rc == 0);
+  CHECK_STR (w[0].tree, w[1].tree);
+  CHECK (count_sub ("layers") == 2);
+  CHECK (count_sub ("trees") == 2);
+  CHECK (count_entries (w[0].tree) == 2);
+  for (int i = 0; i < 2; i++)
+    {
+      free (w[i].tree);
+      model_cache_close (c[i]);
+    }
+  CHECK (count_sub ("tmp") == 0);
+  blob_free (&ls[0].data);
+  blob_free (&ls[1].data);
+  world_free ();
+}
+
 /* Two models sharing their weights; B also has 64 KiB of its own. */
 static void
 two_models (char a[MODEL_DIGEST_MAX + 1], char b[MODEL_DIGEST_MAX + 1])
@@ -1319,5 +1385,6 @@ TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (shared_layer_is_one_inode), T (corrupt_blob_leaves_nothing),
            T (diff_id_mismatch), T (unknown_layer_type_is_named),
            T (missing_blob_and_no_space), T (concurrent_gets_unpack_once),
-           T (gc_removes_unused_keeps_in_use), T (gc_retention_by_time),
-           T (gc_retention_by_size), T (open_removes_crash_leftovers))
+           T (two_caches_race_on_one_root), T (gc_removes_unused_keeps_in_use),
+           T (gc_retention_by_time), T (gc_retention_by_size),
+           T (open_removes_crash_leftovers))
