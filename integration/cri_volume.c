@@ -9,7 +9,7 @@
  * usage: cri_volume --address SOCK --ping
  *        cri_volume --address SOCK --image IMG --volume-ref REF
  *            [--mount-path /model] [--expect-file PATH:SHA256 ...] [--exact]
- *            [--list] [--log-dir DIR] [--name NAME]
+ *            [--expect-empty] [--list] [--log-dir DIR] [--name NAME]
  *            [--snapshotter NAME] [--backend SOCK]
  *            [--expect-create-error TEXT] [--before-create CMD]
  *            [--after-create CMD]
@@ -22,6 +22,9 @@
  *   --expect-file  PATH (relative to the mount path, or absolute inside the
  *                  container) must be listed with this SHA-256; repeatable
  *   --exact        the listing must be exactly the expected files
+ *   --expect-empty the volume must show no file at all (what a runtime
+ *                  without artifact support mounts for a ModelPack
+ *                  artifact); without it the volume must not be empty
  *   --list         print `ls -laR` of the mount path
  *   --log-dir      the pod's log directory (default: a fresh temporary
  *                  directory, removed at the end)
@@ -392,6 +395,7 @@ typedef struct options
   const char *before_create;
   const char *after_create;
   bool exact;
+  bool expect_empty;
   bool list;
   bool ping;
   file_list expect;
@@ -464,7 +468,10 @@ verify_files (run *r)
   info ("%zu files under %s:", got.n, o->mount_path);
   for (size_t i = 0; i < got.n; i++)
     printf ("     %s  %s\n", got.v[i].sha256, got.v[i].path);
-  check (got.n > 0, "the volume is not an empty directory");
+  if (o->expect_empty)
+    check (got.n == 0, "the volume is an empty directory (%zu files)", got.n);
+  else
+    check (got.n > 0, "the volume is not an empty directory");
 
   for (size_t i = 0; i < o->expect.n; i++)
     {
@@ -724,15 +731,16 @@ ping (const char *address)
 static void
 usage (void)
 {
-  fprintf (stderr,
-           "usage: cri_volume --address SOCK --ping\n"
-           "       cri_volume --address SOCK --image IMG --volume-ref REF\n"
-           "           [--mount-path /model] [--expect-file PATH:SHA256 ...]"
-           " [--exact]\n"
-           "           [--list] [--log-dir DIR] [--name NAME]\n"
-           "           [--snapshotter NAME] [--backend SOCK]\n"
-           "           [--expect-create-error TEXT] [--before-create CMD]\n"
-           "           [--after-create CMD]\n");
+  fprintf (
+      stderr,
+      "usage: cri_volume --address SOCK --ping\n"
+      "       cri_volume --address SOCK --image IMG --volume-ref REF\n"
+      "           [--mount-path /model] [--expect-file PATH:SHA256 ...]"
+      " [--exact]\n"
+      "           [--expect-empty] [--list] [--log-dir DIR] [--name NAME]\n"
+      "           [--snapshotter NAME] [--backend SOCK]\n"
+      "           [--expect-create-error TEXT] [--before-create CMD]\n"
+      "           [--after-create CMD]\n");
 }
 
 int
@@ -745,6 +753,7 @@ main (int argc, char **argv)
     { "mount-path", required_argument, NULL, 'm' },
     { "expect-file", required_argument, NULL, 'e' },
     { "exact", no_argument, NULL, 'x' },
+    { "expect-empty", no_argument, NULL, '0' },
     { "list", no_argument, NULL, 'l' },
     { "log-dir", required_argument, NULL, 'd' },
     { "name", required_argument, NULL, 'n' },
@@ -791,6 +800,9 @@ main (int argc, char **argv)
         break;
       case 'x':
         o.exact = true;
+        break;
+      case '0':
+        o.expect_empty = true;
         break;
       case 'l':
         o.list = true;

@@ -167,6 +167,12 @@ it_start_containerd_cri() {
     it_log "$CRI_VOLUME is not built (make build/bin/cri_volume)"
     return 1
   fi
+  # A private copy: a rebuild of the shared build directory while the test
+  # runs must not swap the program between two calls.
+  if [ "$CRI_VOLUME" != "$IT_DIR/cri_volume" ]; then
+    cp "$CRI_VOLUME" "$IT_DIR/cri_volume"
+    CRI_VOLUME=$IT_DIR/cri_volume
+  fi
   it_cri_push_tools_images
   mkdir -p "$IT_DIR/c" "$IT_DIR/pods"
   it_cri_registry_hosts "$IT_DIR/c/certs.d"

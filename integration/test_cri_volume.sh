@@ -8,6 +8,11 @@
 #     /model: exactly those files, those hashes, read-only;
 #   - the three-layer image of build-image.sh mounted at /model: the merged
 #     view (overwrite, whiteout, opaque directory), nothing else;
+#   - a ModelPack artifact (pushed with oras: three raw layers with
+#     org.cncf.model.filepath annotations, one in a subdirectory): on
+#     overlayfs the known gap, an empty directory (DESIGN.md section 1); on
+#     modelpack the model's files once the snapshotter serves ModelPack image
+#     volumes -- until then set CRI_MODEL_FILES=0 to record the gap instead;
 #   - for the record: the Prepare key, parent and labels the snapshotter
 #     gets for an image volume (snapshotter.log and the backend's own List),
 #     and, with our snapshotter, what CreateContainer's caller sees when that
@@ -16,6 +21,9 @@
 # usage: test_cri_volume.sh
 # Environment: IT_SNAPSHOTTER=overlayfs|modelpack runs only that one; the
 # default is both, ours first.  CRI_VOLUME_ARGS adds cri_volume arguments.
+# CRI_MODEL_FILES=1 (the default) expects the ModelPack artifact's files
+# with our snapshotter, 0 expects the empty directory of a runtime without
+# artifact support.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_cri.sh"
 
@@ -71,7 +79,52 @@ layered_expect=(
   --expect-file "data/b.txt:$(h "only file left in /data")"
 )
 layered_manifest=$(manifest_digest test/multilayer 1)
-it_log "pushed $volume ($volume_manifest) and $layered ($layered_manifest)"
+
+# A ModelPack artifact as oras pushes it (a real producer): raw layers, one
+# file each, title and ModelPack file annotations, ModelPack config.
+model_tree=$IT_DIR/model-tree
+mkdir -p "$model_tree/tokenizer"
+seq 1 100000 > "$model_tree/model.safetensors"
+echo '{"architectures": ["TinyForCausalLM"], "hidden_size": 8}' > "$model_tree/config.json"
+echo '{"version": "1.0", "vocab": {"a": 0, "b": 1}}' > "$model_tree/tokenizer/tokenizer.json"
+model_files=(model.safetensors config.json tokenizer/tokenizer.json)
+model_types=(weight.v1.raw weight.config.v1.raw weight.config.v1.raw)
+model_expect=()
+for f in "${model_files[@]}"; do
+  model_expect+=(--expect-file "$f:$(sha256sum "$model_tree/$f" | cut -d' ' -f1)")
+done
+model=$REGISTRY/test/tiny-model:1
+push_model() {
+  local f i diff_ids=() layers=()
+  for i in "${!model_files[@]}"; do
+    f=${model_files[i]}
+    diff_ids+=("sha256:$(sha256sum "$model_tree/$f" | cut -d' ' -f1)")
+    layers+=("$f:application/vnd.cncf.model.${model_types[i]}")
+  done
+  jq -n --argjson ids "$(printf '%s\n' "${diff_ids[@]}" | jq -R . | jq -cs .)" \
+    '{descriptor: {name: "tiny-model", version: "1", createdAt: "2024-01-01T00:00:00Z"},
+      config: {format: "safetensors", paramSize: "1k"},
+      modelfs: {type: "layers", diffIds: $ids}}' > "$IT_DIR/model-config.json"
+  for f in "${model_files[@]}"; do
+    jq -n --arg f "$f" --argjson size "$(stat -c %s "$model_tree/$f")" \
+      '{($f): {"org.cncf.model.filepath": $f,
+        "org.cncf.model.file.mediatype.untested": "true",
+        "org.cncf.model.file.metadata+json": ({name: $f, mode: 420, uid: 0,
+          gid: 0, size: $size, mtime: "2024-01-01T00:00:00Z", typeflag: 0} | tojson)}}'
+  done | jq -s 'add' > "$IT_DIR/model-annotations.json"
+  (cd "$model_tree" && "$IT_UNSTABLE_BIN/oras" push --plain-http \
+    --disable-path-validation --no-tty \
+    --artifact-type application/vnd.cncf.model.manifest.v1+json \
+    --config "$IT_DIR/model-config.json:application/vnd.cncf.model.config.v1+json" \
+    --annotation-file "$IT_DIR/model-annotations.json" \
+    "$model" "${layers[@]}") > "$IT_DIR/oras.log" 2>&1
+}
+if ! push_model; then
+  cat "$IT_DIR/oras.log" >&2
+  it_fail "oras pushes the ModelPack artifact $model"
+fi
+model_manifest=$(manifest_digest test/tiny-model 1)
+it_log "pushed $volume ($volume_manifest), $layered ($layered_manifest), $model ($model_manifest)"
 
 # ---- running cri_volume ---------------------------------------------------
 
@@ -112,7 +165,8 @@ volume_prepares() {
 
 test_snapshotter() {
   local t="[containerd 2/$IT_SN]" lines key
-  it_start_snapshotter
+  # Model blobs are read from the private containerd's content store.
+  it_start_snapshotter --containerd-root "$IT_DIR/c/root"
   if ! it_start_containerd_cri; then
     it_fail "$t containerd with the CRI starts"
     return 0
@@ -135,6 +189,14 @@ test_snapshotter() {
       grep -q '^FAIL /model/no/such/file is in the volume' "$CRI_LAST_OUT"
   fi
 
+  if [ "$IT_SN" = modelpack ] && [ "${CRI_MODEL_FILES:-1}" = 1 ]; then
+    cri_run "$t ModelPack artifact as volume: the model's files" \
+      --volume-ref "$model" --mount-path /model --exact --list "${model_expect[@]}"
+  else
+    cri_run "$t ModelPack artifact as volume: an empty directory (the gap)" \
+      --volume-ref "$model" --mount-path /model --expect-empty
+  fi
+
   if [ "$IT_SN" = modelpack ]; then
     lines=$(volume_prepares)
     it_log "image-volume Prepare calls our snapshotter received:"
@@ -150,6 +212,8 @@ test_snapshotter() {
     it_check "$t the key ends in the manifest digest of each volume image" \
       grep -q "/${volume_manifest#sha256:} .*/${layered_manifest#sha256:} " \
       <<<"$(tr '\n' ' ' <<<"$lines")"
+    it_check "$t a ModelPack artifact's volume is prepared without a parent" \
+      grep -Eq "image-volumes/[0-9a-f]{64}/${model_manifest#sha256:} parent= ns=k8s\.io" <<<"$lines"
     grep -h 'image volume snapshot' "$IT_DIR"/cri_volume.*.out | sort -u | sed 's/^/     /' >&2
 
     test_prepare_failure "$t"
