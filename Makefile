@@ -40,11 +40,13 @@ INTEG_BINS := $(INTEG_SRCS:integration/%.c=$(BUILD)/bin/%)
 INTEG_LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard integration/lib/*.c)))
 
 BINS := $(BUILD)/bin/modelpack-snapshotter
+# bench/snapbench: Snapshots API latency driver (bench/run.sh, make bench).
+BENCH_BINS := $(BUILD)/bin/snapbench
 
 .PHONY: all deps unstable test unit fuzz integration bench demo install clean format format-check
 .DEFAULT_GOAL := all
 
-all: $(BINS) $(INTEG_BINS)
+all: $(BINS) $(INTEG_BINS) $(BENCH_BINS)
 
 deps:
 	@sh scripts/deps.sh
@@ -73,6 +75,11 @@ $(BUILD)/bin/modelpack-snapshotter: $(BUILD)/obj/cmd/modelpack-snapshotter.o $(L
 	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
 
 $(BUILD)/bin/%: $(BUILD)/obj/integration/%.o $(INTEG_LIB_OBJS) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
+
+$(BENCH_BINS): $(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(INTEG_LIB_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
