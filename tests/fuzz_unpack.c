@@ -4,9 +4,10 @@
  * layer format (tar, tar+gzip, tar+zstd, raw); bit 2 ("wrap") compresses
  * the payload here first, so the fuzzer's tar reaches the tar reader
  * through the decompressor; bit 3 also asks for the diffId; bit 4 keeps
- * owners.  For raw layers the payload is "<raw path>\n<content>".  The
- * expected digests are computed from the blob, so verification passes and
- * the tar reader and the extraction rules are what gets exercised.
+ * owners; bit 5 resolves paths without openat2 (the fallback).  For raw layers
+ * the payload is "<raw path>\n<content>".  The expected digests are computed
+ * from the blob, so verification passes and the tar reader and the extraction
+ * rules are what gets exercised.
  *
  * Properties checked after every input: the sentinel directory beside the
  * cache directory stays empty (nothing escaped), the cache directory holds
@@ -229,6 +230,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         }
     }
   o.keep_owners = (sel & 16) != 0;
+  model_unpack_no_openat2 = (sel & 32) != 0;
   o.max_total_bytes = 64 << 20;
   o.max_entries = 4096;
 
