@@ -35,12 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* model/unpack.h and model/mediatype.h both declare an enum
- * model_layer_format (with different enumerators); rename the unpacker's
- * tag in this file so both headers can be included. */
-#define model_layer_format model_unpack_layer_format
 #include "model/unpack.h"
-#undef model_layer_format
 #include "model/manifest.h"
 #include "model/modelconfig.h"
 #include "util/cleanup.h"

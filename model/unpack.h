@@ -33,7 +33,7 @@
 
 #include "util/error.h"
 
-enum model_layer_format
+enum model_unpack_format
 {
   MODEL_LAYER_RAW,
   MODEL_LAYER_TAR,
@@ -66,7 +66,7 @@ struct model_file_meta
 
 struct model_unpack_opts
 {
-  enum model_layer_format format;
+  enum model_unpack_format format;
   /* "sha256:<hex>" or "sha512:<hex>" of the blob as stored; required. */
   const char *expected_digest;
   /* Digest of the uncompressed tar stream, or NULL not to check it.  For

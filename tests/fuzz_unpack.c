@@ -178,7 +178,7 @@ compress_zstd (const uint8_t *in, size_t len, uint8_t **out)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-  static const enum model_layer_format fmts[]
+  static const enum model_unpack_format fmts[]
       = { MODEL_LAYER_TAR, MODEL_LAYER_TAR_GZIP, MODEL_LAYER_TAR_ZSTD,
           MODEL_LAYER_RAW };
   char digest[80], diff_id[80], raw_path[512], names[4][256];

@@ -267,7 +267,7 @@ unpack_opts (const void *p, size_t len, struct model_unpack_opts *o,
 
 /* Unpack a tar blob with its own digest (or DIGEST if given). */
 static int
-unpack (const struct blob *b, enum model_layer_format fmt, const char *diff_id,
+unpack (const struct blob *b, enum model_unpack_format fmt, const char *diff_id,
         struct model_unpack_stats *st, mp_error *err)
 {
   char dg[80];
@@ -301,7 +301,7 @@ refuse_tar (const struct ent *ents, size_t n, const char *needle)
 {
   static const int filters[]
       = { ARCHIVE_FILTER_NONE, ARCHIVE_FILTER_GZIP, ARCHIVE_FILTER_ZSTD };
-  static const enum model_layer_format fmts[]
+  static const enum model_unpack_format fmts[]
       = { MODEL_LAYER_TAR, MODEL_LAYER_TAR_GZIP, MODEL_LAYER_TAR_ZSTD };
 
   for (int i = 0; i < 3; i++)
@@ -445,7 +445,7 @@ TEST (test_tar_tree)
 }
 
 static void
-compressed_tree (int filter, enum model_layer_format fmt)
+compressed_tree (int filter, enum model_unpack_format fmt)
 {
   struct blob b = build (tree_ents, NTREE, filter);
   struct blob plain = decompress (&b, filter);
@@ -950,7 +950,7 @@ TEST (test_truncated_streams)
 {
   static const int filters[]
       = { ARCHIVE_FILTER_GZIP, ARCHIVE_FILTER_ZSTD, ARCHIVE_FILTER_NONE };
-  static const enum model_layer_format fmts[]
+  static const enum model_unpack_format fmts[]
       = { MODEL_LAYER_TAR_GZIP, MODEL_LAYER_TAR_ZSTD, MODEL_LAYER_TAR };
   static char big[200000];
 
@@ -982,7 +982,7 @@ TEST (test_truncated_streams)
 TEST (test_garbage)
 {
   unsigned char junk[4096];
-  static const enum model_layer_format fmts[]
+  static const enum model_unpack_format fmts[]
       = { MODEL_LAYER_TAR, MODEL_LAYER_TAR_GZIP, MODEL_LAYER_TAR_ZSTD };
   char dg[80];
   mp_error err;
