@@ -26,6 +26,10 @@
 #     says the test registry is plain HTTP, for the CRI and for the transfer
 #     service the 2.x CRI pulls through;
 #   - CDI and AppArmor off: they read or load host-wide configuration.
+# CRI_PULL=local (the default) configures the CRI as config/containerd-2.x.toml
+# does (disable_snapshot_annotations = false: containerd 2.1 then pulls
+# in-process); CRI_PULL=transfer leaves containerd 2.x's default, pulls
+# through the transfer service (unpack_config lists the snapshotter).
 # The CRI itself is served on containerd's main socket (CRI_SOCK = CTD_SOCK);
 # pods live in containerd namespace k8s.io.  lib.sh's it_stop_containerd
 # stops what the pods left (tasks, shims, runc state, mounts under IT_DIR/c).
@@ -112,8 +116,17 @@ EOF
 
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = '$IT_SN'
-  disable_snapshot_annotations = false
   discard_unpacked_layers = false
+EOF
+    if [ "${CRI_PULL:-local}" = local ]; then
+      # As config/containerd-2.x.toml has it.  containerd 2.1 then logs
+      # "Found 'DisableSnapshotAnnotations' in CRI config which is
+      # incompatible with transfer service ... Falling back to local image
+      # pull mode": the CRI pulls and unpacks in-process, not through the
+      # transfer service (whose unpack_config it then ignores).
+      echo "  disable_snapshot_annotations = false"
+    fi
+    cat <<EOF
 
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = '$CRI_PAUSE_IMAGE'

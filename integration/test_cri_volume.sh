@@ -19,8 +19,12 @@
 #     Prepare fails.
 #
 # usage: test_cri_volume.sh
-# Environment: IT_SNAPSHOTTER=overlayfs|modelpack runs only that one; the
-# default is both, ours first.  CRI_VOLUME_ARGS adds cri_volume arguments.
+# Each snapshotter runs with the CRI pulling as config/containerd-2.x.toml
+# makes it (CRI_PULL=local: disable_snapshot_annotations = false, in-process
+# pull) and as containerd 2.x does by default (CRI_PULL=transfer, through the
+# transfer service); overlayfs, the reference, only the default way.
+# Environment: IT_SNAPSHOTTER=overlayfs|modelpack runs only that one (the
+# default is both, ours first); CRI_PULL=local|transfer only that way.  CRI_VOLUME_ARGS adds cri_volume arguments.
 # CRI_MODEL_FILES=1 (the default) expects the ModelPack artifact's files
 # with our snapshotter, 0 expects the empty directory of a runtime without
 # artifact support.
@@ -158,13 +162,18 @@ cri_run_quiet() {
     > "$CRI_LAST_OUT" 2>&1
 }
 
-# volume_prepares: the image-volume Prepare lines our snapshotter logged.
+# volume_prepares: the image-volume Prepare lines our snapshotter logged
+# since it started last (the log is appended to by each start).
 volume_prepares() {
-  grep -E 'prepare key=[^ ]*/image-volumes/' "$IT_DIR/snapshotter.log" || true
+  tail -n +$((log_mark + 1)) "$IT_DIR/snapshotter.log" \
+    | grep -E 'prepare key=[^ ]*/image-volumes/' || true
 }
 
 test_snapshotter() {
-  local t="[containerd 2/$IT_SN]" lines key
+  local t="[containerd 2/$IT_SN/$CRI_PULL pull]" lines key pulled_by
+  touch "$IT_DIR/snapshotter.log" "$IT_DIR/containerd-2.log"
+  log_mark=$(wc -l < "$IT_DIR/snapshotter.log")
+  ctd_mark=$(wc -l < "$IT_DIR/containerd-2.log")
   # Model blobs are read from the private containerd's content store.
   it_start_snapshotter --containerd-root "$IT_DIR/c/root"
   if ! it_start_containerd_cri; then
@@ -175,6 +184,18 @@ test_snapshotter() {
 
   cri_run "$t one-layer image as volume: files, hashes, read-only" \
     --volume-ref "$volume" --mount-path /model --exact --list "${vol_expect[@]}"
+  # How the pulls above went (the log says so per pull in transfer mode,
+  # once at start-up in local mode).
+  pulled_by=$(tail -n +$((ctd_mark + 1)) "$CTD_LOG" \
+    | grep -Eo 'using transfer service|Falling back to local image pull mode' \
+    | sort -u) || true
+  if [ "$CRI_PULL" = transfer ]; then
+    it_expect_eq "$t the CRI pulls through the transfer service" \
+      "using transfer service" "$pulled_by"
+  else
+    it_check "$t the CRI pulls in-process (disable_snapshot_annotations = false)" \
+      grep -q 'local image pull mode' <<<"$pulled_by"
+  fi
   cri_run "$t three-layer image as volume: merged view only" \
     --volume-ref "$layered" --mount-path /model --exact "${layered_expect[@]}"
   # The checks can fail: a wrong hash and a missing file are caught.
@@ -241,14 +262,23 @@ test_prepare_failure() {
 }
 
 for sn in $snapshotters; do
-  IT_SN=$sn
-  export IT_SN
-  test_snapshotter
-  it_stop_containerd
-  if [ "$IT_SN" = modelpack ]; then
-    it_check "[containerd 2/$IT_SN] snapshotter exits 0 on SIGTERM" it_stop_snapshotter
+  if [ -n "${CRI_PULL:-}" ]; then
+    modes=$CRI_PULL
+  elif [ "$sn" = modelpack ]; then
+    modes="local transfer"
+  else
+    modes=transfer
   fi
-  it_reset_state
+  for mode in $modes; do
+    IT_SN=$sn CRI_PULL=$mode
+    export IT_SN CRI_PULL
+    test_snapshotter
+    it_stop_containerd
+    if [ "$IT_SN" = modelpack ]; then
+      it_check "[containerd 2/$IT_SN/$CRI_PULL pull] snapshotter exits 0 on SIGTERM" it_stop_snapshotter
+    fi
+    it_reset_state
+  done
 done
 
 it_done
