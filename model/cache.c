@@ -641,7 +641,7 @@ struct layer_plan
 {
   const model_layer *l;
   size_t index;
-  enum model_unpack_layer_format format;
+  enum model_unpack_format format;
   char key[KEY_MAX + 1];
   const char *diff_id; /* expected, or NULL */
   struct model_file_meta meta;
@@ -649,7 +649,7 @@ struct layer_plan
 };
 
 static const char *
-unpack_format_name (enum model_unpack_layer_format f)
+unpack_format_name (enum model_unpack_format f)
 {
   switch (f)
     {
