@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "integration/lib/grpc_client.h"
+#include "plugin/grpc_client.h"
 #include "integration/lib/snapclient.h"
 #include "snapshots/snapshots.pb-c.h"
 

@@ -30,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "integration/lib/grpc_client.h"
+#include "plugin/grpc_client.h"
 #include "integration/lib/snapclient.h"
 
 static const char *address, *journal_path, *root;

@@ -58,7 +58,7 @@
 #include <unistd.h>
 
 #include "integration/lib/cri_client.h"
-#include "integration/lib/grpc_client.h"
+#include "plugin/grpc_client.h"
 #include "integration/lib/snapclient.h"
 #include "util/cleanup.h"
 

@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "integration/lib/grpc_client.h"
+#include "plugin/grpc_client.h"
 #include "integration/lib/mountutil.h"
 #include "integration/lib/snapclient.h"
 #include "util/cleanup.h"

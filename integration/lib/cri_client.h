@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "cri/api.pb-c.h"
-#include "integration/lib/grpc_client.h"
+#include "plugin/grpc_client.h"
 #include "util/error.h"
 
 typedef struct cri_client cri_client;

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "integration/lib/grpc_client.h"
+#include "plugin/grpc_client.h"
 #include "integration/lib/mountutil.h"
 #include "util/error.h"
 

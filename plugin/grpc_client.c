@@ -1,5 +1,5 @@
 /* Blocking gRPC client calls on grpc core.  See grpc_client.h. */
-#include "integration/lib/grpc_client.h"
+#include "plugin/grpc_client.h"
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>

@@ -1,6 +1,7 @@
-/* A small gRPC client on grpc core for the integration programs: the
- * conformance driver, the benchmark and the crash test talk to containerd's
- * socket or straight to our daemon through it.
+/* A small gRPC client on grpc core.  The daemon reads containerd's content
+ * service through it; the integration programs (conformance driver,
+ * benchmark, crash test, CRI client) talk to containerd's socket or straight
+ * to our daemon through it.
  *
  * One client is one channel to a unix socket.  Calls are blocking; each runs
  * on its own completion queue, so several threads may call through the same
@@ -16,8 +17,8 @@
  * does not decode.  On any non-zero return *err holds a one-line message and
  * an mp_errcode mapped from the status, so callers can branch either on the
  * exact gRPC code or on the error class. */
-#ifndef MP_INTEGRATION_GRPC_CLIENT_H
-#define MP_INTEGRATION_GRPC_CLIENT_H
+#ifndef MP_PLUGIN_GRPC_CLIENT_H
+#define MP_PLUGIN_GRPC_CLIENT_H
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
