@@ -40,10 +40,14 @@ usage (FILE *out)
            "  --containerd-root DIR  containerd's root, whose content store "
            "holds model\n"
            "                     blobs (default %s)\n"
+           "  --containerd-address PATH  containerd's socket, to read blobs "
+           "through its\n"
+           "                     content API when they are not on disk "
+           "(default %s)\n"
            "  --version          print the version and exit\n"
            "  --help             print this help and exit\n",
            MP_DEFAULT_CONFIG, MP_DEFAULT_ROOT, MP_DEFAULT_ADDRESS,
-           MP_DEFAULT_CONTAINERD_ROOT);
+           MP_DEFAULT_CONTAINERD_ROOT, MP_DEFAULT_CONTAINERD_ADDRESS);
 }
 
 static int
@@ -65,6 +69,7 @@ main (int argc, char **argv)
     OPT_LOG_LEVEL,
     OPT_WORKERS,
     OPT_CONTAINERD_ROOT,
+    OPT_CONTAINERD_ADDRESS,
     OPT_VERSION,
     OPT_HELP
   };
@@ -75,11 +80,14 @@ main (int argc, char **argv)
           { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
           { "workers", required_argument, NULL, OPT_WORKERS },
           { "containerd-root", required_argument, NULL, OPT_CONTAINERD_ROOT },
+          { "containerd-address", required_argument, NULL,
+            OPT_CONTAINERD_ADDRESS },
           { "version", no_argument, NULL, OPT_VERSION },
           { "help", no_argument, NULL, OPT_HELP },
           { NULL, 0, NULL, 0 } };
   const char *config_path = MP_DEFAULT_CONFIG, *root = NULL, *address = NULL,
-             *log_level = NULL, *containerd_root = NULL;
+             *log_level = NULL, *containerd_root = NULL,
+             *containerd_address = NULL;
   bool config_given = false;
   long workers = 0;
   snapshots_service svc = { 0 };
@@ -109,6 +117,9 @@ main (int argc, char **argv)
         break;
       case OPT_CONTAINERD_ROOT:
         containerd_root = optarg;
+        break;
+      case OPT_CONTAINERD_ADDRESS:
+        containerd_address = optarg;
         break;
       case OPT_WORKERS:
         {
@@ -147,7 +158,10 @@ main (int argc, char **argv)
       || (address && mp_config_set (&cfg.address, address, &err) < 0)
       || (log_level && mp_config_set (&cfg.log_level, log_level, &err) < 0)
       || (containerd_root
-          && mp_config_set (&cfg.containerd_root, containerd_root, &err) < 0))
+          && mp_config_set (&cfg.containerd_root, containerd_root, &err) < 0)
+      || (containerd_address
+          && mp_config_set (&cfg.containerd_address, containerd_address, &err)
+                 < 0))
     return fail ("", &err);
   if (workers)
     cfg.workers = (int)workers;
@@ -177,16 +191,17 @@ main (int argc, char **argv)
   if (cfg.image_volumes)
     {
       struct model_cache_options co = { 0 };
-      char models[4096];
+      char models[4096], spool[4200];
 
       snprintf (models, sizeof models, "%s/models", cfg.root);
+      snprintf (spool, sizeof spool, "%s/tmp", models);
       co.root = models;
       co.keep_unused_seconds = cfg.keep_unused_seconds;
       co.keep_unused_bytes = cfg.keep_unused_bytes;
       cache = model_cache_open (&co, &err);
       if (cache == NULL
           || image_volumes_init (&iv, cfg.key_pattern, cfg.containerd_root,
-                                 cache, &err)
+                                 cfg.containerd_address, spool, cache, &err)
                  < 0)
         {
           model_cache_close (cache);

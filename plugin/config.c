@@ -29,6 +29,9 @@ mp_config_init (mp_config *c, mp_error *err)
   if (mp_config_set (&c->key_pattern, MP_DEFAULT_KEY_PATTERN, err) < 0
       || mp_config_set (&c->containerd_root, MP_DEFAULT_CONTAINERD_ROOT, err)
              < 0
+      || mp_config_set (&c->containerd_address, MP_DEFAULT_CONTAINERD_ADDRESS,
+                        err)
+             < 0
       || mp_config_set (&c->root, MP_DEFAULT_ROOT, err) < 0
       || mp_config_set (&c->address, MP_DEFAULT_ADDRESS, err) < 0
       || mp_config_set (&c->log_level, "info", err) < 0)
@@ -44,6 +47,7 @@ mp_config_free (mp_config *c)
   free (c->log_level);
   free (c->key_pattern);
   free (c->containerd_root);
+  free (c->containerd_address);
   memset (c, 0, sizeof *c);
 }
 
@@ -87,16 +91,17 @@ static int
 load_image_volumes (mp_config *c, const toml_value *doc, mp_error *err)
 {
   static const char *const known[]
-      = { "enabled", "key_pattern", "containerd_root" };
+      = { "enabled", "key_pattern", "containerd_root", "containerd_address" };
   toml_value *t = NULL;
   int rc = toml_get_table (doc, "image_volumes", &t, err);
 
   if (rc <= 0)
     return rc;
-  if (check_keys (t, "image_volumes.", known, 3, err) < 0
+  if (check_keys (t, "image_volumes.", known, 4, err) < 0
       || toml_get_bool (t, "enabled", &c->image_volumes, err) < 0
       || load_string (t, "key_pattern", &c->key_pattern, err) < 0
-      || load_string (t, "containerd_root", &c->containerd_root, err) < 0)
+      || load_string (t, "containerd_root", &c->containerd_root, err) < 0
+      || load_string (t, "containerd_address", &c->containerd_address, err) < 0)
     return -1;
   return 0;
 }

@@ -10,6 +10,7 @@
  *   enabled = true
  *   key_pattern = "/image-volumes/[^/]+/([0-9a-f]{64})$"
  *   containerd_root = "/var/lib/containerd"
+ *   containerd_address = "/run/containerd/containerd.sock"
  *
  *   [model_cache]
  *   keep_unused_seconds = 86400   # keep a model no pod uses this long
@@ -27,6 +28,7 @@
 #define MP_DEFAULT_ROOT "/var/lib/modelpack-snapshotter"
 #define MP_DEFAULT_ADDRESS "/run/modelpack-snapshotter/snapshotter.sock"
 #define MP_DEFAULT_CONTAINERD_ROOT "/var/lib/containerd"
+#define MP_DEFAULT_CONTAINERD_ADDRESS "/run/containerd/containerd.sock"
 /* containerd's image-volume Prepare key ends in
  * image-volumes/<sandbox id>/<manifest hex>. */
 #define MP_DEFAULT_KEY_PATTERN "/image-volumes/[^/]+/([0-9a-f]{64})$"
@@ -40,6 +42,7 @@ typedef struct mp_config
   bool image_volumes;
   char *key_pattern;
   char *containerd_root;
+  char *containerd_address;
   int64_t keep_unused_seconds;
   int64_t keep_unused_bytes;
 } mp_config;

@@ -7,14 +7,95 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "content/content.pb-c.h"
 #include "model/digest.h"
+#include "plugin/grpc_client.h"
 #include "util/cleanup.h"
+
+#define CONTENT_READ "/containerd.services.content.v1.Content/Read"
+
+struct spool
+{
+  int fd;
+  int64_t written;
+};
+
+static int
+spool_chunk (const ProtobufCMessage *msg, void *opaque, mp_error *err)
+{
+  const Containerd__Services__Content__V1__ReadContentResponse *r
+      = (const void *)msg;
+  struct spool *sp = opaque;
+  size_t done = 0;
+
+  if (r->offset != sp->written)
+    return mp_error_set (err, MP_ERR_INTERNAL,
+                         "content API sent offset %lld, expected %lld",
+                         (long long)r->offset, (long long)sp->written);
+  while (done < r->data.len)
+    {
+      ssize_t n = write (sp->fd, r->data.data + done, r->data.len - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return mp_error_sys (err, errno, "spool blob");
+      done += (size_t)n;
+    }
+  sp->written += (int64_t)r->data.len;
+  return 0;
+}
+
+/* Read DIGEST through containerd's Content API into an unnamed file. */
+static int
+open_through_api (content_source *src, const char *digest, mp_error *err)
+{
+  Containerd__Services__Content__V1__ReadContentRequest req
+      = CONTAINERD__SERVICES__CONTENT__V1__READ_CONTENT_REQUEST__INIT;
+  struct spool sp = { -1, 0 };
+  mp_grpc_client *client;
+  int rc;
+
+  sp.fd = open (src->cs->spool, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (sp.fd < 0)
+    return mp_error_sys (err, errno, "spool directory %s", src->cs->spool);
+  client = mp_grpc_client_new (src->cs->address, err);
+  if (client == NULL || mp_grpc_client_set_namespace (client, src->ns, err) < 0)
+    {
+      mp_grpc_client_free (client);
+      close (sp.fd);
+      return -1;
+    }
+  mp_grpc_client_set_timeout_ms (client, 30 * 60 * 1000);
+  req.digest = (char *)digest;
+  rc = mp_grpc_client_server_stream (
+      client, CONTENT_READ, &req.base,
+      &containerd__services__content__v1__read_content_response__descriptor,
+      spool_chunk, &sp, err);
+  mp_grpc_client_free (client);
+  if (rc != 0)
+    {
+      close (sp.fd);
+      if (rc == 5 /* NotFound */)
+        err->code = MP_ERR_NOT_FOUND;
+      else if (err->code == MP_OK)
+        err->code = MP_ERR_UNAVAILABLE;
+      return mp_error_prefix (err, "read %s through containerd at %s", digest,
+                              src->cs->address);
+    }
+  if (lseek (sp.fd, 0, SEEK_SET) < 0)
+    {
+      close (sp.fd);
+      return mp_error_sys (err, errno, "spool blob");
+    }
+  return sp.fd;
+}
 
 int
 content_store_open_blob (void *ctx, const char *digest, int64_t size,
                          mp_error *err)
 {
-  content_store *cs = ctx;
+  content_source *src = ctx;
+  content_store *cs = src->cs;
   model_digest d;
   char path[4096];
   struct stat st;
@@ -26,7 +107,13 @@ content_store_open_blob (void *ctx, const char *digest, int64_t size,
             "%s/io.containerd.content.v1.content/blobs/%s/%s", cs->root,
             model_digest_algo_name (d.algo), model_digest_hex (&d));
   fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
+  if (fd < 0 && errno == ENOENT && cs->address != NULL)
+    {
+      fd = open_through_api (src, digest, err);
+      if (fd < 0)
+        return -1;
+    }
+  else if (fd < 0)
     {
       if (errno == ENOENT)
         return mp_error_set (err, MP_ERR_NOT_FOUND,
@@ -51,10 +138,10 @@ content_store_open_blob (void *ctx, const char *digest, int64_t size,
 }
 
 int
-content_store_read_blob (content_store *cs, const char *digest, size_t max,
+content_store_read_blob (content_source *src, const char *digest, size_t max,
                          char **buf, size_t *len, mp_error *err)
 {
-  cleanup_close int fd = content_store_open_blob (cs, digest, -1, err);
+  cleanup_close int fd = content_store_open_blob (src, digest, -1, err);
   cleanup_free char *data = NULL;
   struct stat st;
   size_t got = 0;

@@ -4,8 +4,11 @@
  *   <containerd root>/io.containerd.content.v1.content/blobs/<algo>/<hex>
  * (the CRI leaves model layers there: they are not image layers, so nothing
  * unpacks or discards them).  Reading the file directly lets raw model
- * layers be reflinked instead of copied.  Digests are validated before they
- * become path components; the caller verifies content. */
+ * layers be reflinked instead of copied.  When the directory is not
+ * reachable (containerd in another mount namespace, another root), blobs
+ * come through containerd's Content gRPC API instead.  Digests are
+ * validated before they become path components; the caller verifies
+ * content. */
 #ifndef MP_PLUGIN_CONTENT_STORE_H
 #define MP_PLUGIN_CONTENT_STORE_H
 
@@ -16,17 +19,31 @@
 
 typedef struct content_store
 {
-  char *root; /* containerd's root directory */
+  char *root;    /* containerd's root directory */
+  char *address; /* containerd's socket, for the Content API; or NULL */
+  char *spool;   /* directory for blobs read through the API */
 } content_store;
 
-/* A model_blob_open_fn over CTX, a content_store: an fd open for reading at
- * offset 0, or -1 with MP_ERR_NOT_FOUND when containerd has no such blob. */
+/* Where one request's blobs come from: the store, and the containerd
+ * namespace (from the snapshot key) the Content API is asked in. */
+typedef struct content_source
+{
+  content_store *cs;
+  const char *ns;
+} content_source;
+
+/* A model_blob_open_fn over CTX, a content_source: an fd open for reading at
+ * offset 0.  The blob file under containerd's root when it is there; else,
+ * when an address is set, the blob read through containerd's Content API
+ * into an unnamed file in the spool directory.  -1 with MP_ERR_NOT_FOUND
+ * when containerd has no such blob. */
 int content_store_open_blob (void *ctx, const char *digest, int64_t size,
                              mp_error *err);
 
 /* Read a whole (small) blob: manifests, indexes, configs.  At most MAX
  * bytes; *buf is malloc'd. */
-int content_store_read_blob (content_store *cs, const char *digest, size_t max,
-                             char **buf, size_t *len, mp_error *err);
+int content_store_read_blob (content_source *src, const char *digest,
+                             size_t max, char **buf, size_t *len,
+                             mp_error *err);
 
 #endif

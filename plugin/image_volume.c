@@ -15,8 +15,8 @@
 
 int
 image_volumes_init (image_volumes *iv, const char *key_pattern,
-                    const char *containerd_root, model_cache *cache,
-                    mp_error *err)
+                    const char *containerd_root, const char *containerd_address,
+                    const char *spool, model_cache *cache, mp_error *err)
 {
   int rc;
 
@@ -40,12 +40,23 @@ image_volumes_init (image_volumes *iv, const char *key_pattern,
                            key_pattern);
     }
   iv->content.root = strdup (containerd_root);
-  if (iv->content.root == NULL)
+  iv->content.address = containerd_address && containerd_address[0]
+                            ? strdup (containerd_address)
+                            : NULL;
+  iv->content.spool = strdup (spool);
+  if (iv->content.root == NULL || iv->content.spool == NULL
+      || (containerd_address && containerd_address[0]
+          && iv->content.address == NULL))
     {
       regfree (&iv->key_re);
+      free (iv->content.root);
+      free (iv->content.address);
+      free (iv->content.spool);
+      iv->content.root = NULL;
       return mp_error_sys (err, ENOMEM, "image volumes");
     }
   iv->cache = cache;
+  pthread_rwlock_init (&iv->gc_lock, NULL);
   return 0;
 }
 
@@ -55,7 +66,10 @@ image_volumes_fini (image_volumes *iv)
   if (iv == NULL || iv->content.root == NULL)
     return;
   regfree (&iv->key_re);
+  pthread_rwlock_destroy (&iv->gc_lock);
   free (iv->content.root);
+  free (iv->content.address);
+  free (iv->content.spool);
   iv->content.root = NULL;
 }
 
@@ -98,7 +112,7 @@ verify_buffer (const char *digest, const char *buf, size_t len, mp_error *err)
 /* Whether DIGEST (a manifest, or an index naming one for this platform) is
  * an ordinary container image rather than an artifact. */
 static int
-is_ordinary_image (image_volumes *iv, const char *digest, mp_error *err)
+is_ordinary_image (content_source *src, const char *digest, mp_error *err)
 {
   cleanup_free char *buf = NULL;
   cleanup_manifest model_manifest *m = NULL;
@@ -106,8 +120,7 @@ is_ordinary_image (image_volumes *iv, const char *digest, mp_error *err)
   enum model_doc_kind kind;
   size_t len;
 
-  if (content_store_read_blob (&iv->content, digest, MAX_MANIFEST_BYTES, &buf,
-                               &len, err)
+  if (content_store_read_blob (src, digest, MAX_MANIFEST_BYTES, &buf, &len, err)
           < 0
       || verify_buffer (digest, buf, len, err) < 0
       || model_oci_detect (buf, len, &kind, err) < 0)
@@ -127,8 +140,8 @@ is_ordinary_image (image_volumes *iv, const char *digest, mp_error *err)
         return mp_error_sys (err, ENOMEM, "image volume");
       free (buf);
       buf = NULL;
-      if (content_store_read_blob (&iv->content, next, MAX_MANIFEST_BYTES, &buf,
-                                   &len, err)
+      if (content_store_read_blob (src, next, MAX_MANIFEST_BYTES, &buf, &len,
+                                   err)
               < 0
           || verify_buffer (next, buf, len, err) < 0)
         return -1;
@@ -140,31 +153,45 @@ is_ordinary_image (image_volumes *iv, const char *digest, mp_error *err)
 
 int
 image_volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
-                      const char *digest, const snapshot_label *labels,
-                      size_t nlabels, snapshot_mounts *out, mp_error *err)
+                      const char *ns, const char *digest,
+                      const snapshot_label *labels, size_t nlabels,
+                      snapshot_mounts *out, mp_error *err)
 {
+  cleanup_free char *key_ns = NULL;
+  content_source src = { &iv->content, ns };
   cleanup_free char *tree = NULL;
   cleanup_free char *resolved = NULL;
   struct model_cache_stats st = { 0 };
   struct timespec t0, t1;
-  int ordinary;
+  int ordinary, rc;
 
   if (!model_digest_is_valid (digest))
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "image volume: \"%s\" is not a digest", digest);
+  /* containerd 1.6 sends no namespace metadata; its keys start with it. */
+  if (ns == NULL || ns[0] == '\0')
+    {
+      key_ns = strndup (key, strcspn (key, "/"));
+      src.ns = key_ns;
+    }
   clock_gettime (CLOCK_MONOTONIC, &t0);
-  ordinary = is_ordinary_image (iv, digest, err);
+  ordinary = is_ordinary_image (&src, digest, err);
   if (ordinary < 0)
     return mp_error_prefix (err, "image volume %s", digest);
   if (ordinary)
     return 0;
+  pthread_rwlock_rdlock (&iv->gc_lock);
   if (model_cache_get_manifest_tree (iv->cache, digest, content_store_open_blob,
-                                     &iv->content, &tree, &resolved, &st, err)
+                                     &src, &tree, &resolved, &st, err)
       < 0)
-    return mp_error_prefix (err, "image volume %s", digest);
-  if (snapshotter_prepare_model (sn, key, labels, nlabels, resolved, tree, out,
-                                 err)
-      < 0)
+    {
+      pthread_rwlock_unlock (&iv->gc_lock);
+      return mp_error_prefix (err, "image volume %s", digest);
+    }
+  rc = snapshotter_prepare_model (sn, key, labels, nlabels, resolved, tree, out,
+                                  err);
+  pthread_rwlock_unlock (&iv->gc_lock);
+  if (rc < 0)
     return -1;
   model_cache_touch (iv->cache, resolved, NULL);
   clock_gettime (CLOCK_MONOTONIC, &t1);
@@ -206,10 +233,12 @@ image_volumes_gc (image_volumes *iv, snapshotter *sn, mp_error *err)
   int64_t freed = 0;
   int ret;
 
+  pthread_rwlock_wrlock (&iv->gc_lock);
   ret = snapshotter_model_refs (sn, add_ref, &r, err);
   if (ret == 0)
     ret = model_cache_gc (iv->cache, (const char *const *)r.v, r.n, &freed,
                           err);
+  pthread_rwlock_unlock (&iv->gc_lock);
   if (ret == 0 && freed > 0)
     mp_log_info ("model cache: freed %lld bytes", (long long)freed);
   for (size_t i = 0; i < r.n; i++)

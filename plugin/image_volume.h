@@ -12,6 +12,7 @@
 #ifndef MP_PLUGIN_IMAGE_VOLUME_H
 #define MP_PLUGIN_IMAGE_VOLUME_H
 
+#include <pthread.h>
 #include <regex.h>
 #include <stdbool.h>
 
@@ -26,13 +27,20 @@ typedef struct image_volumes
   regex_t key_re; /* group 1: the manifest digest's hex */
   content_store content;
   model_cache *cache;
+  /* Prepares hold it shared from fetching a tree until their snapshot is
+   * recorded; retention gc holds it exclusively, so it never removes a
+   * tree in that gap. */
+  pthread_rwlock_t gc_lock;
 } image_volumes;
 
 /* KEY_PATTERN: POSIX extended regex whose first group captures the sha256
  * hex of the manifest (or index) in a Prepare key. */
+/* CONTAINERD_ADDRESS (may be NULL) is the fallback for blobs not found
+ * under CONTAINERD_ROOT; SPOOL holds what is read through it. */
 int image_volumes_init (image_volumes *iv, const char *key_pattern,
-                        const char *containerd_root, model_cache *cache,
-                        mp_error *err);
+                        const char *containerd_root,
+                        const char *containerd_address, const char *spool,
+                        model_cache *cache, mp_error *err);
 void image_volumes_fini (image_volumes *iv);
 
 /* The manifest digest a Prepare asks for as a model, or NULL (malloc'd). */
@@ -45,8 +53,9 @@ char *image_volume_match (const image_volumes *iv, const char *key,
  * with an ordinary Prepare), -1 on error (a bad or missing artifact: the
  * message says which blob and why, and nothing is left behind). */
 int image_volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
-                          const char *digest, const snapshot_label *labels,
-                          size_t nlabels, snapshot_mounts *out, mp_error *err);
+                          const char *ns, const char *digest,
+                          const snapshot_label *labels, size_t nlabels,
+                          snapshot_mounts *out, mp_error *err);
 
 /* Model-cache retention after snapshot Cleanup: keep what snapshots use. */
 int image_volumes_gc (image_volumes *iv, snapshotter *sn, mp_error *err);

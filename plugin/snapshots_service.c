@@ -230,8 +230,8 @@ do_prepare (snapshots_service *s, mp_rpc_call *call, bool view, mp_error *err)
       int handled = 0;
 
       if (digest != NULL)
-        handled = image_volume_prepare (s->iv, s->sn, key, digest, labels,
-                                        nlabels, &mounts, err);
+        handled = image_volume_prepare (s->iv, s->sn, key, call->ns, digest,
+                                        labels, nlabels, &mounts, err);
       if (handled < 0)
         goto out;
       if (handled > 0)
