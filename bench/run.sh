@@ -65,15 +65,27 @@ it_containerd_config() {
   bench_orig_it_containerd_config "$@"
   sed -i 's/^  level = "debug"$/  level = "info"/' "$2"
 }
-# The peers are ours to stop, before the harness unmounts and deletes.
-SOCI_PID="" NYDUS_PID=""
+# The peers and the direct instances are ours to stop, before the harness
+# unmounts and deletes.
+BENCH_PIDS=()
 eval "bench_orig_$(declare -f it_cleanup)"
 # shellcheck disable=SC2317 # called by lib.sh's exit trap
 it_cleanup() {
-  it_kill_wait "$SOCI_PID" 10
-  it_kill_wait "$NYDUS_PID" 10
-  SOCI_PID="" NYDUS_PID=""
+  local p
+  for p in "${BENCH_PIDS[@]}"; do it_kill_wait "$p" 10; done
+  BENCH_PIDS=()
   bench_orig_it_cleanup
+}
+
+# bench_start NAME SOCKET CMD...: start a daemon logging to IT_DIR/NAME.log
+# and wait until SOCKET accepts connections.
+bench_start() {
+  local name=$1 sock=$2
+  shift 2
+  "$@" >> "$IT_DIR/$name.log" 2>&1 &
+  BENCH_PIDS+=($!)
+  it_wait_for 30 "$name on $sock" it_sock_accepts "$sock" \
+    || { tail -n 20 "$IT_DIR/$name.log" >&2; return 1; }
 }
 
 # ---- the image ---------------------------------------------------------
@@ -160,15 +172,17 @@ put_blob() {
 # inside the harness's private tmpfs, so a link there to our containerd keeps
 # it off the host.  Without SOCI index labels (a plain `ctr image pull`) it
 # serves layers as an ordinary overlay snapshotter.
+# start_soci NAME SOCKET
 start_soci() {
-  local d=$IT_DIR/soci
+  local d=$IT_DIR/$1 sock=$2
   if [ "${IT_IN_NS:-}" != 1 ] \
-    || [ "$(findmnt -n -o FSTYPE /run/containerd)" != tmpfs ] \
-    || [ -e /run/containerd/containerd.sock ]; then
+    || [ "$(findmnt -n -o FSTYPE /run/containerd)" != tmpfs ]; then
     it_log "soci needs the harness's private /run/containerd (IT_NO_UNSHARE unset)"
     return 1
   fi
-  ln -s "$CTD_SOCK" /run/containerd/containerd.sock
+  if [ ! -L /run/containerd/containerd.sock ]; then
+    ln -s "$CTD_SOCK" /run/containerd/containerd.sock
+  fi
   mkdir -p "$d"
   cat > "$d/config.toml" <<EOF
 metrics_address = ""
@@ -180,24 +194,22 @@ namespace = "default"
 [background_fetch]
 disable = true
 EOF
-  "$SOCI_BIN" --config "$d/config.toml" --root "$d/root" \
-    --address "$SOCI_SOCK" --log-level info >> "$IT_DIR/soci.log" 2>&1 &
-  SOCI_PID=$!
-  it_wait_for 30 "soci on $SOCI_SOCK" it_sock_accepts "$SOCI_SOCK" \
-    || { tail -n 20 "$IT_DIR/soci.log" >&2; return 1; }
+  bench_start "$1" "$sock" "$SOCI_BIN" --config "$d/config.toml" \
+    --root "$d/root" --address "$sock" --log-level info
 }
 
 # containerd-nydus-grpc 0.13.4 with fs_driver "nodev" and daemon_mode
 # "none": no nydusd, no FUSE; plain OCI layers are unpacked by containerd
 # into ordinary overlay snapshots.  System controller, metrics, cgroups and
 # the cache manager are off; root and socket are private.
+# start_nydus NAME SOCKET
 start_nydus() {
-  local d=$IT_DIR/nydus
+  local d=$IT_DIR/$1 sock=$2
   mkdir -p "$d"
   cat > "$d/config.toml" <<EOF
 version = 1
 root = "$d/root"
-address = "$NYDUS_SOCK"
+address = "$sock"
 daemon_mode = "none"
 cleanup_on_close = false
 [system]
@@ -232,10 +244,7 @@ cache_dir = "$d/cache"
 enable_stargz = false
 enable_referrer_detect = false
 EOF
-  "$NYDUS_BIN" --config "$d/config.toml" >> "$IT_DIR/nydus.log" 2>&1 &
-  NYDUS_PID=$!
-  it_wait_for 30 "nydus on $NYDUS_SOCK" it_sock_accepts "$NYDUS_SOCK" \
-    || { tail -n 20 "$IT_DIR/nydus.log" >&2; return 1; }
+  bench_start "$1" "$sock" "$NYDUS_BIN" --config "$d/config.toml"
 }
 
 # ---- measurements --------------------------------------------------------
@@ -285,6 +294,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 # ---- run -----------------------------------------------------------------
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 it_setup bench
 it_start_registry
 it_log "building a $LAYERS-layer image of $IMAGE_MB MiB"
@@ -300,14 +310,40 @@ it_start_snapshotter --log-level info
 if has_sn soci; then SOCI_SOCK=$IT_DIR/soci.sock; export SOCI_SOCK; fi
 if has_sn nydus; then NYDUS_SOCK=$IT_DIR/nydus.sock; export NYDUS_SOCK; fi
 it_start_containerd 2
-if has_sn soci; then start_soci; fi
-if has_sn nydus; then start_nydus; fi
+if has_sn soci; then start_soci soci "$SOCI_SOCK"; fi
+if has_sn nydus; then start_nydus nydus "$NYDUS_SOCK"; fi
 
+# Each proxy snapshotter also gets a second instance that containerd does
+# not know, called straight on its socket: what the backend itself costs per
+# call, the rest being containerd's.  (Not the same instance: containerd's
+# garbage collector removes whatever a backend holds that containerd did not
+# make.)  Both kinds run interleaved in one snapbench, so they share the
+# machine's noise.
 sn_args=()
 for sn in "${SNS[@]}"; do sn_args+=(--snapshotter "$sn"); done
-it_log "latency: ${#SNS[@]} snapshotters x $ITERATIONS iterations"
+direct=()
+n_pids=${#BENCH_PIDS[@]}
+if [ "${BENCH_DIRECT:-1}" = 1 ]; then
+  for sn in "${SNS[@]}"; do
+    sock=$IT_DIR/$sn-direct.sock
+    case $sn in
+      modelpack)
+        bench_start modelpack-direct "$sock" "$MP_BIN" --root "$IT_DIR/s-direct" \
+          --address "$sock" --log-level info
+        ;;
+      soci) start_soci soci-direct "$sock" ;;
+      nydus) start_nydus nydus-direct "$sock" ;;
+      *) continue ;;
+    esac
+    direct+=("$sn")
+    sn_args+=(--snapshotter "$sn-direct=$sock")
+  done
+fi
+it_log "latency: ${#SNS[@]} snapshotters through containerd${direct[*]:+ and ${#direct[@]} direct} x $ITERATIONS iterations"
 "$SNAPBENCH" --address "$CTD_SOCK" "${sn_args[@]}" --baseline "${SNS[0]}" \
   --iterations "$ITERATIONS" --warmup "$WARMUP" --json > "$IT_DIR/snapbench.json"
+for p in "${BENCH_PIDS[@]:$n_pids}"; do it_kill_wait "$p" 10; done
+BENCH_PIDS=("${BENCH_PIDS[@]:0:$n_pids}")
 
 it_log "pull: $ROUNDS rounds of ${SNS[*]}"
 for ((r = 0; r < ROUNDS; r++)); do
@@ -345,6 +381,29 @@ report() {
     for sn in "${SNS[@]:1}"; do line+=" $(ratio "$(med "$sn" "$o")" "$(med "$base" "$o")") |"; done
     echo "$line"
   done
+  if [ ${#direct[@]} -gt 0 ]; then
+    echo
+    echo "### Where a proxy call's time goes"
+    echo
+    echo "Same run, interleaved with the above: each proxy snapshotter's second instance called" \
+      "straight on its socket by snapbench (grpc core, C), median µs.  *direct* is the" \
+      "backend's own share of a call (transport included); *through − direct* is what the" \
+      "call costs on containerd's side (its metadata store, its Go gRPC client, the hop), to" \
+      "compare with $base's whole call."
+    echo
+    line="| op | $base |"
+    for sn in "${direct[@]}"; do line+=" $sn direct | $sn through − direct |"; done
+    echo "$line"
+    echo "|$(printf ' --- |%.0s' $(seq $((2 + 2 * ${#direct[@]}))))"
+    for o in "${ops[@]}"; do
+      line="| $o | $(r0 "$(med "$base" "$o")") |"
+      for sn in "${direct[@]}"; do
+        m=$(med "$sn-direct" "$o")
+        line+=" $(r0 "$m") | $(r0 "$(awk -v a="$(med "$sn" "$o")" -v b="$m" 'BEGIN { print a - b }')") |"
+      done
+      echo "$line"
+    done
+  fi
   echo
   echo "Mounts returned (Prepare / View on a one-layer parent):" \
     "$(jq -r '[.snapshotters[] | "\(.name) \(.prepare_mount) / \(.view_mount)"] | join(", ")' "$j")."
@@ -402,17 +461,30 @@ report() {
   fi
 }
 
+# deb_version PACKAGE: the version of the Debian package fetched into the
+# unstable cache (the binaries do not all know their own).
+deb_version() {
+  local f
+  for f in "$IT_UNSTABLE_BIN"/../../../debs/"$1"_*.deb; do
+    [ -e "$f" ] || continue
+    f=${f##*/}
+    f=${f#"$1"_}
+    echo "${f%_*}"
+    return
+  done
+  echo "?"
+}
+
 machine() {
   local fs
   fs=$(findmnt -n -o FSTYPE,SOURCE -T "$IT_DIR" | tr -s ' ')
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), modelpack-snapshotter $(git -C "$IT_REPO" describe --always --dirty 2>/dev/null || echo '?')"
   echo "- machine: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) CPUs," \
     "$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, Linux $(uname -r)," \
-    "state on $fs"
-  echo "- containerd $($CTR version | awk '/Version:/ { v = $2 } END { print v }') (Debian unstable)," \
-    "soci-snapshotter-grpc $("$SOCI_BIN" --version 2>/dev/null | awk '{ print $3 }')," \
-    "containerd-nydus-grpc $("$NYDUS_BIN" --version 2>/dev/null | awk '/Version:/ { print $2 }')," \
-    "all at log level info"
+    "state on $fs; load average (1/5/15 min) $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+  echo "- containerd $(deb_version containerd) (Debian unstable: \`$($CTR version | awk '/Version:/ { v = $2 } END { print v }')\`)," \
+    "soci-snapshotter-grpc $(deb_version soci-snapshotter), containerd-nydus-grpc" \
+    "$(deb_version nydus-snapshotter), all at log level info"
 }
 
 {

@@ -1,9 +1,14 @@
 /* snapbench: per-operation latency of snapshotters through containerd's
  * Snapshots API.
  *
- *   snapbench --address SOCK --snapshotter NAME [--snapshotter NAME...]
+ *   snapbench [--address SOCK] --snapshotter NAME[=SOCKET] [...]
  *             [--namespace NS] [--iterations N] [--warmup N]
  *             [--baseline NAME] [--timeout-ms MS] [--json]
+ *
+ * --snapshotter NAME goes through containerd at --address and picks the
+ * backend by name; NAME=SOCKET talks straight to a snapshotter's own socket
+ * (no containerd in between; NAME is then only a label), which separates
+ * the backend's own share of a call from containerd's.
  *
  * Each snapshotter first gets a committed base layer.  One iteration is the
  * life of a container layer on top of it, as containerd drives it:
@@ -38,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "integration/lib/grpc_client.h"
+#include "plugin/grpc_client.h"
 #include "integration/lib/snapclient.h"
 #include "util/cleanup.h"
 #include "util/error.h"
@@ -70,6 +75,8 @@ typedef struct samples
 typedef struct target
 {
   const char *name;
+  const char *socket;   /* NULL: through containerd */
+  mp_grpc_client *grpc; /* own client when direct */
   snapclient *sc;
   char *base;          /* committed base layer */
   samples ops[N_OPS];  /* recorded samples */
@@ -81,6 +88,7 @@ typedef struct bench
 {
   const char *address;
   const char *ns;
+  char *specs[MAX_SNAPSHOTTERS];
   const char *baseline;
   long iterations, warmup;
   int64_t timeout_ms;
@@ -314,8 +322,9 @@ report_text (bench *b, summary s[][N_OPS])
 {
   size_t base = baseline_index (b);
   printf ("snapbench: %ld iterations (+%ld warm-up), namespace %s, "
-          "µs per call through containerd\n",
-          b->iterations, b->warmup, b->ns);
+          "µs per call%s\n",
+          b->iterations, b->warmup, b->ns,
+          b->address ? " (NAME: through containerd; NAME=SOCKET: direct)" : "");
   printf ("%-8s %-12s %8s %8s %8s %8s %7s\n", "op", "snapshotter", "median",
           "p90", "mean", "min", "ratio");
   for (int o = 0; o < N_OPS; o++)
@@ -361,10 +370,11 @@ report_json (bench *b, summary s[][N_OPS])
         }
       json_array_append_new (
           list,
-          json_pack (
-              "{s:s, s:s, s:s, s:o}", "name", b->t[i].name, "prepare_mount",
-              b->t[i].prepare_mount ? b->t[i].prepare_mount : "", "view_mount",
-              b->t[i].view_mount ? b->t[i].view_mount : "", "ops", ops));
+          json_pack ("{s:s, s:b, s:s, s:s, s:o}", "name", b->t[i].name,
+                     "direct", b->t[i].socket != NULL, "prepare_mount",
+                     b->t[i].prepare_mount ? b->t[i].prepare_mount : "",
+                     "view_mount", b->t[i].view_mount ? b->t[i].view_mount : "",
+                     "ops", ops));
     }
   json_object_set_new (root, "snapshotters", list);
   int r = json_dumpf (root, stdout, JSON_INDENT (2)) == 0 ? 0 : -1;
@@ -373,12 +383,28 @@ report_json (bench *b, summary s[][N_OPS])
   return r;
 }
 
+static mp_grpc_client *
+connect_to (const bench *b, const char *socket)
+{
+  mp_error err;
+  mp_grpc_client *g = mp_grpc_client_new (socket, &err);
+  if (g == NULL || mp_grpc_client_set_namespace (g, b->ns, &err) < 0
+      || mp_grpc_client_wait_ready (g, 10000, &err) < 0)
+    {
+      fprintf (stderr, "snapbench: %s: %s\n", socket, err.msg);
+      mp_grpc_client_free (g);
+      return NULL;
+    }
+  mp_grpc_client_set_timeout_ms (g, b->timeout_ms);
+  return g;
+}
+
 static void
 usage (FILE *f)
 {
   fprintf (f,
-           "usage: snapbench --address SOCK --snapshotter NAME "
-           "[--snapshotter NAME...]\n"
+           "usage: snapbench [--address SOCK] --snapshotter NAME[=SOCKET] "
+           "[--snapshotter ...]\n"
            "                 [--namespace NS] [--iterations N] [--warmup N]\n"
            "                 [--baseline NAME] [--timeout-ms MS] [--json]\n");
 }
@@ -431,7 +457,18 @@ main (int argc, char **argv)
                      MAX_SNAPSHOTTERS);
             return 2;
           }
-        b.t[b.n++].name = optarg;
+        {
+          char *eq = strchr (optarg, '=');
+          target *t = &b.t[b.n];
+          b.specs[b.n] = xnonnull (strdup (optarg));
+          if (eq != NULL)
+            {
+              b.specs[b.n][eq - optarg] = '\0';
+              t->socket = b.specs[b.n] + (eq - optarg) + 1;
+            }
+          t->name = b.specs[b.n];
+          b.n++;
+        }
         break;
       case 'n':
         b.ns = optarg;
@@ -458,7 +495,10 @@ main (int argc, char **argv)
         usage (stderr);
         return 2;
       }
-  if (optind != argc || b.address == NULL || b.n == 0)
+  bool via_containerd = false;
+  for (size_t i = 0; i < b.n; i++)
+    via_containerd |= b.t[i].socket == NULL;
+  if (optind != argc || b.n == 0 || (via_containerd && b.address == NULL))
     {
       usage (stderr);
       return 2;
@@ -489,26 +529,26 @@ main (int argc, char **argv)
       return 2;
     }
 
-  b.grpc = mp_grpc_client_new (b.address, &err);
-  if (b.grpc == NULL || mp_grpc_client_set_namespace (b.grpc, b.ns, &err) < 0
-      || mp_grpc_client_wait_ready (b.grpc, 10000, &err) < 0)
-    {
-      fprintf (stderr, "snapbench: %s: %s\n", b.address, err.msg);
-      mp_grpc_client_free (b.grpc);
-      return 1;
-    }
-  mp_grpc_client_set_timeout_ms (b.grpc, b.timeout_ms);
-
   int rc = 0;
   size_t ready = 0;
-  for (; ready < b.n; ready++)
+  if (via_containerd && (b.grpc = connect_to (&b, b.address)) == NULL)
+    rc = 1;
+  for (; rc == 0 && ready < b.n; ready++)
     {
       target *t = &b.t[ready];
-      t->sc = xnonnull (snapclient_new (b.grpc, t->name, &err));
+      if (t->socket != NULL && (t->grpc = connect_to (&b, t->socket)) == NULL)
+        {
+          rc = 1;
+          break;
+        }
+      t->sc = xnonnull (snapclient_new (t->socket ? t->grpc : b.grpc,
+                                        t->socket ? "" : t->name, &err));
       if (setup_base (&b, t) < 0)
         {
           snapclient_free (t->sc);
           t->sc = NULL;
+          mp_grpc_client_free (t->grpc);
+          t->grpc = NULL;
           rc = 1;
           break;
         }
@@ -530,6 +570,7 @@ main (int argc, char **argv)
     {
       teardown (&b, &b.t[k], rc ? i - 1 : -1);
       snapclient_free (b.t[k].sc);
+      mp_grpc_client_free (b.t[k].grpc);
     }
 
   if (rc == 0)
@@ -552,6 +593,7 @@ main (int argc, char **argv)
       free (b.t[k].base);
       free (b.t[k].prepare_mount);
       free (b.t[k].view_mount);
+      free (b.specs[k]);
     }
   snapclient_labels_free (&b.labels);
   mp_grpc_client_free (b.grpc);
