@@ -11,6 +11,7 @@
  *            [--mount-path /model] [--expect-file PATH:SHA256 ...] [--exact]
  *            [--expect-empty] [--list] [--log-dir DIR] [--name NAME]
  *            [--snapshotter NAME] [--backend SOCK]
+ *            [--expect-mode MODE:PATH ...] [--while-running CMD]
  *            [--expect-create-error TEXT] [--before-create CMD]
  *            [--after-create CMD]
  *   --address      the runtime's CRI socket (containerd's main socket)
@@ -22,6 +23,9 @@
  *   --expect-file  PATH (relative to the mount path, or absolute inside the
  *                  container) must be listed with this SHA-256; repeatable
  *   --exact        the listing must be exactly the expected files
+ *   --expect-mode  PATH (as for --expect-file) must have permission bits
+ *                  MODE (octal, e.g. 0644, as stat %a shows them);
+ *                  repeatable
  *   --expect-empty the volume must show no file at all (what a runtime
  *                  without artifact support mounts for a ModelPack
  *                  artifact); without it the volume must not be empty
@@ -35,7 +39,13 @@
  *                  snapshots (key, parent, labels) as the backend received
  *                  them, and check they are gone after the pod
  *   --expect-create-error  CreateContainer must fail with a message holding
- *                  TEXT (the volume cannot be mounted); print that message
+ *                  TEXT (the volume cannot be mounted); print that message,
+ *                  and check that no image-volume snapshot was left behind
+ *                  (at --snapshotter and --backend) while the sandbox runs
+ *   --while-running  run CMD with /bin/sh -c on this host once the files
+ *                  are verified, while the container still runs (another
+ *                  pod on the same volume, a look at the host's side);
+ *                  CMD failing is a failed check
  *   --before-create, --after-create  run CMD with /bin/sh -c on this host
  *                  just before and just after CreateContainer (after the
  *                  sandbox and the pulls): a test's way to break something
@@ -270,6 +280,57 @@ parse_expectation (file_list *l, const char *arg, const char *mount_path)
   return 0;
 }
 
+typedef struct file_mode
+{
+  char *path; /* absolute inside the container */
+  unsigned mode;
+} file_mode;
+
+typedef struct mode_list
+{
+  size_t n;
+  file_mode *v;
+} mode_list;
+
+static void
+mode_list_free (mode_list *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    free (l->v[i].path);
+  free (l->v);
+  memset (l, 0, sizeof *l);
+}
+
+/* "MODE:PATH" from the command line: MODE octal permission bits, PATH
+ * relative to MOUNT_PATH unless absolute (the mode comes first as a path
+ * may hold ':'). */
+static int
+parse_mode_expectation (mode_list *l, const char *arg, const char *mount_path)
+{
+  const char *colon = strchr (arg, ':');
+  char *end = NULL;
+  unsigned long mode;
+
+  errno = 0;
+  mode = colon ? strtoul (arg, &end, 8) : 0;
+  if (colon == NULL || colon == arg || end != colon || errno != 0
+      || mode > 07777 || colon[1] == '\0')
+    {
+      fprintf (stderr,
+               "cri_volume: --expect-mode wants MODE:PATH (octal "
+               "permission bits, e.g. 0644:config.json), not '%s'\n",
+               arg);
+      return -1;
+    }
+  l->v = xnonnull (reallocarray (l->v, l->n + 1, sizeof *l->v));
+  l->v[l->n++] = (file_mode){
+    .path = colon[1] == '/' ? xasprintf ("%s", colon + 1)
+                            : xasprintf ("%s/%s", mount_path, colon + 1),
+    .mode = (unsigned)mode,
+  };
+  return 0;
+}
+
 /* sha256sum's output: "<64 hex>  <path>" per line. */
 static int
 parse_sha256sum (file_list *l, const char *out)
@@ -394,11 +455,13 @@ typedef struct options
   const char *expect_create_error;
   const char *before_create;
   const char *after_create;
+  const char *while_running;
   bool exact;
   bool expect_empty;
   bool list;
   bool ping;
   file_list expect;
+  mode_list modes;
 } options;
 
 typedef struct run
@@ -441,6 +504,61 @@ snapshots_report (run *r, const char *when, bool expect_none)
       cleanup_free char *who = xasprintf ("backend %s %s", o->backend, when);
       snapshots_check (who, o->backend, "", "", match, expect_none);
     }
+}
+
+/* Each --expect-mode path has those permission bits: one stat for all. */
+static void
+verify_modes (run *r)
+{
+  const options *o = r->o;
+  cleanup_free const char **argv
+      = xnonnull (calloc (o->modes.n + 4, sizeof (char *)));
+  cri_exec_result res = { 0 };
+  size_t n = 0;
+
+  if (o->modes.n == 0)
+    return;
+  argv[n++] = "stat";
+  argv[n++] = "-c";
+  argv[n++] = "%a %n";
+  for (size_t i = 0; i < o->modes.n; i++)
+    argv[n++] = o->modes.v[i].path;
+  if (exec_in (r, argv, &res) != 0)
+    return;
+  if (res.err_len > 0)
+    print_block (res.err);
+  for (size_t i = 0; i < o->modes.n; i++)
+    {
+      const file_mode *want = &o->modes.v[i];
+      const char *p = res.out;
+      bool found = false;
+      unsigned long got = 0;
+
+      /* Lines are "<octal> <path>"; paths may hold spaces, not newlines. */
+      while (p != NULL && *p != '\0')
+        {
+          const char *nl = strchr (p, '\n');
+          size_t len = nl ? (size_t)(nl - p) : strlen (p);
+          const char *sp = memchr (p, ' ', len);
+
+          if (sp != NULL && (size_t)(p + len - sp - 1) == strlen (want->path)
+              && memcmp (sp + 1, want->path, strlen (want->path)) == 0)
+            {
+              found = true;
+              got = strtoul (p, NULL, 8);
+              break;
+            }
+          p = nl ? nl + 1 : NULL;
+        }
+      if (!found)
+        check (false, "%s has mode %04o (stat shows nothing for it)",
+               want->path, want->mode);
+      else
+        check (got == want->mode, "%s has mode %04o%s%04lo", want->path,
+               want->mode, got == want->mode ? "" : ", not ",
+               got == want->mode ? 0UL : got);
+    }
+  cri_exec_result_free (&res);
 }
 
 static void
@@ -499,6 +617,8 @@ verify_files (run *r)
       check (extra == 0, "no file beyond the %zu expected (%zu more)",
              o->expect.n, extra);
     }
+
+  verify_modes (r);
 
   /* The volume must be read-only: a new file, and removing one. */
   {
@@ -633,6 +753,9 @@ create_and_verify (run *r)
                 err.msg);
           check (strstr (err.msg, o->expect_create_error) != NULL,
                  "the error says '%s'", o->expect_create_error);
+          /* A failed volume leaves no snapshot, while the sandbox (and
+           * its pulls) still stand. */
+          snapshots_report (r, "after CreateContainer failed", true);
         }
       return;
     }
@@ -657,6 +780,7 @@ create_and_verify (run *r)
 
   snapshots_report (r, "while the container runs", false);
   verify_files (r);
+  hook ("while-running", o->while_running);
 }
 
 static void
@@ -739,6 +863,7 @@ usage (void)
       " [--exact]\n"
       "           [--expect-empty] [--list] [--log-dir DIR] [--name NAME]\n"
       "           [--snapshotter NAME] [--backend SOCK]\n"
+      "           [--expect-mode MODE:PATH ...] [--while-running CMD]\n"
       "           [--expect-create-error TEXT] [--before-create CMD]\n"
       "           [--after-create CMD]\n");
 }
@@ -763,6 +888,8 @@ main (int argc, char **argv)
     { "ping", no_argument, NULL, 'p' },
     { "before-create", required_argument, NULL, 'B' },
     { "after-create", required_argument, NULL, 'A' },
+    { "expect-mode", required_argument, NULL, 'M' },
+    { "while-running", required_argument, NULL, 'W' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -779,6 +906,9 @@ main (int argc, char **argv)
   cleanup_free const char **expect_args
       = xnonnull (calloc (argc, sizeof (char *)));
   size_t n_expect_args = 0;
+  cleanup_free const char **mode_args
+      = xnonnull (calloc (argc, sizeof (char *)));
+  size_t n_mode_args = 0;
 
   while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1)
     switch (c)
@@ -831,6 +961,12 @@ main (int argc, char **argv)
       case 'A':
         o.after_create = optarg;
         break;
+      case 'M':
+        mode_args[n_mode_args++] = optarg;
+        break;
+      case 'W':
+        o.while_running = optarg;
+        break;
       case 'h':
         usage ();
         return 0;
@@ -848,6 +984,9 @@ main (int argc, char **argv)
     }
   for (size_t i = 0; i < n_expect_args; i++)
     if (parse_expectation (&o.expect, expect_args[i], o.mount_path) < 0)
+      return 2;
+  for (size_t i = 0; i < n_mode_args; i++)
+    if (parse_mode_expectation (&o.modes, mode_args[i], o.mount_path) < 0)
       return 2;
   if (o.log_dir == NULL)
     {
@@ -908,6 +1047,7 @@ out:
   free (r.sandbox_id);
   free (r.container_id);
   file_list_free (&o.expect);
+  mode_list_free (&o.modes);
   if (tmp_log_dir != NULL)
     nftw (tmp_log_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   printf ("cri_volume: %d passed, %d failed\n", passed, failed);
