@@ -473,6 +473,105 @@ for ((r = 1; r <= RUNS; r++)); do
   done
 done
 
+# ---- where the time goes ---------------------------------------------------------
+
+# One more cold Prepare per format, watched: CPU time of the daemon (user,
+# system) from /proc, syncfs and FICLONE from strace -T, CPU samples from
+# perf; and the physical cost of the parts: reading and hashing the blobs,
+# reflinking them, their extent counts.  BENCH_PROFILE=0 skips this.
+PROF=$WORK/profile.txt
+: > "$PROF"
+ticks() { awk '{ print $14 " " $15 }' "/proc/$MP_PID/stat"; }
+# ms_of CMD...: cold, time CMD, print ms.
+ms_of() {
+  local t0 t1
+  cold
+  t0=$(now)
+  "$@" > /dev/null
+  t1=$(now)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b - a) * 1000 }'
+}
+extents() {
+  local n=0 b
+  for b in "$@"; do
+    n=$((n + $(xfs_io -r -c fiemap "$b" | tail -n +2 | grep -vc hole)))
+  done
+  echo "$n"
+}
+profile_ours() {
+  local fmt=$1 hex=${MAN[$1]#sha256:} k u0 s0 u1 s1 line hz
+  hz=$(getconf CLK_TCK)
+  mkdir -p "$MNT/p"
+  # CPU time, no tracer attached.
+  k=bench/image-volumes/p1-$fmt/$hex
+  cold
+  read -r u0 s0 < <(ticks)
+  line=$($PREP --address "$CTD_SOCK" --snapshotter modelpack prepare "$k" "$MNT/p")
+  read -r u1 s1 < <(ticks)
+  umount "$MNT/p"
+  $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k"
+  $PREP --address "$MP_SOCK" --snapshotter "" cleanup
+  it_wait_for 60 "model cache to empty" models_empty
+  echo "ours $fmt: wall ${line##* } ms; daemon CPU: user $(((u1 - u0) * 1000 / hz)) ms, system $(((s1 - s0) * 1000 / hz)) ms"
+  # syncfs and FICLONE, under strace.
+  k=bench/image-volumes/p2-$fmt/$hex
+  cold
+  strace -f -T -qq -e trace=syncfs,ioctl,copy_file_range -o "$WORK/strace.$fmt" -p "$MP_PID" &
+  local st=$!
+  sleep 1
+  line=$($PREP --address "$CTD_SOCK" --snapshotter modelpack prepare "$k" "$MNT/p")
+  kill -INT "$st"
+  wait "$st" 2>/dev/null || true
+  umount "$MNT/p"
+  $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k"
+  $PREP --address "$MP_SOCK" --snapshotter "" cleanup
+  it_wait_for 60 "model cache to empty" models_empty
+  awk -v f="$fmt" -v w="${line##* }" '
+    { pid = $1; d = substr($NF, 2, length($NF) - 2) }
+    /unfinished/ { if (/syncfs/) pend[pid] = "s"; else if (/FICLONE/) pend[pid] = "c"; next }
+    /resumed/ { k = pend[pid]; delete pend[pid]
+                if (k == "s") { n++; t += d } else if (k == "c") { c++; ct += d }
+                next }
+    /syncfs\(/ { n++; t += d }
+    /FICLONE/ { c++; ct += d }
+    /copy_file_range\(/ { r++ }
+    END { printf "ours %s under strace: wall %s ms; %d syncfs calls, %.0f ms; %d FICLONE, %.0f ms; %d copy_file_range\n", f, w, n, t * 1000, c, ct * 1000, r }' \
+    "$WORK/strace.$fmt"
+  # CPU samples.
+  k=bench/image-volumes/p3-$fmt/$hex
+  cold
+  perf record -q -F 499 -g -p "$MP_PID" -o "$WORK/perf.$fmt" > /dev/null 2>&1 &
+  local pf=$!
+  sleep 1
+  $PREP --address "$CTD_SOCK" --snapshotter modelpack prepare "$k" "$MNT/p" > /dev/null
+  kill -INT "$pf"
+  wait "$pf" 2>/dev/null || true
+  umount "$MNT/p"
+  $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k"
+  $PREP --address "$MP_SOCK" --snapshotter "" cleanup
+  it_wait_for 60 "model cache to empty" models_empty
+  echo "ours $fmt, perf: CPU samples by library (>= 1%), then the top kernel symbols:"
+  perf report -i "$WORK/perf.$fmt" --stdio --no-children -g none --percent-limit 1 \
+    --sort dso 2> /dev/null | grep '%' | grep -v '^#' | sed 's/^ */    /' | head -n 8
+  perf report -i "$WORK/perf.$fmt" --stdio --no-children -g none --percent-limit 2 \
+    --dsos '[kernel.kallsyms]' --sort sym 2> /dev/null | grep '%' | grep -v '^#' \
+    | sed 's/^ */    /' | head -n 6
+}
+if [ "${BENCH_PROFILE:-1}" = 1 ]; then
+  it_log "profiling"
+  {
+    echo "raw blobs: $(extents "${RAW_BLOBS[@]}") extents in ${#RAW_BLOBS[@]} files; tar blob: $(extents "$TAR_BLOB"); tar+zstd blob: $(extents "$ZST_BLOB")"
+    echo "cold cat of the raw blobs: $(ms_of cat "${RAW_BLOBS[@]}") ms; of the tar: $(ms_of cat "$TAR_BLOB") ms; of the tar+zstd: $(ms_of cat "$ZST_BLOB") ms"
+    echo "cold openssl dgst -sha256 of the raw blobs: $(ms_of openssl dgst -sha256 "${RAW_BLOBS[@]}") ms; warm: $(openssl dgst -sha256 "${RAW_BLOBS[@]}" > /dev/null; t0=$(now); openssl dgst -sha256 "${RAW_BLOBS[@]}" > /dev/null; t1=$(now); awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b - a) * 1000 }') ms"
+    rm -rf "$OUTD"; mkdir -p "$OUTD"
+    echo "cold cp --reflink=always of the raw blobs: $(ms_of cp_raw --reflink=always) ms"
+    rm -rf "$OUTD"; mkdir -p "$OUTD"
+    echo "cold zstd -dc of the tar+zstd to /dev/null: $(ms_of zstd -dcq "$ZST_BLOB") ms"
+    for fmt in raw tar zst; do profile_ours "$fmt"; done
+  } > "$PROF" 2>&1
+  cat "$PROF" >&2
+fi
+
 # ---- report -------------------------------------------------------------------
 
 med() {
@@ -523,6 +622,14 @@ report() {
   echo "$(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, Linux $(uname -r), backing file on $(findmnt -no FSTYPE -T "$WORK");"
   echo "containerd $($CTR version | awk '/Version:/ { v = $2 } END { print v }'), $(git -C "$IT_REPO" rev-parse --short HEAD 2>/dev/null || echo '?') of this repository, $(date -u +%Y-%m-%d)."
   echo
+  if [ -s "$PROF" ]; then
+    echo "Where the time goes (one more cold run of each, see the script):"
+    echo
+    echo '```'
+    cat "$PROF"
+    echo '```'
+    echo
+  fi
   echo "Every run (ms):"
   echo
   echo '```'
