@@ -56,6 +56,7 @@
 #                      (default a new directory under /var/tmp)
 #   BENCH_OUT          report file
 #   IT_KEEP=1          keep everything (logs) after the run
+# shellcheck disable=SC2317 # helpers run through run_case, base and ms_of
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 # shellcheck source=../integration/lib.sh
 . "$(dirname "$0")/../integration/lib.sh"
