@@ -24,7 +24,7 @@
 # Environment:
 #   BENCH_ITERATIONS  snapbench iterations per snapshotter (default 500)
 #   BENCH_WARMUP      snapbench warm-up iterations (default 20)
-#   BENCH_ROUNDS      pull rounds (default 5)
+#   BENCH_ROUNDS      pull rounds (default 7)
 #   BENCH_LAYERS      image layers (default 5)
 #   BENCH_IMAGE_MB    image size before compression, MiB (default 320)
 #   BENCH_SNAPSHOTTERS  default "overlayfs modelpack soci nydus"
@@ -37,7 +37,7 @@ if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 
 ITERATIONS=${BENCH_ITERATIONS:-500}
 WARMUP=${BENCH_WARMUP:-20}
-ROUNDS=${BENCH_ROUNDS:-5}
+ROUNDS=${BENCH_ROUNDS:-7}
 LAYERS=${BENCH_LAYERS:-5}
 IMAGE_MB=${BENCH_IMAGE_MB:-320}
 read -r -a SNS <<< "${BENCH_SNAPSHOTTERS:-overlayfs modelpack soci nydus}"
