@@ -532,6 +532,8 @@ shape_oras() {
   stage_model "$s"
   find_oras
   oras_push "$s" --oci-layout "$out:$TAG"
+  # oras keeps its upload staging area in the layout; it is not part of it.
+  rm -rf "$out/ingest"
 }
 
 # oras_push SRC_DIR ORAS_TARGET_ARGS...: push SRC_DIR's regular files, one

@@ -132,7 +132,8 @@ for s in "${shapes[@]}"; do
     "$(cd "$M/$s" && echo *)"
 
   case $s in
-    bad-digest) want="layers[4]: blob digest" ;;
+    # a raw layer's diffId is its blob digest: the corrupt blob fails both
+    bad-digest) want=$'layers[4]: blob digest\nlayers[4]: diffId' ;;
     bad-diffid) want="layers[5]: diffId" ;;
     *) want="" ;;
   esac
