@@ -296,6 +296,24 @@ mount_set (snapshot_mounts *out, const char *type, const char *source,
   return 0;
 }
 
+/* The options every writable overlay starts with: index=off where the
+ * kernel has the feature, then the snapshot's own workdir and upperdir. */
+static int
+add_upper_options (snapshotter *sn, uint64_t id, struct strv *opts)
+{
+  char *o = NULL;
+
+  if (sn->index_off && strv_add (opts, strdup ("index=off")) < 0)
+    return -1;
+  if (asprintf (&o, "workdir=%s/%" PRIu64 "/work", sn->snapshots_dir, id) < 0
+      || strv_add (opts, o) < 0)
+    return -1;
+  if (asprintf (&o, "upperdir=%s/%" PRIu64 "/fs", sn->snapshots_dir, id) < 0
+      || strv_add (opts, o) < 0)
+    return -1;
+  return 0;
+}
+
 /* A model's image-volume snapshot: its merged tree is the only lowerdir
  * (a view shows the tree itself, read-only). */
 static int
@@ -313,15 +331,7 @@ model_mounts (snapshotter *sn, const snapshot_record *rec, snapshot_mounts *out,
         goto nomem;
       return 0;
     }
-  if (sn->index_off && strv_add (&opts, strdup ("index=off")) < 0)
-    goto nomem;
-  if (asprintf (&o, "workdir=%s/%" PRIu64 "/work", sn->snapshots_dir, rec->id)
-          < 0
-      || strv_add (&opts, o) < 0)
-    goto nomem;
-  if (asprintf (&o, "upperdir=%s/%" PRIu64 "/fs", sn->snapshots_dir, rec->id)
-          < 0
-      || strv_add (&opts, o) < 0)
+  if (add_upper_options (sn, rec->id, &opts) < 0)
     goto nomem;
   if (asprintf (&o, "lowerdir=%s", rec->lower) < 0 || strv_add (&opts, o) < 0)
     goto nomem;
@@ -365,23 +375,9 @@ compute_mounts (snapshotter *sn, MDB_txn *txn, const snapshot_record *rec,
       return 0;
     }
 
-  if (sn->index_off && strv_add (&opts, strdup ("index=off")) < 0)
+  if (active ? add_upper_options (sn, rec->id, &opts) < 0
+             : sn->index_off && strv_add (&opts, strdup ("index=off")) < 0)
     goto nomem;
-  if (active)
-    {
-      char *o = NULL;
-
-      if (asprintf (&o, "workdir=%s/%" PRIu64 "/work", sn->snapshots_dir,
-                    rec->id)
-              < 0
-          || strv_add (&opts, o) < 0)
-        goto nomem;
-      if (asprintf (&o, "upperdir=%s/%" PRIu64 "/fs", sn->snapshots_dir,
-                    rec->id)
-              < 0
-          || strv_add (&opts, o) < 0)
-        goto nomem;
-    }
   /* lowerdir=<dir>/<id>/fs:... nearest parent first. */
   {
     size_t dl = strlen (sn->snapshots_dir);
