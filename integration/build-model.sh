@@ -3,6 +3,7 @@
 # for the end-to-end tests of model image volumes, and push them.
 #
 # usage: build-model.sh SHAPE OUTDIR [DEST]
+#        build-model.sh push OUTDIR DEST
 #        build-model.sh oras-push SRC_DIR DEST_REF [OUTDIR]
 #        build-model.sh --list
 #
@@ -55,6 +56,8 @@
 # and the registry's stored copy of that blob is then overwritten with the
 # corrupt bytes, which the registry serves without checking.
 #
+# push pushes a layout this script built earlier, as DEST above.
+#
 # oras-push pushes the regular files under SRC_DIR with
 # `oras push --plain-http --artifact-type application/vnd.cncf.model.manifest.v1+json`,
 # one raw ModelPack layer per file (media type by file name) annotated with
@@ -88,6 +91,7 @@ repo=$(dirname "$here")
 
 usage() {
   echo "usage: build-model.sh SHAPE OUTDIR [DEST]" >&2
+  echo "       build-model.sh push OUTDIR DEST" >&2
   echo "       build-model.sh oras-push SRC_DIR DEST_REF [OUTDIR]" >&2
   echo "shapes: ${SHAPES[*]}" >&2
   exit 2
@@ -297,7 +301,7 @@ add_tar() {
 # pytar OUT SPEC...: a tar GNU tar would refuse to write, with python's
 # tarfile.  SPEC: f:NAME:SRCFILE:MODE  d:NAME:MODE  l:NAME:TARGET (symlink).
 pytar() {
-  python3 - "$@" <<'EOF'
+  "$PYTHON" - "$@" <<'EOF'
 import calendar, io, sys, tarfile, time
 out, specs = sys.argv[1], sys.argv[2:]
 mtime = calendar.timegm(time.strptime("2025-01-02T03:04:05Z", "%Y-%m-%dT%H:%M:%SZ"))
@@ -325,7 +329,7 @@ EOF
 
 # flip_byte FILE OFFSET: xor one byte with 0xff, in place (twice restores).
 flip_byte() {
-  python3 - "$1" "$2" <<'EOF'
+  "$PYTHON" - "$1" "$2" <<'EOF'
 import sys
 path, off = sys.argv[1], int(sys.argv[2])
 with open(path, "r+b") as f:
@@ -666,9 +670,28 @@ case $1 in
     ;;
   -h | --help) usage ;;
 esac
-need jq sha256sum tar gzip zstd openssl python3 curl
+need jq sha256sum tar gzip zstd openssl curl
+# Debian's python3 (tarfile), not whatever a user's PATH puts first.
+PYTHON=/usr/bin/python3
+[ -x "$PYTHON" ] || PYTHON=$(command -v python3) \
+  || die "python3 is not installed (make deps)"
 work=$(mktemp -d "${TMPDIR:-/tmp}/mpmodel.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+
+if [ "$1" = push ]; then
+  if [ $# -ne 3 ]; then usage; fi
+  out=$2
+  [ -f "$out/index.json" ] || die "$out is not an OCI layout (no index.json)"
+  name=$(jq -r '.config.digest | ltrimstr("sha256:")' "$(manifest_of "$out")")
+  name=$(jq -r '.descriptor.name // empty' "$out/blobs/sha256/$name" 2>/dev/null || true)
+  if [ "$name" = tiny-bad-digest ]; then
+    push_bad_digest "$out" "$3"
+  else
+    push_layout "$out" "$3"
+  fi
+  jq -r '.manifests[0].digest' "$out/index.json"
+  exit 0
+fi
 
 if [ "$1" = oras-push ]; then
   if [ $# -lt 3 ] || [ $# -gt 4 ]; then usage; fi

@@ -103,6 +103,10 @@ layout_problems() {
   done
 }
 
+# jq_true ARGS...: jq -e, quietly.
+# shellcheck disable=SC2317 # called through it_check
+jq_true() { jq -e "$@" >/dev/null; }
+
 # tar_names LAYOUT INDEX: the member names of layer INDEX's tar, as stored.
 tar_names() {
   local man b
@@ -187,7 +191,7 @@ it_check "overlap: the tar layer holds docs/guide.md" \
 it_expect_eq "legacy: cnai names only" "0" \
   "$(grep -c 'vnd\.cncf\|org\.cncf' "$(manifest_file "$M/legacy")" || true)"
 it_check "legacy: config uses diff_ids" \
-  jq -e '.modelfs.diff_ids and (.modelfs.diffIds | not)' \
+  jq_true '.modelfs.diff_ids and (.modelfs.diffIds | not)' \
   "$M/legacy/blobs/sha256/$(jq -r '.config.digest | ltrimstr("sha256:")' "$(manifest_file "$M/legacy")")"
 
 it_expect_eq "bad-traversal: a ../escape member" "weights weights/ok.bin ../escape" \
@@ -201,7 +205,7 @@ it_expect_eq "bad-mediatype: a tar+lz4 layer" \
   "$(jq -r '.layers[1].mediaType' "$(manifest_file "$M/bad-mediatype")")"
 # shellcheck disable=SC2016 # jq's $m
 it_check "bad-diffid: the wrong diffId is the compressed blob's digest" \
-  jq -e --slurpfile m "$(manifest_file "$M/bad-diffid")" \
+  jq_true --slurpfile m "$(manifest_file "$M/bad-diffid")" \
   '.modelfs.diffIds[5] == $m[0].layers[5].digest' \
   "$M/bad-diffid/blobs/sha256/$(jq -r '.config.digest | ltrimstr("sha256:")' "$(manifest_file "$M/bad-diffid")")"
 it_check "bad-digest: its corrupt blob is its own (raw does not share it)" \
@@ -213,7 +217,7 @@ it_check "bad-digest: its corrupt blob is its own (raw does not share it)" \
 for s in "${shapes[@]}"; do
   [ -n "${digest[$s]:-}" ] || continue
   ref=$REGISTRY/models/$s:1
-  if ! BUILD_MODEL_REGISTRY_ROOT=$IT_DIR/reg bash "$B" "$s" "$M/$s.push" "docker://$ref" \
+  if ! BUILD_MODEL_REGISTRY_ROOT=$IT_DIR/reg bash "$B" push "$M/$s" "docker://$ref" \
     > "$IT_DIR/push.out" 2> "$IT_DIR/push.err"; then
     it_fail "$s: push: $(cat "$IT_DIR/push.err")"
     continue
@@ -231,11 +235,12 @@ for s in "${shapes[@]}"; do
     "$("$ORAS" manifest fetch --plain-http "$ref" 2>&1 | sha256sum | sed 's/^/sha256:/; s/ .*//')"
 done
 
+# Building with DEST pushes too; oras cp instead of skopeo.
 ref=$REGISTRY/models/raw-oras:1
 if out=$(BUILD_MODEL_PUSH=oras bash "$B" raw "$M/raw.oras" "$ref" 2>&1); then
   it_expect_eq "raw: oras cp keeps the manifest too" "${digest[raw]:-}" "$out"
 else
-  it_fail "raw: push with oras cp: $out"
+  it_fail "raw: build and push with oras cp: $out"
 fi
 
 # ---- consumers ------------------------------------------------------------------
@@ -292,6 +297,8 @@ expect_error "unknown shape" "unknown shape nope" nope "$IT_DIR/x"
 expect_error "destination without a tag" "has no tag" raw "$IT_DIR/x" "docker://$REGISTRY/models/x"
 expect_error "bad-digest push needs the registry root" "BUILD_MODEL_REGISTRY_ROOT" \
   bad-digest "$IT_DIR/x" "docker://$REGISTRY/models/y:1"
+expect_error "push of a directory that is no layout" "is not an OCI layout" \
+  push "$IT_DIR/nothing" "docker://$REGISTRY/models/y:1"
 expect_error "oras-push of a missing directory" "is not a directory" \
   oras-push "$IT_DIR/nothing" "$REGISTRY/models/z:1"
 
