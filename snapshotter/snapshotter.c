@@ -314,6 +314,23 @@ add_upper_options (snapshotter *sn, uint64_t id, struct strv *opts)
   return 0;
 }
 
+/* A bind mount of SRC into OUT, writable or read-only; 0, or -1 when
+ * memory runs out (the caller frees what OUT holds). */
+static int
+bind_mount (snapshot_mounts *out, const char *src, bool writable)
+{
+  struct strv opts = { 0 };
+
+  if (strv_add (&opts, strdup (writable ? "rw" : "ro")) < 0
+      || strv_add (&opts, strdup ("rbind")) < 0
+      || mount_set (out, "bind", src, &opts) < 0)
+    {
+      strv_free (&opts);
+      return -1;
+    }
+  return 0;
+}
+
 /* A model's image-volume snapshot: its merged tree is the only lowerdir
  * (a view shows the tree itself, read-only). */
 static int
@@ -325,9 +342,7 @@ model_mounts (snapshotter *sn, const snapshot_record *rec, snapshot_mounts *out,
 
   if (rec->info.kind != SNAPSHOT_KIND_ACTIVE)
     {
-      if (strv_add (&opts, strdup ("ro")) < 0
-          || strv_add (&opts, strdup ("rbind")) < 0
-          || mount_set (out, "bind", rec->lower, &opts) < 0)
+      if (bind_mount (out, rec->lower, false) < 0)
         goto nomem;
       return 0;
     }
@@ -355,7 +370,7 @@ compute_mounts (snapshotter *sn, MDB_txn *txn, const snapshot_record *rec,
   cleanup_free uint64_t *ids = NULL;
   cleanup_free char *lower = NULL;
   struct strv opts = { 0 };
-  size_t n = 0, len = 0;
+  size_t n = 0;
   bool active = rec->info.kind == SNAPSHOT_KIND_ACTIVE;
 
   memset (out, 0, sizeof *out);
@@ -368,9 +383,7 @@ compute_mounts (snapshotter *sn, MDB_txn *txn, const snapshot_record *rec,
     {
       cleanup_free char *src = fs_path (sn, n == 0 ? rec->id : ids[0]);
 
-      if (src == NULL || strv_add (&opts, strdup (active ? "rw" : "ro")) < 0
-          || strv_add (&opts, strdup ("rbind")) < 0
-          || mount_set (out, "bind", src, &opts) < 0)
+      if (src == NULL || bind_mount (out, src, active) < 0)
         goto nomem;
       return 0;
     }
@@ -391,8 +404,6 @@ compute_mounts (snapshotter *sn, MDB_txn *txn, const snapshot_record *rec,
     for (size_t i = 0; i < n; i++)
       p += sprintf (p, "%s%s/%" PRIu64 "/fs", i ? ":" : "", sn->snapshots_dir,
                     ids[i]);
-    len = (size_t)(p - lower);
-    (void)len;
     if (strv_add (&opts, steal_pointer (&lower)) < 0)
       goto nomem;
   }
