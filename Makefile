@@ -28,6 +28,8 @@ PB_C := $(PROTOS:proto/%.proto=$(GEN)/%.pb-c.c)
 PB_H := $(PB_C:.c=.h)
 
 LIB_SRCS := $(sort $(wildcard util/*.c snapshotter/*.c model/*.c plugin/*.c)) $(PB_C)
+# cli/*.c: the modelpack CLI's subcommands (cmd/modelpack.c dispatches).
+CLI_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard cli/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 ASAN_OBJS := $(LIB_SRCS:%.c=$(BUILD)/asan/%.o)
 
@@ -40,7 +42,7 @@ INTEG_SRCS := $(sort $(wildcard integration/*.c))
 INTEG_BINS := $(INTEG_SRCS:integration/%.c=$(BUILD)/bin/%)
 INTEG_LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard integration/lib/*.c)))
 
-BINS := $(BUILD)/bin/modelpack-snapshotter
+BINS := $(BUILD)/bin/modelpack-snapshotter $(BUILD)/bin/modelpack
 # bench/snapbench: Snapshots API latency driver (bench/run.sh, make bench).
 BENCH_BINS := $(BUILD)/bin/snapbench
 
@@ -71,6 +73,11 @@ $(BUILD)/asan/%.o: %.c | $(PB_H)
 	@$(CC) -O1 $(SAN) $(CFLAGS_COMMON) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/bin/modelpack-snapshotter: $(BUILD)/obj/cmd/modelpack-snapshotter.o $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
+
+$(BUILD)/bin/modelpack: $(BUILD)/obj/cmd/modelpack.o $(CLI_OBJS) $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)

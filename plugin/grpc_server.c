@@ -67,6 +67,12 @@ mp_grpc_status_from_error (enum mp_errcode code)
       return GRPC_STATUS_UNIMPLEMENTED;
     case MP_ERR_UNAVAILABLE:
       return GRPC_STATUS_UNAVAILABLE;
+    case MP_ERR_UNAUTHENTICATED:
+      return GRPC_STATUS_UNAUTHENTICATED;
+    case MP_ERR_PERMISSION_DENIED:
+      return GRPC_STATUS_PERMISSION_DENIED;
+    case MP_ERR_DATA_LOSS:
+      return GRPC_STATUS_DATA_LOSS;
     case MP_ERR_INTERNAL:
       break;
     }

@@ -102,6 +102,12 @@ mp_errcode_name (enum mp_errcode code)
       return "unimplemented";
     case MP_ERR_UNAVAILABLE:
       return "unavailable";
+    case MP_ERR_UNAUTHENTICATED:
+      return "unauthenticated";
+    case MP_ERR_PERMISSION_DENIED:
+      return "permission denied";
+    case MP_ERR_DATA_LOSS:
+      return "data loss";
     }
   return "unknown";
 }

@@ -19,7 +19,10 @@ enum mp_errcode
   MP_ERR_FAILED_PRECONDITION, /* e.g. removing a snapshot that has children */
   MP_ERR_INVALID_ARGUMENT,
   MP_ERR_UNIMPLEMENTED,
-  MP_ERR_UNAVAILABLE,
+  MP_ERR_UNAVAILABLE,       /* a peer (registry, containerd) unreachable */
+  MP_ERR_UNAUTHENTICATED,   /* missing or rejected credentials */
+  MP_ERR_PERMISSION_DENIED, /* credentials accepted, access refused */
+  MP_ERR_DATA_LOSS,         /* content does not match its digest */
 };
 
 typedef struct mp_error

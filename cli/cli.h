@@ -1,0 +1,70 @@
+/* The modelpack CLI: options every subcommand shares, exit codes, and the
+ * subcommands themselves (one file each under cli/).
+ *
+ * A subcommand gets argv with its own name at argv[0], parses its own
+ * options with getopt_long, prints results on stdout (JSON with --json) and
+ * at most one error line on stderr ("modelpack: <what>: <why>"), and
+ * returns an exit code from enum cli_exit. */
+#ifndef MP_CLI_CLI_H
+#define MP_CLI_CLI_H
+
+#include <stdbool.h>
+
+#include "util/error.h"
+
+/* Exit codes, distinct per kind of failure so scripts can branch on them. */
+enum cli_exit
+{
+  CLI_OK = 0,
+  CLI_ERR = 1,       /* anything else: I/O, internal */
+  CLI_USAGE = 2,     /* bad command line */
+  CLI_BAD_REF = 3,   /* a reference that does not parse */
+  CLI_NOT_FOUND = 4, /* no such tag, manifest, blob or local model */
+  CLI_AUTH = 5,      /* credentials missing or refused */
+  CLI_NETWORK = 6,   /* registry unreachable, or failing after retries */
+  CLI_VERIFY = 7,    /* content does not match its digest */
+  CLI_INVALID = 8,   /* an invalid model, config or artifact */
+  CLI_EXISTS = 9,    /* refusing to overwrite */
+};
+
+/* Options before the subcommand name, and environment defaults. */
+struct cli_globals
+{
+  const char *store;     /* the CLI's OCI layout store */
+  const char *cache;     /* the snapshotter's model cache */
+  const char *auth_file; /* Docker config.json with credentials */
+  const char *hosts_dir; /* containerd hosts.toml directories */
+  bool json;             /* machine-readable output */
+  bool quiet;            /* no progress */
+  bool progress;         /* progress bars (stderr is a terminal) */
+};
+
+/* Print "modelpack: WHAT: ERR" (WHAT may be empty) on stderr and return
+ * the exit code that ERR's code maps to. */
+int cli_fail (const char *what, const mp_error *err);
+/* Print "modelpack: <msg>" on stderr and return CLI_USAGE. */
+int cli_usage_error (const char *fmt, ...)
+    __attribute__ ((format (printf, 1, 2)));
+/* The exit code for an mp_error code. */
+int cli_exit_code (enum mp_errcode code);
+
+typedef int (*cli_command_fn) (const struct cli_globals *g, int argc,
+                               char **argv);
+
+/* Subcommands. */
+int cli_init (const struct cli_globals *g, int argc, char **argv);
+int cli_pack (const struct cli_globals *g, int argc, char **argv);
+int cli_push (const struct cli_globals *g, int argc, char **argv);
+int cli_pull (const struct cli_globals *g, int argc, char **argv);
+int cli_inspect (const struct cli_globals *g, int argc, char **argv);
+int cli_extract (const struct cli_globals *g, int argc, char **argv);
+int cli_ls (const struct cli_globals *g, int argc, char **argv);
+int cli_rm (const struct cli_globals *g, int argc, char **argv);
+int cli_login (const struct cli_globals *g, int argc, char **argv);
+int cli_logout (const struct cli_globals *g, int argc, char **argv);
+int cli_crio_store (const struct cli_globals *g, int argc, char **argv);
+int cli_preload (const struct cli_globals *g, int argc, char **argv);
+int cli_mount (const struct cli_globals *g, int argc, char **argv);
+int cli_umount (const struct cli_globals *g, int argc, char **argv);
+
+#endif
