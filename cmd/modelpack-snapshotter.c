@@ -208,6 +208,7 @@ main (int argc, char **argv)
           snapshotter_close (svc.sn);
           return fail ("image volumes", &err);
         }
+      iv.content.trust_files = !cfg.verify_all_blobs;
       svc.iv = &iv;
     }
   srv = mp_grpc_server_start (cfg.address, cfg.workers,

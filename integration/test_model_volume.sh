@@ -14,8 +14,12 @@
 #     a second model (legacy) sharing raw layers with the first (raw)
 #     reuses them ("N reused", N > 0): the shared files are one inode in
 #     both trees and the layer store grows by less than their bytes.
+#     With the default config, layer blobs in containerd's content
+#     directory are vouched for (not hashed again); the log shows it.
 #  3. Bad artifacts (bad-digest, bad-diffid, bad-traversal, bad-absolute,
-#     bad-symlink, bad-mediatype): CreateContainer fails with an error that
+#     bad-symlink, bad-mediatype), with verify_blobs = "always" (the daemon
+#     restarted; bad-digest corrupts containerd's stored copy behind its
+#     back, which only that setting catches): CreateContainer fails with an error that
 #     names the problem, and nothing is left: no work in models/tmp, no
 #     trees/ entry for the manifest, no unpack work directory anywhere under
 #     models/, no snapshot of the volume (containerd's view and the
@@ -465,7 +469,28 @@ if ready_line "$SB"; then
   summary+=("oras-push: ready in $READY_MS_GOT ms, $UNPACKED unpacked, $REUSED reused, tree $TREE")
 fi
 
+# With the default verify_blobs = "untrusted", layer blobs read from
+# containerd's content directory are not hashed again (containerd checked
+# them when it stored them): the log says so for every layer unpacked.
+it_check "[1] default config: layer blobs from containerd's content directory are vouched for, not re-hashed" \
+  grep -q "blob digest vouched for by the source" "$IT_DIR/snapshotter.log"
+it_expect_eq "[1] default config: no layer blob of a good model was hashed again" "" \
+  "$(grep -o "blob digest verified" "$IT_DIR/snapshotter.log" | head -n 1)"
+
 # ---- 3: bad artifacts ---------------------------------------------------------------
+
+# A corrupt blob can only reach containerd's content directory behind
+# containerd's back (it checks every digest on ingest): the test writes it
+# there.  Catching that is what verify_blobs = "always" is for; the rest of
+# the bad artifacts fail the same with either setting.
+printf '[model_cache]\nverify_blobs = "always"\n' > "$IT_DIR/verify-always.toml"
+it_stop_snapshotter
+if ! it_start_snapshotter --config "$IT_DIR/verify-always.toml" \
+  --containerd-root "$IT_DIR/c/root"; then
+  it_fail "[3] the snapshotter restarts with verify_blobs = \"always\""
+  it_done
+fi
+it_pass "[3] the snapshotter restarted with verify_blobs = \"always\" (pid $MP_PID)"
 
 declare -A bad_text=(
   [bad-digest]="digest mismatch"

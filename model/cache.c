@@ -13,9 +13,21 @@
  *
  * Crash safety.  Work happens in this cache's own directory under tmp/,
  * flock'ed while the cache is open, so any unlocked directory there belongs
- * to a dead process and is garbage.  Results are synced (syncfs) before
- * they are renamed into layers/ or trees/; removal renames into tmp/ first,
- * so nothing visible is ever half-removed either. */
+ * to a dead process and is garbage.  Results are renamed into layers/ or
+ * trees/ only when complete; removal renames into tmp/ first, so nothing
+ * visible is ever half-removed either.
+ *
+ * Durability.  A process that dies keeps what it wrote in the page cache,
+ * so a complete layer or tree stays valid across a daemon crash without
+ * any sync.  Only a machine crash can lose written data behind a visible
+ * name.  So nothing waits for the disk on the Prepare path: each layer
+ * info file and tree record carries "built <boot id> <boottime ns>", a
+ * background thread runs one syncfs after each build and then records in
+ * `durable` "<boot id> <boottime ns at the syncfs's start>".  At open,
+ * a layer or tree built during another boot and not covered by `durable`
+ * may have lost data in that boot's crash: it is discarded, and rebuilt
+ * when next asked for.  Entries without a "built" line predate this
+ * scheme, which synced before renaming: they are durable. */
 #include "model/cache.h"
 
 #include <dirent.h>
@@ -72,6 +84,13 @@ struct model_cache
   struct flight *flights;
   struct model_cache_stats counters;
   uint64_t seq;
+  /* Durability (see the top of the file). */
+  char boot_id[64];
+  pthread_t syncer;
+  bool syncer_running, sync_stop;
+  int64_t sync_wanted; /* boottime of the newest rename not yet synced */
+  int64_t sync_done;   /* boottime at the start of the last syncfs */
+  pthread_cond_t sync_cv;
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -240,6 +259,193 @@ cache_lock (model_cache *c, int op, mp_error *err)
       return -1;
     }
   return fd;
+}
+
+/* ---- durability ---------------------------------------------------------- */
+
+static int retire (model_cache *c, int dirfd, const char *name, int64_t *freed,
+                   mp_error *err);
+
+static int64_t
+boottime_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_BOOTTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The "built" line for a layer info file or a tree record. */
+static void
+built_line (model_cache *c, char *out, size_t outsize)
+{
+  snprintf (out, outsize, "built %s %" PRId64 "\n", c->boot_id, boottime_ns ());
+}
+
+/* Write `durable`: everything renamed before boottime T is on disk. */
+static void
+write_durable (model_cache *c, int64_t t)
+{
+  char text[128], tmp[96];
+  mp_error err;
+
+  snprintf (text, sizeof text, "%s %" PRId64 "\n", c->boot_id, t);
+  snprintf (tmp, sizeof tmp, "durable.%s", c->work_name);
+  if (write_file_at (c->root_fd, tmp, text, &err) < 0
+      || renameat (c->root_fd, tmp, c->root_fd, "durable") < 0)
+    {
+      unlinkat (c->root_fd, tmp, 0);
+      mp_log_warn ("model cache: cannot record durability in %s/durable",
+                   c->root);
+    }
+}
+
+static void *
+syncer_main (void *arg)
+{
+  model_cache *c = arg;
+
+  pthread_mutex_lock (&c->mu);
+  for (;;)
+    {
+      int64_t start;
+
+      while (!c->sync_stop && c->sync_wanted <= c->sync_done)
+        pthread_cond_wait (&c->sync_cv, &c->mu);
+      if (c->sync_wanted <= c->sync_done)
+        break; /* stopping, nothing left to sync */
+      start = boottime_ns ();
+      pthread_mutex_unlock (&c->mu);
+      if (syncfs (c->root_fd) < 0)
+        mp_log_warn ("model cache: syncfs %s: %s", c->root, strerror (errno));
+      else
+        write_durable (c, start);
+      pthread_mutex_lock (&c->mu);
+      c->sync_done = start;
+    }
+  pthread_mutex_unlock (&c->mu);
+  return NULL;
+}
+
+/* Ask the syncer to make what was renamed so far durable. */
+static void
+want_sync (model_cache *c)
+{
+  pthread_mutex_lock (&c->mu);
+  c->sync_wanted = boottime_ns ();
+  pthread_cond_signal (&c->sync_cv);
+  pthread_mutex_unlock (&c->mu);
+}
+
+/* Whether the "built" line of TEXT (a layer info file or tree record) is
+ * known durable: this boot (a process crash loses nothing), no line
+ * (built before this scheme, synced first), or covered by `durable`. */
+static bool
+built_durable (model_cache *c, const char *text, const char *dboot,
+               int64_t dtime)
+{
+  char built[160], boot[64];
+  long long t;
+
+  if (!record_get (text, "built", built, sizeof built))
+    return true;
+  if (sscanf (built, "%63s %lld", boot, &t) != 2)
+    return false;
+  if (strcmp (boot, c->boot_id) == 0)
+    return true;
+  return strcmp (boot, dboot) == 0 && (int64_t)t <= dtime;
+}
+
+/* At open: discard layers and trees that a machine crash may have left
+ * with lost data (see the top of the file). */
+static int
+discard_undurable (model_cache *c, mp_error *err)
+{
+  cleanup_free char *dtext = read_file_at (c->root_fd, "durable");
+  char dboot[64] = "";
+  long long dtime = -1;
+  int64_t freed = 0;
+  int dirs[2] = { c->trees_fd, c->layers_fd };
+
+  if (dtext != NULL && sscanf (dtext, "%63s %lld", dboot, &dtime) != 2)
+    dboot[0] = '\0';
+  for (int k = 0; k < 2; k++)
+    {
+      int fd = dup (dirs[k]);
+      DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
+      struct dirent *e;
+
+      if (d == NULL)
+        {
+          if (fd >= 0)
+            close (fd);
+          return mp_error_sys (err, errno, "read %s", c->root);
+        }
+      while ((e = readdir (d)) != NULL)
+        {
+          char name[NAME_MAX + 16], victim[NAME_MAX + 1];
+          cleanup_free char *text = NULL;
+          size_t len = strlen (e->d_name);
+
+          if (e->d_name[0] == '.')
+            continue;
+          if (k == 0)
+            {
+              /* trees/<hex>.layers: the record speaks for trees/<hex>. */
+              if (len <= 7 || strcmp (e->d_name + len - 7, ".layers") != 0)
+                continue;
+              snprintf (name, sizeof name, "%s", e->d_name);
+              snprintf (victim, sizeof victim, "%.*s", (int)(len - 7),
+                        e->d_name);
+            }
+          else
+            {
+              snprintf (name, sizeof name, "%s/info", e->d_name);
+              snprintf (victim, sizeof victim, "%s", e->d_name);
+            }
+          text = read_file_at (dirs[k], name);
+          if (text == NULL || built_durable (c, text, dboot, dtime))
+            continue;
+          mp_log_warn ("model cache: discarding %s/%s: built before a machine "
+                       "crash and maybe not on disk; it is rebuilt when "
+                       "needed",
+                       k == 0 ? "trees" : "layers", victim);
+          if (retire (c, dirs[k], victim, &freed, err) < 0
+              || (k == 0 && retire (c, dirs[k], name, &freed, err) < 0))
+            {
+              closedir (d);
+              return -1;
+            }
+        }
+      closedir (d);
+    }
+  return 0;
+}
+
+static int
+read_boot_id (model_cache *c, const char *override, mp_error *err)
+{
+  char text[64] = "";
+  ssize_t n = -1;
+  int fd;
+
+  if (override != NULL)
+    {
+      snprintf (c->boot_id, sizeof c->boot_id, "%s", override);
+      return 0;
+    }
+  /* procfs reports size 0: read, do not stat. */
+  fd = open ("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0)
+    {
+      n = read (fd, text, sizeof text - 1);
+      close (fd);
+    }
+  if (n <= 0 || sscanf (text, "%63s", c->boot_id) != 1)
+    return mp_error_set (err, MP_ERR_INTERNAL,
+                         "model cache: cannot read the boot id from "
+                         "/proc/sys/kernel/random/boot_id");
+  return 0;
 }
 
 /* ---- single flight ----------------------------------------------------- */
@@ -511,6 +717,7 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
   c->root_fd = c->layers_fd = c->trees_fd = c->tmp_fd = c->work_fd = -1;
   pthread_mutex_init (&c->mu, NULL);
   pthread_cond_init (&c->cv, NULL);
+  pthread_cond_init (&c->sync_cv, NULL);
   c->keep_seconds = o->keep_unused_seconds;
   c->keep_bytes = o->keep_unused_bytes;
   c->keep_owners = geteuid () == 0;
@@ -532,8 +739,24 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
   if (open_subdir (c, "layers", &c->layers_fd, err) < 0
       || open_subdir (c, "trees", &c->trees_fd, err) < 0
       || open_subdir (c, "tmp", &c->tmp_fd, err) < 0
-      || make_work_dir (c, err) < 0 || clean_tmp (c, &freed, err) < 0)
+      || make_work_dir (c, err) < 0 || clean_tmp (c, &freed, err) < 0
+      || read_boot_id (c, o->boot_id, err) < 0)
     goto fail;
+  {
+    int lk = cache_lock (c, LOCK_EX, err);
+    int r = lk < 0 ? -1 : discard_undurable (c, err);
+
+    if (lk >= 0)
+      close (lk);
+    if (r < 0)
+      goto fail;
+  }
+  if (pthread_create (&c->syncer, NULL, syncer_main, c) != 0)
+    {
+      mp_error_set (err, MP_ERR_INTERNAL, "model cache: cannot start a thread");
+      goto fail;
+    }
+  c->syncer_running = true;
   return c;
 
 fail:
@@ -546,6 +769,15 @@ model_cache_close (model_cache *c)
 {
   if (c == NULL)
     return;
+  if (c->syncer_running)
+    {
+      /* The syncer makes what is pending durable before it ends. */
+      pthread_mutex_lock (&c->mu);
+      c->sync_stop = true;
+      pthread_cond_signal (&c->sync_cv);
+      pthread_mutex_unlock (&c->mu);
+      pthread_join (c->syncer, NULL);
+    }
   if (c->work_fd >= 0)
     {
       mp_error ignored;
@@ -558,6 +790,7 @@ model_cache_close (model_cache *c)
   closep_quiet (c->root_fd);
   pthread_mutex_destroy (&c->mu);
   pthread_cond_destroy (&c->cv);
+  pthread_cond_destroy (&c->sync_cv);
   free (c->root);
   free (c);
 }
@@ -588,7 +821,10 @@ read_document (model_blob_open_fn open_fn, void *ctx, const model_digest *d,
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "%s %s is %" PRId64 " bytes: over the %d byte limit",
                          what, d->str, size, MAX_DOCUMENT);
-  fd = open_fn (ctx, d->str, size, err);
+  {
+    bool verified = false; /* documents are hashed regardless */
+    fd = open_fn (ctx, d->str, size, &verified, err);
+  }
   if (fd < 0)
     return mp_error_prefix (err, "%s %s", what, d->str);
   for (;;)
@@ -817,7 +1053,7 @@ layer_unpack (model_cache *c, struct layer_plan *p, model_blob_open_fn open_fn,
   };
   struct model_unpack_stats us;
   cleanup_close int dfd = -1, src = -1;
-  char name[32], info[3 * MODEL_DIGEST_MAX];
+  char name[32], info[3 * MODEL_DIGEST_MAX + 128], built[128];
   bool lost = false;
   int r;
 
@@ -825,7 +1061,7 @@ layer_unpack (model_cache *c, struct layer_plan *p, model_blob_open_fn open_fn,
   if (mkdirat (c->work_fd, name, 0700) < 0
       || (dfd = open_dir_at (c->work_fd, name)) < 0)
     return mp_error_sys (err, errno, "create layer work directory");
-  src = open_fn (ctx, l->desc.digest.str, l->desc.size, err);
+  src = open_fn (ctx, l->desc.digest.str, l->desc.size, &o.blob_verified, err);
   if (src < 0)
     {
       mp_error_prefix (err, "layers[%zu] (%s)", p->index, l->desc.digest.str);
@@ -845,21 +1081,17 @@ layer_unpack (model_cache *c, struct layer_plan *p, model_blob_open_fn open_fn,
                     p->index, l->desc.digest.str, us.bytes_read, l->desc.size);
       goto fail;
     }
-  snprintf (info, sizeof info, "digest %s\ndiffid %s\nsize %" PRIu64 "\n",
+  built_line (c, built, sizeof built);
+  snprintf (info, sizeof info, "digest %s\ndiffid %s\nsize %" PRIu64 "\n%s",
             l->desc.digest.str,
             p->format == MODEL_LAYER_RAW ? l->desc.digest.str
             : p->diff_id != NULL         ? p->diff_id
                                          : "-",
-            us.bytes_written);
+            us.bytes_written, built);
+  /* No sync here: the syncer makes it durable after the tree is built
+   * (see "Durability" at the top). */
   if (write_file_at (dfd, "info", info, err) < 0)
     goto fail;
-  /* The unpacker leaves durability to us: one syncfs, before the rename
-   * makes the layer count as present. */
-  if (syncfs (dfd) < 0)
-    {
-      mp_error_sys (err, errno, "sync layer %s", p->key);
-      goto fail;
-    }
   r = renameat2 (c->work_fd, name, c->layers_fd, p->key, RENAME_NOREPLACE);
   if (r < 0 && errno != EEXIST && errno != ENOTEMPTY)
     {
@@ -877,10 +1109,11 @@ layer_unpack (model_cache *c, struct layer_plan *p, model_blob_open_fn open_fn,
   p->size = (int64_t)us.bytes_written;
   count (c, st, 1, 0, 0, 0, (int64_t)us.bytes_written);
   mp_log_info ("model cache: unpacked layer %s (%s, %" PRIu64
-               " bytes in %" PRIu64 " files) as %s%s",
+               " bytes in %" PRIu64 " files, blob digest %s) as %s%s",
                l->desc.digest.str, unpack_format_name (p->format),
-               us.bytes_written, us.files, p->key,
-               lost ? " (another process stored it first)" : "");
+               us.bytes_written, us.files,
+               o.blob_verified ? "vouched for by the source" : "verified",
+               p->key, lost ? " (another process stored it first)" : "");
   return 0;
 
 fail:
@@ -1356,7 +1589,7 @@ build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
       return mp_error_prefix (err, "manifest %s", mdig->str);
 
   /* The record says which layers the tree needs, for gc. */
-  rcap = 32 + strlen (mdig->str) + m->n_layers * (KEY_MAX + 8);
+  rcap = 32 + 160 + strlen (mdig->str) + m->n_layers * (KEY_MAX + 8);
   record = malloc (rcap);
   if (record == NULL)
     return mp_error_sys (err, ENOMEM, "manifest %s", mdig->str);
@@ -1364,6 +1597,7 @@ build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
   for (size_t i = 0; i < m->n_layers; i++)
     rlen += (size_t)snprintf (record + rlen, rcap - rlen, "layer %s\n",
                               plans[i].key);
+  built_line (c, record + rlen, rcap - rlen);
 
   snprintf (tname, sizeof tname, "T%" PRIu64, next_seq (c));
   snprintf (rname, sizeof rname, "R%" PRIu64, next_seq (c));
@@ -1380,11 +1614,6 @@ build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
   if (merge_layers (c, plans, m->n_layers, tfd, err) < 0
       || write_file_at (c->work_fd, rname, record, err) < 0)
     goto fail;
-  if (syncfs (tfd) < 0)
-    {
-      mp_error_sys (err, errno, "sync tree %s", hex);
-      goto fail;
-    }
   /* Record first: a tree directory is only used with its record, and a
    * record without a tree is an orphan gc removes. */
   r = renameat2 (c->work_fd, rname, c->trees_fd, recname, RENAME_NOREPLACE);
@@ -1409,6 +1638,7 @@ build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
       mp_log_debug ("model cache: tree %s was built by another process too",
                     mdig->str);
     }
+  want_sync (c);
   count (c, st, 0, 0, 1, 0, 0);
   mp_log_info ("model cache: built tree for manifest %s from %zu layers",
                mdig->str, m->n_layers);

@@ -20,6 +20,9 @@
  * Every blob is verified before anything made from it is visible; layers
  * and trees appear by rename(2) only when complete, so a crash leaves
  * nothing half-made under layers/ or trees/, only work to remove in tmp/.
+ * Nothing waits for the disk while building: a background syncfs follows
+ * each build and is recorded in `durable`; after a machine crash, open
+ * discards layers and trees of the crashed boot not covered by it.
  * The same layer or manifest requested by several threads is built once
  * (the others wait and reuse it); processes sharing a root (daemon and CLI)
  * may race to build the same thing, and the loser discards its copy.
@@ -29,6 +32,7 @@
 #ifndef MP_MODEL_CACHE_H
 #define MP_MODEL_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +49,8 @@ struct model_cache_options
    * unused trees go at the next gc. */
   int64_t keep_unused_seconds;
   int64_t keep_unused_bytes;
+  /* Tests: this boot's id instead of /proc/sys/kernel/random/boot_id. */
+  const char *boot_id;
 };
 
 /* Open (creating) the cache at o->root and remove what crashed processes
@@ -59,9 +65,15 @@ void model_cache_close (model_cache *c);
  * DIGEST ("sha256:<hex>"; SIZE is the expected size, -1 if unknown),
  * preferably a regular file (raw layers are then reflinked where the
  * filesystem can); or -1 with *err set, MP_ERR_NOT_FOUND if absent.  The
- * cache closes the fd.  Called from the calling thread only. */
+ * cache closes the fd.  Called from the calling thread only.
+ *
+ * *VERIFIED starts false; the source sets it when it vouches that the
+ * bytes match DIGEST (containerd checks a blob's digest when it stores it),
+ * and the cache then does not hash the layer blob again.  Manifests,
+ * indexes and configs are always hashed (they are small), and a tar
+ * layer's diffId is always checked. */
 typedef int (*model_blob_open_fn) (void *ctx, const char *digest, int64_t size,
-                                   mp_error *err);
+                                   bool *verified, mp_error *err);
 
 struct model_cache_stats
 {

@@ -72,6 +72,11 @@ struct model_unpack_opts
   /* Digest of the uncompressed tar stream, or NULL not to check it.  For
    * raw and plain tar layers it must equal the blob digest. */
   const char *expected_diff_id;
+  /* The source vouches that the blob's bytes match expected_digest (e.g.
+   * containerd checked them when it stored the blob): the blob digest is
+   * not computed again.  A tar layer's diffId is still checked, as it ties
+   * the content to the config. */
+  bool blob_verified;
   /* Raw layers: relative path of the file inside the layer directory. */
   const char *raw_path;
   const struct model_file_meta *raw_meta; /* raw layers; NULL = defaults */

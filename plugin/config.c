@@ -110,19 +110,40 @@ static int
 load_model_cache (mp_config *c, const toml_value *doc, mp_error *err)
 {
   static const char *const known[]
-      = { "keep_unused_seconds", "keep_unused_bytes" };
+      = { "keep_unused_seconds", "keep_unused_bytes", "verify_blobs" };
   toml_value *t = NULL;
+  char *verify = NULL;
   int rc = toml_get_table (doc, "model_cache", &t, err);
 
   if (rc <= 0)
     return rc;
-  if (check_keys (t, "model_cache.", known, 2, err) < 0
+  if (check_keys (t, "model_cache.", known, 3, err) < 0
       || toml_get_integer (t, "keep_unused_seconds", &c->keep_unused_seconds,
                            err)
              < 0
       || toml_get_integer (t, "keep_unused_bytes", &c->keep_unused_bytes, err)
-             < 0)
-    return -1;
+             < 0
+      || load_string (t, "verify_blobs", &verify, err) < 0)
+    {
+      free (verify);
+      return -1;
+    }
+  if (verify != NULL)
+    {
+      bool always = strcmp (verify, "always") == 0;
+
+      if (!always && strcmp (verify, "untrusted") != 0)
+        {
+          mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                        "model_cache.verify_blobs: \"%s\" is neither "
+                        "\"untrusted\" nor \"always\"",
+                        verify);
+          free (verify);
+          return -1;
+        }
+      c->verify_all_blobs = always;
+      free (verify);
+    }
   if (c->keep_unused_seconds < 0 || c->keep_unused_bytes < 0)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "model_cache: keep_unused_seconds and "

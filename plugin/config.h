@@ -15,6 +15,8 @@
  *   [model_cache]
  *   keep_unused_seconds = 86400   # keep a model no pod uses this long
  *   keep_unused_bytes = 0         # ... and/or up to this many bytes
+ *   verify_blobs = "untrusted"    # or "always": hash even the layer blobs
+ *                                 # containerd verified when it stored them
  */
 #ifndef MP_PLUGIN_CONFIG_H
 #define MP_PLUGIN_CONFIG_H
@@ -45,6 +47,10 @@ typedef struct mp_config
   char *containerd_address;
   int64_t keep_unused_seconds;
   int64_t keep_unused_bytes;
+  /* [model_cache] verify_blobs: false = "untrusted" (the default: hash
+   * layer blobs unless containerd's content directory vouches for them),
+   * true = "always". */
+  bool verify_all_blobs;
 } mp_config;
 
 int mp_config_init (mp_config *c, mp_error *err);

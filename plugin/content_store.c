@@ -92,13 +92,14 @@ open_through_api (content_source *src, const char *digest, mp_error *err)
 
 int
 content_store_open_blob (void *ctx, const char *digest, int64_t size,
-                         mp_error *err)
+                         bool *verified, mp_error *err)
 {
   content_source *src = ctx;
   content_store *cs = src->cs;
   model_digest d;
   char path[4096];
   struct stat st;
+  bool from_dir;
   int fd;
 
   if (model_digest_parse (digest, &d, err) < 0)
@@ -106,7 +107,9 @@ content_store_open_blob (void *ctx, const char *digest, int64_t size,
   snprintf (path, sizeof path,
             "%s/io.containerd.content.v1.content/blobs/%s/%s", cs->root,
             model_digest_algo_name (d.algo), model_digest_hex (&d));
+  *verified = false;
   fd = open (path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  from_dir = fd >= 0;
   if (fd < 0 && errno == ENOENT && cs->address != NULL)
     {
       fd = open_through_api (src, digest, err);
@@ -134,6 +137,9 @@ content_store_open_blob (void *ctx, const char *digest, int64_t size,
                            "blob %s has %lld bytes, its descriptor says %lld",
                            digest, (long long)st.st_size, (long long)size);
     }
+  *verified = from_dir && cs->trust_files
+              && (st.st_uid == 0 || st.st_uid == geteuid ())
+              && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
   return fd;
 }
 
@@ -141,7 +147,9 @@ int
 content_store_read_blob (content_source *src, const char *digest, size_t max,
                          char **buf, size_t *len, mp_error *err)
 {
-  cleanup_close int fd = content_store_open_blob (src, digest, -1, err);
+  bool verified; /* the caller verifies documents */
+  cleanup_close int fd
+      = content_store_open_blob (src, digest, -1, &verified, err);
   cleanup_free char *data = NULL;
   struct stat st;
   size_t got = 0;

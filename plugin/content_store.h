@@ -12,6 +12,7 @@
 #ifndef MP_PLUGIN_CONTENT_STORE_H
 #define MP_PLUGIN_CONTENT_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,10 @@ typedef struct content_store
   char *root;    /* containerd's root directory */
   char *address; /* containerd's socket, for the Content API; or NULL */
   char *spool;   /* directory for blobs read through the API */
+  /* Vouch for the digest of blob files read from the content directory:
+   * containerd verified them when it stored them (see
+   * content_store_open_blob).  Off: every layer blob is hashed again. */
+  bool trust_files;
 } content_store;
 
 /* Where one request's blobs come from: the store, and the containerd
@@ -36,9 +41,16 @@ typedef struct content_source
  * offset 0.  The blob file under containerd's root when it is there; else,
  * when an address is set, the blob read through containerd's Content API
  * into an unnamed file in the spool directory.  -1 with MP_ERR_NOT_FOUND
- * when containerd has no such blob. */
+ * when containerd has no such blob.
+ *
+ * *VERIFIED is set for a file from the content directory when trust_files
+ * is on and the file is as containerd leaves a committed blob: a regular
+ * file owned by root (or by us), writable by nobody else.  containerd
+ * commits a blob under its digest only after checking that digest, so its
+ * bytes need no second hash.  Blobs read through the API are never
+ * vouched for: they pass through our spool file. */
 int content_store_open_blob (void *ctx, const char *digest, int64_t size,
-                             mp_error *err);
+                             bool *verified, mp_error *err);
 
 /* Read a whole (small) blob: manifests, indexes, configs.  At most MAX
  * bytes; *buf is malloc'd. */

@@ -223,7 +223,8 @@ put_blob (const struct blob *b, char out[MODEL_DIGEST_MAX + 1])
 }
 
 static int
-open_blob (void *ctx, const char *digest, int64_t size, mp_error *err)
+open_blob (void *ctx, const char *digest, int64_t size, bool *verified,
+           mp_error *err)
 {
   char path[600];
   int fd;
@@ -353,7 +354,7 @@ make_index (const char *manifest, size_t size, const char *artifact_type,
 static model_cache *
 cache_open (int64_t keep_seconds, int64_t keep_bytes)
 {
-  struct model_cache_options o = { cache_root, keep_seconds, keep_bytes };
+  struct model_cache_options o = { cache_root, keep_seconds, keep_bytes, NULL };
   mp_error err = { 0 };
   model_cache *c = model_cache_open (&o, &err);
 
@@ -1378,6 +1379,99 @@ TEST (open_removes_crash_leftovers)
   world_free ();
 }
 
+static model_cache *
+cache_open_boot (const char *boot)
+{
+  struct model_cache_options o = { cache_root, 0, 0, boot };
+  mp_error err = { 0 };
+  model_cache *c = model_cache_open (&o, &err);
+
+  if (c == NULL)
+    fprintf (stderr, "model_cache_open: %s\n", err.msg);
+  return c;
+}
+
+static void
+write_durable_file (const char *text)
+{
+  char path[600];
+  FILE *f;
+
+  snprintf (path, sizeof path, "%s/durable", cache_root);
+  f = fopen (path, "w");
+  REQUIRE (f != NULL);
+  fputs (text, f);
+  fclose (f);
+}
+
+/* Nothing is synced while building; the background sync is recorded in
+ * `durable`, and after a machine crash (another boot id) whatever that
+ * record does not cover is discarded and rebuilt.  A process crash (the
+ * same boot) loses nothing. */
+TEST (durability_across_boots)
+{
+  char m[MODEL_DIGEST_MAX + 1], t[MODEL_DIGEST_MAX + 1], path[700];
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  struct model_cache_stats st;
+  model_cache *c;
+  mp_error err;
+  struct stat sb;
+
+  world_new ();
+  raw_model ("w", "c", "w", "c", m);
+  raw_model ("w-b", "c-b", "w", "c", t);
+  c = cache_open_boot ("boot-a");
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, m, &tree, &resolved, NULL, &err) == 0);
+  model_cache_close (c); /* waits for the sync: `durable` covers it */
+  {
+    const char *d = slurp (cache_root, "durable");
+    CHECK (d != NULL && strncmp (d, "boot-a ", 7) == 0);
+  }
+
+  /* A reboot after a clean close: everything stays. */
+  c = cache_open_boot ("boot-b");
+  REQUIRE (c != NULL);
+  free (tree);
+  free (resolved);
+  REQUIRE (get (c, m, &tree, &resolved, &st, &err) == 0);
+  CHECK (st.trees_reused == 1 && st.layers_unpacked == 0);
+  free (tree);
+  free (resolved);
+  REQUIRE (get (c, t, &tree, &resolved, &st, &err) == 0);
+  CHECK (st.trees_built == 1);
+  model_cache_close (c);
+
+  /* Pretend boot-b's syncs never reached the disk, then a process
+   * restart in boot-b: nothing is discarded. */
+  write_durable_file ("boot-b 0\n");
+  c = cache_open_boot ("boot-b");
+  REQUIRE (c != NULL);
+  free (tree);
+  free (resolved);
+  REQUIRE (get (c, t, &tree, &resolved, &st, &err) == 0);
+  CHECK (st.trees_reused == 1 && st.layers_unpacked == 0);
+  model_cache_close (c);
+
+  /* ... and a machine crash in boot-b: what boot-b built is not covered
+   * by `durable`, so its tree and layers are discarded (and rebuilt on the
+   * next get). */
+  write_durable_file ("boot-b 0\n");
+  c = cache_open_boot ("boot-c");
+  REQUIRE (c != NULL);
+  snprintf (path, sizeof path, "%s/trees/%s", cache_root, t + 7);
+  CHECK (stat (path, &sb) < 0 && errno == ENOENT);
+  snprintf (path, sizeof path, "%s/trees/%s.layers", cache_root, t + 7);
+  CHECK (stat (path, &sb) < 0 && errno == ENOENT);
+  CHECK (tmp_is_clean ());
+  free (tree);
+  free (resolved);
+  REQUIRE (get (c, t, &tree, &resolved, &st, &err) == 0);
+  CHECK (st.trees_built == 1 && st.layers_unpacked >= 1);
+  model_cache_close (c);
+  world_free ();
+}
+
 TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (tar_gzip_zstd_and_nested_dirs), T (later_layer_wins),
            T (legacy_cnai_artifact), T (oras_generic_artifact),
@@ -1387,4 +1481,4 @@ TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (missing_blob_and_no_space), T (concurrent_gets_unpack_once),
            T (two_caches_race_on_one_root), T (gc_removes_unused_keeps_in_use),
            T (gc_retention_by_time), T (gc_retention_by_size),
-           T (open_removes_crash_leftovers))
+           T (open_removes_crash_leftovers), T (durability_across_boots))

@@ -596,6 +596,62 @@ TEST (test_diffid_mismatch)
   teardown ();
 }
 
+/* A blob the source vouches for is not hashed again; a tar layer's diffId
+ * is checked all the same. */
+TEST (test_blob_verified_by_source)
+{
+  struct blob z = build (tree_ents, NTREE, ARCHIVE_FILTER_ZSTD);
+  struct blob t = build (tree_ents, NTREE, ARCHIVE_FILTER_NONE);
+  char zd[80], td[80], wrong[80];
+  struct model_unpack_opts o = { .blob_verified = true };
+  struct model_unpack_stats st;
+  mp_error err;
+
+  setup ();
+  digest_of (z.p, z.len, zd);
+  digest_of (t.p, t.len, td);
+  /* The blob digest is not checked: a wrong one passes when vouched for
+   * (the source answers for it), ... */
+  snprintf (wrong, sizeof wrong, "%s", zd);
+  wrong[10] = wrong[10] == '0' ? '1' : '0';
+  o.format = MODEL_LAYER_TAR_ZSTD;
+  o.expected_digest = wrong;
+  o.expected_diff_id = td;
+  CHECK (unpack_opts (z.p, z.len, &o, false, &st, &err) == 0);
+  CHECK (st.bytes_read == z.len && st.bytes_uncompressed == t.len);
+  CHECK (count_entries (parent_fd) == 1);
+  teardown ();
+  /* ... but the diffId is: the config must match the content. */
+  setup ();
+  o.expected_digest = zd;
+  o.expected_diff_id = zd;
+  check_refused (unpack_opts (z.p, z.len, &o, false, NULL, &err), &err,
+                 "diffId mismatch");
+  o.format = MODEL_LAYER_TAR;
+  o.expected_digest = td;
+  o.expected_diff_id = wrong;
+  check_refused (unpack_opts (t.p, t.len, &o, false, NULL, &err), &err,
+                 "diffId mismatch");
+  o.expected_diff_id = td;
+  CHECK (unpack_opts (t.p, t.len, &o, false, NULL, &err) == 0);
+  teardown ();
+  /* A raw layer: its diffId must name its blob digest. */
+  setup ();
+  o.format = MODEL_LAYER_RAW;
+  o.raw_path = "w.bin";
+  o.expected_digest = td;
+  o.expected_diff_id = wrong;
+  check_refused (unpack_opts (t.p, t.len, &o, false, NULL, &err), &err,
+                 "diffId mismatch");
+  o.expected_diff_id = td;
+  CHECK (unpack_opts (t.p, t.len, &o, false, &st, &err) == 0);
+  CHECK (st.bytes_read == t.len && st.bytes_written == t.len);
+  CHECK (memcmp (read_at ("w.bin"), t.p, 16) == 0);
+  teardown ();
+  blob_free (&z);
+  blob_free (&t);
+}
+
 TEST (test_dotdot_entry)
 {
   const struct ent a[] = { { 'f', "ok", "fine", 0644, 0 },
@@ -1149,7 +1205,8 @@ TEST (test_without_openat2)
   model_unpack_no_openat2 = false;
 }
 
-TEST_MAIN (T (test_tar_tree), T (test_tar_gzip_tree), T (test_tar_zstd_tree),
+TEST_MAIN (T (test_blob_verified_by_source), T (test_tar_tree),
+           T (test_tar_gzip_tree), T (test_tar_zstd_tree),
            T (test_large_files_and_pipe), T (test_digest_mismatch),
            T (test_diffid_mismatch), T (test_dotdot_entry),
            T (test_absolute_entry), T (test_symlink_escape),
