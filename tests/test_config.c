@@ -32,6 +32,7 @@ TEST (test_defaults_when_missing)
   CHECK_STR (c.address, MP_DEFAULT_ADDRESS);
   CHECK (c.image_volumes);
   CHECK_STR (c.containerd_root, "/var/lib/containerd");
+  CHECK (!c.verify_all_blobs);
   CHECK (mp_config_load (&c, "/nonexistent/config.toml", true, &err) < 0);
   mp_config_free (&c);
 }
@@ -47,6 +48,7 @@ TEST (test_example_config_loads)
     fprintf (stderr, "%s\n", err.msg);
   CHECK (c.workers == 8);
   CHECK (c.keep_unused_seconds == 86400);
+  CHECK (!c.verify_all_blobs);
   mp_config_free (&c);
 }
 
@@ -60,7 +62,8 @@ TEST (test_every_setting)
                              "key_pattern = \"x/([0-9a-f]{64})$\"\n"
                              "containerd_root = \"/c\"\n"
                              "[model_cache]\nkeep_unused_seconds = 5\n"
-                             "keep_unused_bytes = 1000\n");
+                             "keep_unused_bytes = 1000\n"
+                             "verify_blobs = \"always\"\n");
 
   CHECK (mp_config_init (&c, &err) == 0);
   CHECK (mp_config_load (&c, p, true, &err) == 0);
@@ -72,6 +75,7 @@ TEST (test_every_setting)
   CHECK_STR (c.key_pattern, "x/([0-9a-f]{64})$");
   CHECK_STR (c.containerd_root, "/c");
   CHECK (c.keep_unused_seconds == 5 && c.keep_unused_bytes == 1000);
+  CHECK (c.verify_all_blobs);
   mp_config_free (&c);
   unlink (p);
 }
@@ -88,6 +92,7 @@ TEST (test_errors_name_the_problem)
     { "log_level = \"loud\"\n", "loud" },
     { "[image_volumes]\nenable = true\n", "image_volumes.enable" },
     { "[model_cache]\nkeep_unused_seconds = -1\n", "negative" },
+    { "[model_cache]\nverify_blobs = \"never\"\n", "verify_blobs" },
     { "root = \n", "line 1" },
   };
 
