@@ -9,6 +9,7 @@
 #define MP_CLI_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -47,6 +48,30 @@ int cli_usage_error (const char *fmt, ...)
     __attribute__ ((format (printf, 1, 2)));
 /* The exit code for an mp_error code. */
 int cli_exit_code (enum mp_errcode code);
+
+struct modelfile;
+/* The Modelfile: FILE if given (it must exist), else DIR/Modelfile if
+ * there; *MF stays NULL without one. */
+int cli_read_modelfile (const char *dir, const char *file,
+                        struct modelfile **mf, mp_error *err);
+
+/* A model in the store, loaded by reference (or digest): its manifest
+ * and, for a ModelPack artifact, its validated config; every document
+ * checked against its digest. */
+struct model_manifest;
+struct model_config;
+struct oci_layout;
+struct cli_model
+{
+  char *name;
+  char *digest;
+  int64_t manifest_size;
+  struct model_manifest *manifest;
+  struct model_config *config; /* or NULL */
+};
+int cli_model_load (struct oci_layout *l, const char *ref, struct cli_model *m,
+                    mp_error *err);
+void cli_model_free (struct cli_model *m);
 
 typedef int (*cli_command_fn) (const struct cli_globals *g, int argc,
                                char **argv);

@@ -17,14 +17,9 @@ not_yet (const char *name)
     return not_yet (name);                                                     \
   }
 
-STUB (cli_init, "init")
-STUB (cli_pack, "pack")
 STUB (cli_push, "push")
 STUB (cli_pull, "pull")
-STUB (cli_inspect, "inspect")
 STUB (cli_extract, "extract")
-STUB (cli_ls, "ls")
-STUB (cli_rm, "rm")
 STUB (cli_login, "login")
 STUB (cli_logout, "logout")
 STUB (cli_crio_store, "crio-store")
