@@ -19,7 +19,6 @@ not_yet (const char *name)
 
 STUB (cli_push, "push")
 STUB (cli_pull, "pull")
-STUB (cli_extract, "extract")
 STUB (cli_login, "login")
 STUB (cli_logout, "logout")
 STUB (cli_crio_store, "crio-store")

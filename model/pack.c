@@ -511,9 +511,11 @@ model_pack (oci_layout *l, const struct model_pack_opts *o,
         }
       metatext = json_dumps (meta, JSON_COMPACT);
       json_decref (meta);
-      ann = json_pack ("{s:s,s:s}", "org.cncf.model.filepath", f->rel,
-                       "org.cncf.model.file.metadata+json",
-                       metatext ? metatext : "{}");
+      /* The title too: generic OCI tools (oras) name files by it. */
+      ann = json_pack ("{s:s,s:s,s:s}", MODEL_ANNOTATION_FILEPATH, f->rel,
+                       MODEL_ANNOTATION_FILE_METADATA,
+                       metatext ? metatext : "{}", MODEL_ANNOTATION_TITLE,
+                       f->rel);
       desc
           = json_pack ("{s:s,s:s,s:I,s:o}", "mediaType", mt, "digest", blob.str,
                        "size", (json_int_t)bsize, "annotations", ann);

@@ -3,7 +3,8 @@
  * One layer per file, in path order: raw (the file's bytes) or a tar of
  * that one file (optionally gzip or zstd compressed), media type
  * application/vnd.cncf.model.<kind>.v1.<format>, annotated with
- * org.cncf.model.filepath and org.cncf.model.file.metadata+json.  The
+ * org.cncf.model.filepath, org.cncf.model.file.metadata+json and (for
+ * generic OCI tools) org.opencontainers.image.title, all naming the path.  The
  * config carries the Modelfile's fields and modelfs.diffIds; the manifest
  * has artifactType application/vnd.cncf.model.manifest.v1+json.
  *

@@ -143,6 +143,14 @@ model_reference_parse (const char *text, model_reference *out, mp_error *err)
                              "reference \"%.300s\": empty path component",
                              text);
     }
+  {
+    bool library
+        = strcmp (out->host, "docker.io") == 0 && strchr (name, '/') == NULL;
+    if (strlen (name) + (library ? 8 : 0) >= sizeof out->path)
+      return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                           "reference \"%.300s\": repository name too long",
+                           text);
+  }
   if (strcmp (out->host, "docker.io") == 0 && strchr (name, '/') == NULL)
     snprintf (out->path, sizeof out->path, "library/%s", name);
   else
