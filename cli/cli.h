@@ -73,6 +73,10 @@ int cli_model_load (struct oci_layout *l, const char *ref, struct cli_model *m,
                     mp_error *err);
 void cli_model_free (struct cli_model *m);
 
+/* Push the stored model REF to its registry (push, pack --push). */
+int cli_push_ref (const struct cli_globals *g, const char *ref,
+                  bool plain_http);
+
 typedef int (*cli_command_fn) (const struct cli_globals *g, int argc,
                                char **argv);
 

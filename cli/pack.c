@@ -22,6 +22,7 @@ usage (FILE *out)
   fputs ("usage: modelpack pack [--src DIR] [--modelfile FILE] --tag REF\n"
          "                      [--format raw|tar|tar+gzip|tar+zstd] "
          "[--keep-times]\n"
+         "                      [--push [--plain-http]]\n"
          "\n"
          "Packs the model in DIR (default .) into the store as a ModelPack "
          "artifact\n"
@@ -31,7 +32,8 @@ usage (FILE *out)
          "files give the\n"
          "same manifest digest unless --keep-times records file times and "
          "the creation\n"
-         "time.\n",
+         "time.\n"
+         "--push then uploads it to the registry REF names.\n",
          out);
 }
 
@@ -83,6 +85,8 @@ cli_pack (const struct cli_globals *g, int argc, char **argv)
           { "tag", required_argument, NULL, 't' },
           { "format", required_argument, NULL, 'F' },
           { "keep-times", no_argument, NULL, 'k' },
+          { "push", no_argument, NULL, 'P' },
+          { "plain-http", no_argument, NULL, 'H' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   const char *src = ".", *mfpath = NULL, *tag = NULL;
@@ -92,6 +96,7 @@ cli_pack (const struct cli_globals *g, int argc, char **argv)
   char name[MODEL_REF_MAX + 512];
   modelfile *mf = NULL;
   oci_layout *l = NULL;
+  bool push = false, plain_http = false;
   mp_error err = { 0 };
   int c, rc;
 
@@ -123,6 +128,12 @@ cli_pack (const struct cli_globals *g, int argc, char **argv)
         break;
       case 'k':
         po.keep_times = true;
+        break;
+      case 'P':
+        push = true;
+        break;
+      case 'H':
+        plain_http = true;
         break;
       case 'h':
         usage (stdout);
@@ -177,5 +188,5 @@ cli_pack (const struct cli_globals *g, int argc, char **argv)
   oci_layout_close (l);
   modelfile_free (mf);
   model_pack_result_free (&res);
-  return CLI_OK;
+  return push ? cli_push_ref (g, name, plain_http) : CLI_OK;
 }

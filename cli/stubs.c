@@ -17,10 +17,6 @@ not_yet (const char *name)
     return not_yet (name);                                                     \
   }
 
-STUB (cli_push, "push")
-STUB (cli_pull, "pull")
-STUB (cli_login, "login")
-STUB (cli_logout, "logout")
 STUB (cli_crio_store, "crio-store")
 STUB (cli_preload, "preload")
 STUB (cli_mount, "mount")

@@ -151,10 +151,14 @@ model_reference_parse (const char *text, model_reference *out, mp_error *err)
                            "reference \"%.300s\": repository name too long",
                            text);
   }
+  /* Lengths checked above. */
   if (strcmp (out->host, "docker.io") == 0 && strchr (name, '/') == NULL)
-    snprintf (out->path, sizeof out->path, "library/%s", name);
+    {
+      memcpy (out->path, "library/", 8);
+      memcpy (out->path + 8, name, strlen (name) + 1);
+    }
   else
-    snprintf (out->path, sizeof out->path, "%s", name);
+    memcpy (out->path, name, strlen (name) + 1);
   if (out->tag[0] == '\0' && out->digest[0] == '\0')
     snprintf (out->tag, sizeof out->tag, "latest");
   return 0;

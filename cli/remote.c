@@ -1,0 +1,477 @@
+/* The commands that talk to registries: pull, push, login, logout. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "model/manifest.h"
+#include "model/mediatype.h"
+#include "model/modelconfig.h"
+#include "model/oci_layout.h"
+#include "model/reference.h"
+#include "model/registry.h"
+#include "util/base64.h"
+#include "util/cleanup.h"
+#include "util/fsutil.h"
+
+#define MAX_DOC (4 * 1024 * 1024)
+
+static void
+progress (void *ctx, const char *digest, int64_t done, int64_t total)
+{
+  static int64_t last;
+
+  if (done == total || done - last >= (64 << 20) || done < last)
+    {
+      fprintf (stderr, "\r%.19s %lld/%lld MiB%s", digest,
+               (long long)(done >> 20), (long long)(total >> 20),
+               done == total ? "\n" : "");
+      last = done;
+    }
+}
+
+static registry_client *
+client (const struct cli_globals *g, bool plain_http, mp_error *err)
+{
+  struct registry_options o = { .auth_file = g->auth_file,
+                                .hosts_dir = g->hosts_dir,
+                                .plain_http = plain_http };
+  if (g->progress)
+    o.progress = progress;
+  return registry_client_new (&o, err);
+}
+
+/* Parse REF for a command; CLI_BAD_REF on failure (0 on success). */
+static int
+parse_ref (const char *cmd, const char *text, model_reference *ref)
+{
+  mp_error err = { 0 };
+
+  if (model_reference_parse (text, ref, &err) < 0)
+    {
+      cli_fail (cmd, &err);
+      return CLI_BAD_REF;
+    }
+  return 0;
+}
+
+/* ---- pull -------------------------------------------------------------- */
+
+static int
+pull (const struct cli_globals *g, const model_reference *ref, bool plain_http,
+      char *name, size_t namesize, char **digest_out, mp_error *err)
+{
+  registry_client *rc = client (g, plain_http, err);
+  oci_layout *l = NULL;
+  cleanup_free char *mt = NULL, *dg = NULL, *body = NULL, *stored = NULL;
+  size_t len = 0;
+  model_manifest *m = NULL;
+  int ret = -1;
+
+  if (rc == NULL)
+    return -1;
+  l = oci_layout_open (g->store, true, err);
+  if (l == NULL)
+    goto out;
+  if (registry_get_manifest (rc, ref, NULL, &mt, &dg, &body, &len, err) < 0)
+    goto out;
+  if (strcmp (mt, MODEL_OCI_MEDIA_TYPE_INDEX) == 0
+      || strcmp (mt, MODEL_DOCKER_MEDIA_TYPE_MANIFEST_LIST) == 0)
+    {
+      model_index *idx = NULL;
+      ssize_t k;
+      char *child;
+
+      if (model_index_parse (body, len, &idx, err) < 0)
+        goto out;
+      k = model_index_select (idx, NULL, err);
+      child = k >= 0 ? strdup (idx->manifests[k].digest.str) : NULL;
+      model_index_free (idx);
+      if (child == NULL)
+        {
+          mp_error_prefix (err, "index %s", dg);
+          goto out;
+        }
+      free (mt);
+      free (dg);
+      free (body);
+      mt = dg = body = NULL;
+      ret = registry_get_manifest (rc, ref, child, &mt, &dg, &body, &len, err);
+      free (child);
+      if (ret < 0)
+        goto out;
+      ret = -1;
+    }
+  if (model_manifest_parse (body, len, &m, err) < 0)
+    {
+      mp_error_prefix (err, "manifest %s", dg);
+      goto out;
+    }
+  if (m->is_image && !m->is_modelpack)
+    {
+      mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                    "%s/%s: %s is a container image, not a model", ref->host,
+                    ref->path, dg);
+      goto out;
+    }
+  if (registry_fetch_blob (rc, ref, l, m->config.digest.str, m->config.size,
+                           err)
+      < 0)
+    goto out;
+  for (size_t i = 0; i < m->n_layers; i++)
+    if (registry_fetch_blob (rc, ref, l, m->layers[i].desc.digest.str,
+                             m->layers[i].desc.size, err)
+        < 0)
+      goto out;
+  if (oci_layout_put_blob (l, body, len, &stored, err) < 0)
+    goto out;
+  if (ref->tag[0] != '\0')
+    model_reference_string (ref, name, namesize);
+  else
+    snprintf (name, namesize, "%s/%s@%s", ref->host, ref->path, dg);
+  /* The config is checked against model-spec before the model is named. */
+  if (m->is_modelpack
+      && model_media_type_is_model_config (m->config.media_type))
+    {
+      cleanup_free char *ctext = NULL;
+      size_t clen = 0;
+      model_config *cfg = NULL;
+
+      if (oci_layout_read_blob (l, m->config.digest.str, MAX_DOC, &ctext, &clen,
+                                err)
+              < 0
+          || model_config_parse (ctext, clen, &cfg, err) < 0)
+        {
+          mp_error_prefix (err, "%s: model config %s", name,
+                           m->config.digest.str);
+          oci_layout_gc (l, NULL, NULL);
+          goto out;
+        }
+      model_config_free (cfg);
+    }
+  if (oci_layout_tag (l, name, mt, dg, (int64_t)len, m->artifact_type, err) < 0)
+    goto out;
+  *digest_out = steal_pointer (&dg);
+  ret = 0;
+out:
+  model_manifest_free (m);
+  oci_layout_close (l);
+  registry_client_free (rc);
+  return ret;
+}
+
+int
+cli_pull (const struct cli_globals *g, int argc, char **argv)
+{
+  static const struct option opts[]
+      = { { "plain-http", no_argument, NULL, 'p' },
+          { "help", no_argument, NULL, 'h' },
+          { NULL, 0, NULL, 0 } };
+  bool plain = false;
+  model_reference ref;
+  char name[MODEL_REF_MAX + 512];
+  char *digest = NULL;
+  mp_error err = { 0 };
+  int c, r;
+
+  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1)
+    switch (c)
+      {
+      case 'p':
+        plain = true;
+        break;
+      case 'h':
+        fputs ("usage: modelpack pull REF [--plain-http]\n\nDownloads a "
+               "model into the store: every blob verified, the name set "
+               "last.\n",
+               stdout);
+        return CLI_OK;
+      default:
+        return CLI_USAGE;
+      }
+  if (optind + 1 != argc)
+    return cli_usage_error ("pull: one reference expected");
+  if ((r = parse_ref ("pull", argv[optind], &ref)) != 0)
+    return r;
+  if (pull (g, &ref, plain, name, sizeof name, &digest, &err) < 0)
+    return cli_fail ("pull", &err);
+  if (g->json)
+    printf ("{\"reference\":\"%s\",\"digest\":\"%s\"}\n", name, digest);
+  else
+    printf ("%s %s\n", name, digest);
+  free (digest);
+  return CLI_OK;
+}
+
+/* ---- push -------------------------------------------------------------- */
+
+int
+cli_push_ref (const struct cli_globals *g, const char *text, bool plain_http)
+{
+  model_reference ref;
+  struct cli_model m;
+  mp_error err = { 0 };
+  oci_layout *l;
+  registry_client *rc = NULL;
+  cleanup_free char *body = NULL;
+  size_t len = 0;
+  int r, ret = CLI_OK;
+
+  if ((r = parse_ref ("push", text, &ref)) != 0)
+    return r;
+  l = oci_layout_open (g->store, true, &err);
+  if (l == NULL)
+    return cli_fail ("push", &err);
+  if (cli_model_load (l, text, &m, &err) < 0)
+    {
+      oci_layout_close (l);
+      return cli_fail ("push", &err);
+    }
+  rc = client (g, plain_http, &err);
+  if (rc == NULL)
+    goto fail;
+  for (size_t i = 0; i <= m.manifest->n_layers; i++)
+    {
+      const model_descriptor *d
+          = i == 0 ? &m.manifest->config : &m.manifest->layers[i - 1].desc;
+      bool verified;
+      cleanup_close int fd
+          = oci_layout_open_blob (l, d->digest.str, d->size, &verified, &err);
+      if (fd < 0
+          || registry_push_blob (rc, &ref, d->digest.str, d->size, fd, &err)
+                 < 0)
+        goto fail;
+    }
+  if (oci_layout_read_blob (l, m.digest, MAX_DOC, &body, &len, &err) < 0
+      || registry_put_manifest (rc, &ref,
+                                m.manifest->media_type
+                                    ? m.manifest->media_type
+                                    : MODEL_OCI_MEDIA_TYPE_MANIFEST,
+                                body, len, &err)
+             < 0)
+    goto fail;
+  if (g->json)
+    printf ("{\"reference\":\"%s\",\"digest\":\"%s\"}\n", m.name, m.digest);
+  else if (!g->quiet)
+    printf ("pushed %s %s\n", m.name, m.digest);
+  goto out;
+fail:
+  ret = cli_fail ("push", &err);
+out:
+  registry_client_free (rc);
+  cli_model_free (&m);
+  oci_layout_close (l);
+  return ret;
+}
+
+int
+cli_push (const struct cli_globals *g, int argc, char **argv)
+{
+  static const struct option opts[]
+      = { { "plain-http", no_argument, NULL, 'p' },
+          { "help", no_argument, NULL, 'h' },
+          { NULL, 0, NULL, 0 } };
+  bool plain = false;
+  int c;
+
+  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1)
+    switch (c)
+      {
+      case 'p':
+        plain = true;
+        break;
+      case 'h':
+        fputs ("usage: modelpack push REF [--plain-http]\n\nUploads a "
+               "stored model to its registry (blobs it has are skipped).\n",
+               stdout);
+        return CLI_OK;
+      default:
+        return CLI_USAGE;
+      }
+  if (optind + 1 != argc)
+    return cli_usage_error ("push: one reference expected");
+  return cli_push_ref (g, argv[optind], plain);
+}
+
+/* ---- login / logout ---------------------------------------------------- */
+
+static int
+save_auth (const char *path, json_t *doc, mp_error *err)
+{
+  cleanup_free char *dir = strdup (path), *tmp = NULL;
+  char *text = json_dumps (doc, JSON_INDENT (2));
+  int fd;
+
+  if (dir == NULL || text == NULL || asprintf (&tmp, "%s.tmp", path) < 0)
+    {
+      free (text);
+      return mp_error_sys (err, ENOMEM, "save credentials");
+    }
+  if (mp_mkdir_p (dirname (dir), 0700, err) < 0)
+    {
+      free (text);
+      return -1;
+    }
+  fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || write (fd, text, strlen (text)) != (ssize_t)strlen (text)
+      || write (fd, "\n", 1) != 1 || fsync (fd) < 0 || close (fd) < 0
+      || rename (tmp, path) < 0)
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      unlink (tmp);
+      free (text);
+      return mp_error_sys (err, e, "write %s", path);
+    }
+  free (text);
+  return 0;
+}
+
+static json_t *
+load_auth (const char *path, mp_error *err)
+{
+  json_error_t je;
+  json_t *doc;
+
+  if (access (path, F_OK) != 0)
+    return json_object ();
+  doc = json_load_file (path, 0, &je);
+  if (!json_is_object (doc))
+    {
+      json_decref (doc);
+      mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "%s: %s", path, je.text);
+      return NULL;
+    }
+  return doc;
+}
+
+int
+cli_login (const struct cli_globals *g, int argc, char **argv)
+{
+  static const struct option opts[]
+      = { { "username", required_argument, NULL, 'u' },
+          { "password", required_argument, NULL, 'p' },
+          { "password-stdin", no_argument, NULL, 's' },
+          { "plain-http", no_argument, NULL, 'P' },
+          { "help", no_argument, NULL, 'h' },
+          { NULL, 0, NULL, 0 } };
+  const char *user = NULL, *pass = NULL;
+  bool from_stdin = false, plain = false;
+  char line[4096];
+  mp_error err = { 0 };
+  registry_client *rc;
+  json_t *doc, *auths;
+  cleanup_free char *creds = NULL;
+  int c;
+
+  while ((c = getopt_long (argc, argv, "u:p:h", opts, NULL)) != -1)
+    switch (c)
+      {
+      case 'u':
+        user = optarg;
+        break;
+      case 'p':
+        pass = optarg;
+        break;
+      case 's':
+        from_stdin = true;
+        break;
+      case 'P':
+        plain = true;
+        break;
+      case 'h':
+        fputs ("usage: modelpack login REGISTRY -u USER (--password-stdin | "
+               "-p PASSWORD)\n\nChecks the credentials with the registry, "
+               "then saves them in the\ncredentials file (mode 0600).\n",
+               stdout);
+        return CLI_OK;
+      default:
+        return CLI_USAGE;
+      }
+  if (optind + 1 != argc || user == NULL || (pass == NULL && !from_stdin))
+    return cli_usage_error ("login: REGISTRY, -u USER and a password "
+                            "(--password-stdin or -p) are needed");
+  if (from_stdin)
+    {
+      if (fgets (line, sizeof line, stdin) == NULL)
+        return cli_usage_error ("login: no password on standard input");
+      line[strcspn (line, "\r\n")] = '\0';
+      pass = line;
+    }
+  rc = client (g, plain, &err);
+  if (rc == NULL
+      || registry_check_login (rc, argv[optind], user, pass, &err) < 0)
+    {
+      registry_client_free (rc);
+      return cli_fail ("login", &err);
+    }
+  registry_client_free (rc);
+  doc = load_auth (g->auth_file, &err);
+  if (doc == NULL)
+    return cli_fail ("login", &err);
+  auths = json_object_get (doc, "auths");
+  if (!json_is_object (auths))
+    json_object_set_new (doc, "auths", auths = json_object ());
+  if (asprintf (&creds, "%s:%s", user, pass) < 0)
+    {
+      json_decref (doc);
+      return CLI_ERR;
+    }
+  {
+    cleanup_free char *enc = mp_base64_encode (creds);
+    if (enc == NULL)
+      {
+        json_decref (doc);
+        return CLI_ERR;
+      }
+    json_object_set_new (auths, argv[optind], json_pack ("{s:s}", "auth", enc));
+  }
+  if (save_auth (g->auth_file, doc, &err) < 0)
+    {
+      json_decref (doc);
+      return cli_fail ("login", &err);
+    }
+  json_decref (doc);
+  if (!g->quiet)
+    printf ("login to %s as %s saved in %s\n", argv[optind], user,
+            g->auth_file);
+  return CLI_OK;
+}
+
+int
+cli_logout (const struct cli_globals *g, int argc, char **argv)
+{
+  mp_error err = { 0 };
+  json_t *doc, *auths;
+
+  if (argc != 2 || argv[1][0] == '-')
+    return cli_usage_error ("usage: modelpack logout REGISTRY");
+  doc = load_auth (g->auth_file, &err);
+  if (doc == NULL)
+    return cli_fail ("logout", &err);
+  auths = json_object_get (doc, "auths");
+  if (!json_is_object (auths) || json_object_del (auths, argv[1]) < 0)
+    {
+      json_decref (doc);
+      mp_error_set (&err, MP_ERR_NOT_FOUND, "no credentials for %s in %s",
+                    argv[1], g->auth_file);
+      return cli_fail ("logout", &err);
+    }
+  if (save_auth (g->auth_file, doc, &err) < 0)
+    {
+      json_decref (doc);
+      return cli_fail ("logout", &err);
+    }
+  json_decref (doc);
+  if (!g->quiet)
+    printf ("removed the credentials for %s\n", argv[1]);
+  return CLI_OK;
+}

@@ -1,0 +1,1143 @@
+/* The OCI distribution client (see registry.h). */
+#include "model/registry.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "model/digest.h"
+#include "model/mediatype.h"
+#include "util/base64.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "util/toml.h"
+
+#define MAX_MANIFEST (4 * 1024 * 1024)
+#define MAX_SMALL (1024 * 1024) /* token and error bodies */
+#define ATTEMPTS 4
+
+static const char *const ACCEPT
+    = "Accept: application/vnd.oci.image.manifest.v1+json, "
+      "application/vnd.oci.image.index.v1+json, "
+      "application/vnd.docker.distribution.manifest.v2+json, "
+      "application/vnd.docker.distribution.manifest.list.v2+json";
+
+struct token
+{
+  struct token *next;
+  char *key; /* host + " " + scope */
+  char *header;
+};
+
+struct registry_client
+{
+  struct registry_options o;
+  json_t *auth; /* the config.json, or NULL */
+  struct token *tokens;
+};
+
+/* One place a repository can be reached. */
+struct endpoint
+{
+  char base[600];   /* scheme://host[:port] */
+  char prefix[300]; /* "/v2" or the override_path */
+  char ca[1024];
+  char cert[1024], key[1024];
+  bool skip_verify;
+  struct curl_slist *headers; /* from hosts.toml */
+};
+
+/* ---- setup ----------------------------------------------------------- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void
+curl_init_once (void)
+{
+  curl_global_init (CURL_GLOBAL_DEFAULT);
+}
+
+registry_client *
+registry_client_new (const struct registry_options *o, mp_error *err)
+{
+  registry_client *rc = calloc (1, sizeof *rc);
+
+  pthread_once (&curl_once, curl_init_once);
+  if (rc == NULL)
+    {
+      mp_error_sys (err, ENOMEM, "registry client");
+      return NULL;
+    }
+  rc->o = *o;
+  if (o->auth_file != NULL && access (o->auth_file, F_OK) == 0)
+    {
+      json_error_t je;
+      rc->auth = json_load_file (o->auth_file, 0, &je);
+      if (rc->auth == NULL)
+        {
+          mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                        "credentials file %s: %s (line %d)", o->auth_file,
+                        je.text, je.line);
+          free (rc);
+          return NULL;
+        }
+    }
+  return rc;
+}
+
+void
+registry_client_free (registry_client *rc)
+{
+  if (rc == NULL)
+    return;
+  for (struct token *t = rc->tokens, *n; t != NULL; t = n)
+    {
+      n = t->next;
+      free (t->key);
+      free (t->header);
+      free (t);
+    }
+  json_decref (rc->auth);
+  free (rc);
+}
+
+static bool
+is_loopback (const char *host)
+{
+  return (strncmp (host, "localhost", 9) == 0
+          && (host[9] == '\0' || host[9] == ':'))
+         || strncmp (host, "127.", 4) == 0 || strncmp (host, "[::1]", 5) == 0;
+}
+
+static void
+endpoint_from_toml (struct endpoint *e, const char *url, const toml_value *t)
+{
+  const char *s;
+  toml_value *v;
+
+  snprintf (e->base, sizeof e->base, "%s", url);
+  /* "https://host/path": the path replaces /v2 with override_path. */
+  {
+    char *p = strstr (e->base, "://");
+    char *slash = p ? strchr (p + 3, '/') : NULL;
+    bool over = false;
+    if (t != NULL)
+      toml_get_bool (t, "override_path", &over, NULL);
+    if (slash != NULL)
+      {
+        snprintf (e->prefix, sizeof e->prefix, "%s%s", slash,
+                  over ? "" : (strstr (slash, "/v2") ? "" : "/v2"));
+        *slash = '\0';
+      }
+    else
+      snprintf (e->prefix, sizeof e->prefix, "/v2");
+  }
+  if (t == NULL)
+    return;
+  toml_get_bool (t, "skip_verify", &e->skip_verify, NULL);
+  if (toml_get_string (t, "ca", &s, NULL) == 1)
+    snprintf (e->ca, sizeof e->ca, "%s", s);
+  else if (toml_get_array (t, "ca", &v, NULL) == 1 && toml_array_size (v) > 0
+           && toml_type_of (toml_array_at (v, 0)) == TOML_STRING)
+    snprintf (e->ca, sizeof e->ca, "%s", toml_string (toml_array_at (v, 0)));
+  if (toml_get_string (t, "client", &s, NULL) == 1)
+    snprintf (e->cert, sizeof e->cert, "%s", s);
+  else if (toml_get_array (t, "client", &v, NULL) == 1
+           && toml_array_size (v) > 0)
+    {
+      toml_value *first = toml_array_at (v, 0);
+      if (toml_type_of (first) == TOML_STRING)
+        snprintf (e->cert, sizeof e->cert, "%s", toml_string (first));
+      else if (toml_type_of (first) == TOML_ARRAY
+               && toml_array_size (first) == 2)
+        {
+          snprintf (e->cert, sizeof e->cert, "%s",
+                    toml_string (toml_array_at (first, 0)));
+          snprintf (e->key, sizeof e->key, "%s",
+                    toml_string (toml_array_at (first, 1)));
+        }
+    }
+  if (toml_get_table (t, "header", &v, NULL) == 1)
+    for (size_t i = 0; i < toml_table_size (v); i++)
+      {
+        char line[1024];
+        toml_value *hv = toml_table_value_at (v, i);
+        if (toml_type_of (hv) != TOML_STRING)
+          continue;
+        snprintf (line, sizeof line, "%s: %s", toml_table_key_at (v, i),
+                  toml_string (hv));
+        e->headers = curl_slist_append (e->headers, line);
+      }
+}
+
+static bool
+has_capability (const toml_value *t, const char *cap)
+{
+  toml_value *caps;
+
+  if (toml_get_array (t, "capabilities", &caps, NULL) != 1)
+    return true; /* containerd's default: pull, resolve, push */
+  for (size_t i = 0; i < toml_array_size (caps); i++)
+    {
+      toml_value *c = toml_array_at (caps, i);
+      if (toml_type_of (c) == TOML_STRING && strcmp (toml_string (c), cap) == 0)
+        return true;
+    }
+  return false;
+}
+
+/* The endpoints to try for HOST, in order; *n of at most MAX. */
+static int
+endpoints_for (registry_client *rc, const char *host, bool push,
+               struct endpoint *out, size_t max, size_t *n, mp_error *err)
+{
+  toml_value *doc = NULL;
+  const char *server = NULL;
+  char path[1200];
+
+  *n = 0;
+  if (rc->o.hosts_dir != NULL)
+    {
+      const char *names[2] = { host, "_default" };
+      for (int k = 0; k < 2 && doc == NULL; k++)
+        {
+          snprintf (path, sizeof path, "%s/%s/hosts.toml", rc->o.hosts_dir,
+                    names[k]);
+          if (access (path, F_OK) == 0)
+            {
+              doc = toml_parse_file (path, err);
+              if (doc == NULL)
+                return mp_error_prefix (err, "%s", path);
+            }
+        }
+    }
+  if (doc != NULL)
+    {
+      toml_value *hosts = NULL;
+      toml_get_string (doc, "server", &server, NULL);
+      if (toml_get_table (doc, "host", &hosts, NULL) == 1)
+        for (size_t i = 0; i < toml_table_size (hosts) && *n < max - 1; i++)
+          {
+            toml_value *t = toml_table_value_at (hosts, i);
+            if (toml_type_of (t) != TOML_TABLE
+                || !has_capability (t, push ? "push" : "pull"))
+              continue;
+            memset (&out[*n], 0, sizeof out[*n]);
+            endpoint_from_toml (&out[*n], toml_table_key_at (hosts, i), t);
+            (*n)++;
+          }
+    }
+  memset (&out[*n], 0, sizeof out[*n]);
+  if (server != NULL)
+    endpoint_from_toml (&out[*n], server, doc);
+  else
+    {
+      char url[600];
+      const char *h
+          = strcmp (host, "docker.io") == 0 ? "registry-1.docker.io" : host;
+      snprintf (url, sizeof url, "%s://%s",
+                rc->o.plain_http || is_loopback (host) ? "http" : "https", h);
+      endpoint_from_toml (&out[*n], url, doc);
+    }
+  if (rc->o.plain_http && strncmp (out[*n].base, "https://", 8) == 0)
+    {
+      char tmp[600];
+      snprintf (tmp, sizeof tmp, "http://%s", out[*n].base + 8);
+      snprintf (out[*n].base, sizeof out[*n].base, "%s", tmp);
+    }
+  (*n)++;
+  toml_free (doc);
+  return 0;
+}
+
+static void
+endpoints_free (struct endpoint *e, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    curl_slist_free_all (e[i].headers);
+}
+
+/* ---- credentials ------------------------------------------------------ */
+
+/* "user:password" for HOST from the config.json, or NULL. */
+static char *
+credentials_for (registry_client *rc, const char *host)
+{
+  json_t *auths, *e = NULL, *helpers;
+  const char *helper = NULL;
+  char key[300];
+
+  if (rc->auth == NULL)
+    return NULL;
+  auths = json_object_get (rc->auth, "auths");
+  if (json_is_object (auths))
+    {
+      e = json_object_get (auths, host);
+      if (e == NULL)
+        {
+          snprintf (key, sizeof key, "https://%s", host);
+          e = json_object_get (auths, key);
+        }
+      if (e == NULL && strcmp (host, "docker.io") == 0)
+        e = json_object_get (auths, "https://index.docker.io/v1/");
+    }
+  if (json_is_object (e))
+    {
+      const char *a = json_string_value (json_object_get (e, "auth"));
+      const char *u = json_string_value (json_object_get (e, "username"));
+      const char *p = json_string_value (json_object_get (e, "password"));
+      char *s = NULL;
+      if (a != NULL && *a != '\0')
+        return mp_base64_decode (a);
+      if (u != NULL && p != NULL && asprintf (&s, "%s:%s", u, p) >= 0)
+        return s;
+    }
+  helpers = json_object_get (rc->auth, "credHelpers");
+  if (json_is_object (helpers))
+    helper = json_string_value (json_object_get (helpers, host));
+  if (helper == NULL)
+    helper = json_string_value (json_object_get (rc->auth, "credsStore"));
+  if (helper != NULL)
+    {
+      /* docker-credential-<helper> get: the server on stdin, JSON out. */
+      char cmd[600];
+      cleanup_free char *outbuf = NULL;
+      size_t cap = 0;
+      FILE *f;
+      json_t *j;
+      char *s = NULL;
+
+      for (const char *c = helper; *c; c++)
+        if (!isalnum ((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
+          return NULL;
+      for (const char *c = host; *c; c++)
+        if (!isalnum ((unsigned char)*c) && !strchr (".-:[]", *c))
+          return NULL;
+      snprintf (cmd, sizeof cmd, "printf %%s '%s' | docker-credential-%s get",
+                host, helper);
+      f = popen (cmd, "r");
+      if (f == NULL)
+        return NULL;
+      if (getdelim (&outbuf, &cap, '\0', f) < 0)
+        {
+          pclose (f);
+          return NULL;
+        }
+      if (pclose (f) != 0)
+        return NULL;
+      j = json_loads (outbuf, 0, NULL);
+      if (json_is_string (json_object_get (j, "Username"))
+          && json_is_string (json_object_get (j, "Secret")))
+        if (asprintf (&s, "%s:%s",
+                      json_string_value (json_object_get (j, "Username")),
+                      json_string_value (json_object_get (j, "Secret")))
+            < 0)
+          s = NULL;
+      json_decref (j);
+      return s;
+    }
+  return NULL;
+}
+
+/* ---- one HTTP exchange ----------------------------------------------------
+ */
+
+struct response
+{
+  long status;
+  char digest[MODEL_DIGEST_MAX + 1]; /* Docker-Content-Digest */
+  char location[2048];
+  char challenge[1024]; /* WWW-Authenticate */
+  char *body;           /* small bodies */
+  size_t len, max;
+  oci_blob_writer *w; /* or a blob writer */
+  int64_t written;
+  mp_error *err;
+  bool sink_failed;
+  registry_client *rc;
+  CURL *curl;
+  const char *progress_digest;
+  int64_t progress_total;
+};
+
+static size_t
+on_header (char *buf, size_t size, size_t n, void *ctx)
+{
+  struct response *r = ctx;
+  size_t len = size * n;
+  char line[2048];
+  char *v;
+
+  if (len >= sizeof line)
+    return len;
+  memcpy (line, buf, len);
+  line[len] = '\0';
+  if (strncmp (line, "HTTP/", 5) == 0)
+    {
+      /* A new response (after a redirect or 100): forget the last. */
+      r->digest[0] = r->location[0] = r->challenge[0] = '\0';
+      return len;
+    }
+  while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
+    line[--len] = '\0';
+  v = strchr (line, ':');
+  if (v == NULL)
+    return size * n;
+  *v++ = '\0';
+  while (*v == ' ')
+    v++;
+  if (strcasecmp (line, "Docker-Content-Digest") == 0)
+    snprintf (r->digest, sizeof r->digest, "%s", v);
+  else if (strcasecmp (line, "Location") == 0)
+    snprintf (r->location, sizeof r->location, "%s", v);
+  else if (strcasecmp (line, "WWW-Authenticate") == 0)
+    snprintf (r->challenge, sizeof r->challenge, "%s", v);
+  return size * n;
+}
+
+static size_t
+on_body (char *buf, size_t size, size_t n, void *ctx)
+{
+  struct response *r = ctx;
+  size_t len = size * n;
+  long code = 0;
+
+  curl_easy_getinfo (r->curl, CURLINFO_RESPONSE_CODE, &code);
+  if (r->w != NULL && (code == 200 || code == 206))
+    {
+      if (oci_blob_write (r->w, buf, len, r->err) < 0)
+        {
+          r->sink_failed = true;
+          return 0;
+        }
+      r->written += (int64_t)len;
+      if (r->rc->o.progress != NULL)
+        r->rc->o.progress (r->rc->o.progress_ctx, r->progress_digest,
+                           r->written, r->progress_total);
+      return len;
+    }
+  if (r->len + len > r->max)
+    {
+      if (r->w == NULL && (code == 200 || code == 201))
+        {
+          mp_error_set (r->err, MP_ERR_INVALID_ARGUMENT,
+                        "answer larger than %zu bytes", r->max);
+          r->sink_failed = true;
+          return 0;
+        }
+      return len; /* an error page: keep what fits */
+    }
+  {
+    char *b = realloc (r->body, r->len + len + 1);
+    if (b == NULL)
+      return 0;
+    r->body = b;
+    memcpy (r->body + r->len, buf, len);
+    r->len += len;
+    r->body[r->len] = '\0';
+  }
+  return len;
+}
+
+struct request
+{
+  const char *method; /* GET HEAD PUT POST */
+  const char *url;
+  const char *auth;   /* "Authorization: ..." or NULL */
+  const char *accept; /* an Accept header line or NULL */
+  const char *content_type;
+  const char *body; /* PUT/POST from memory */
+  size_t body_len;
+  int upload_fd;      /* PUT from a file (>= 0), body_len bytes */
+  int64_t range_from; /* > 0: Range: bytes=N- */
+  const struct endpoint *ep;
+};
+
+struct fd_reader
+{
+  int fd;
+};
+
+static size_t
+read_fd (char *buf, size_t size, size_t n, void *ctx)
+{
+  struct fd_reader *fr = ctx;
+  ssize_t r;
+
+  do
+    r = read (fr->fd, buf, size * n);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? CURL_READFUNC_ABORT : (size_t)r;
+}
+
+/* One exchange.  0 with r->status set, or -1 for a transport failure
+ * (*err says what; MP_ERR_UNAVAILABLE). */
+static int
+perform (registry_client *rc, const struct request *q, struct response *r,
+         mp_error *err)
+{
+  CURL *c = curl_easy_init ();
+  struct curl_slist *h = NULL;
+  struct fd_reader fr = { q->upload_fd };
+  char range[64];
+  CURLcode cc;
+
+  if (c == NULL)
+    return mp_error_set (err, MP_ERR_INTERNAL, "curl init failed");
+  r->curl = c;
+  r->rc = rc;
+  r->err = err;
+  r->status = 0;
+  for (const struct curl_slist *e = q->ep ? q->ep->headers : NULL; e;
+       e = e->next)
+    h = curl_slist_append (h, e->data);
+  if (q->auth != NULL)
+    h = curl_slist_append (h, q->auth);
+  if (q->accept != NULL)
+    h = curl_slist_append (h, q->accept);
+  if (q->content_type != NULL)
+    {
+      char ct[300];
+      snprintf (ct, sizeof ct, "Content-Type: %s", q->content_type);
+      h = curl_slist_append (h, ct);
+    }
+  if (q->range_from > 0)
+    {
+      snprintf (range, sizeof range, "Range: bytes=%" PRId64 "-",
+                q->range_from);
+      h = curl_slist_append (h, range);
+    }
+  h = curl_slist_append (h, "Expect:");
+  curl_easy_setopt (c, CURLOPT_URL, q->url);
+  curl_easy_setopt (c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt (c, CURLOPT_USERAGENT, "modelpack/0.1");
+  curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt (c, CURLOPT_MAXREDIRS, 8L);
+  curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt (c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, 15L);
+  /* A stall of a minute is a broken connection: resume it. */
+  curl_easy_setopt (c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt (c, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt (c, CURLOPT_HEADERDATA, r);
+  curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt (c, CURLOPT_WRITEDATA, r);
+  curl_easy_setopt (c, CURLOPT_BUFFERSIZE, 512L * 1024);
+  if (q->ep != NULL)
+    {
+      if (q->ep->ca[0])
+        curl_easy_setopt (c, CURLOPT_CAINFO, q->ep->ca);
+      if (q->ep->cert[0])
+        curl_easy_setopt (c, CURLOPT_SSLCERT, q->ep->cert);
+      if (q->ep->key[0])
+        curl_easy_setopt (c, CURLOPT_SSLKEY, q->ep->key);
+      if (q->ep->skip_verify)
+        {
+          curl_easy_setopt (c, CURLOPT_SSL_VERIFYPEER, 0L);
+          curl_easy_setopt (c, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+    }
+  if (strcmp (q->method, "HEAD") == 0)
+    curl_easy_setopt (c, CURLOPT_NOBODY, 1L);
+  else if (strcmp (q->method, "PUT") == 0 && q->upload_fd >= 0)
+    {
+      curl_easy_setopt (c, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt (c, CURLOPT_READFUNCTION, read_fd);
+      curl_easy_setopt (c, CURLOPT_READDATA, &fr);
+      curl_easy_setopt (c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len);
+    }
+  else if (strcmp (q->method, "GET") != 0)
+    {
+      curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, q->method);
+      curl_easy_setopt (c, CURLOPT_POSTFIELDS, q->body ? q->body : "");
+      curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE,
+                        (curl_off_t)q->body_len);
+    }
+  cc = curl_easy_perform (c);
+  curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &r->status);
+  curl_slist_free_all (h);
+  curl_easy_cleanup (c);
+  r->curl = NULL;
+  if (r->sink_failed)
+    return -1;
+  if (cc != CURLE_OK)
+    return mp_error_set (err, MP_ERR_UNAVAILABLE, "%s: %s", q->url,
+                         curl_easy_strerror (cc));
+  return 0;
+}
+
+/* ---- authentication --------------------------------------------------- */
+
+/* The value of PARAM="..." in a challenge. */
+static bool
+challenge_param (const char *ch, const char *param, char *out, size_t n)
+{
+  size_t pl = strlen (param);
+
+  for (const char *p = ch; (p = strstr (p, param)) != NULL; p += pl)
+    if ((p == ch || p[-1] == ' ' || p[-1] == ',') && p[pl] == '='
+        && p[pl + 1] == '"')
+      {
+        const char *v = p + pl + 2, *e = strchr (v, '"');
+        if (e == NULL || (size_t)(e - v) >= n)
+          return false;
+        memcpy (out, v, (size_t)(e - v));
+        out[e - v] = '\0';
+        return true;
+      }
+  return false;
+}
+
+static char *
+url_escape (const char *s)
+{
+  char *e = curl_easy_escape (NULL, s, 0);
+  char *out = e ? strdup (e) : NULL;
+  curl_free (e);
+  return out;
+}
+
+/* Answer CHALLENGE for HOST: *HEADER gets the Authorization line. */
+static int
+authenticate (registry_client *rc, const struct endpoint *ep, const char *host,
+              const char *challenge, char **header, mp_error *err)
+{
+  cleanup_free char *creds = credentials_for (rc, host);
+
+  *header = NULL;
+  if (strncasecmp (challenge, "Basic", 5) == 0)
+    {
+      cleanup_free char *enc = NULL;
+      if (creds == NULL)
+        return mp_error_set (err, MP_ERR_UNAUTHENTICATED,
+                             "%s asks for credentials and %s has none for "
+                             "it (modelpack login %s)",
+                             host, rc->o.auth_file ? rc->o.auth_file : "-",
+                             host);
+      enc = mp_base64_encode (creds);
+      if (enc == NULL || asprintf (header, "Authorization: Basic %s", enc) < 0)
+        return mp_error_sys (err, ENOMEM, "auth");
+      return 0;
+    }
+  if (strncasecmp (challenge, "Bearer", 6) == 0)
+    {
+      char realm[1024], service[512] = "", scope[1024] = "", url[4096];
+      cleanup_free char *es = NULL, *esc = NULL;
+      struct response r = { .max = MAX_SMALL };
+      struct request q
+          = { .method = "GET", .url = url, .upload_fd = -1, .ep = ep };
+      cleanup_free char *basic = NULL, *enc = NULL;
+      json_t *j;
+      const char *tok;
+
+      if (!challenge_param (challenge, "realm", realm, sizeof realm))
+        return mp_error_set (err, MP_ERR_UNAUTHENTICATED,
+                             "%s: a bearer challenge without a realm", host);
+      challenge_param (challenge, "service", service, sizeof service);
+      challenge_param (challenge, "scope", scope, sizeof scope);
+      es = url_escape (service);
+      esc = url_escape (scope);
+      snprintf (url, sizeof url, "%s%sservice=%s%s%s", realm,
+                strchr (realm, '?') ? "&" : "?", es ? es : "",
+                scope[0] ? "&scope=" : "", scope[0] && esc ? esc : "");
+      if (creds != NULL)
+        {
+          enc = mp_base64_encode (creds);
+          if (enc == NULL
+              || asprintf (&basic, "Authorization: Basic %s", enc) < 0)
+            return mp_error_sys (err, ENOMEM, "auth");
+          q.auth = basic;
+        }
+      if (perform (rc, &q, &r, err) < 0)
+        {
+          free (r.body);
+          return mp_error_prefix (err, "token for %s", host);
+        }
+      if (r.status == 401 || r.status == 403)
+        {
+          free (r.body);
+          return mp_error_set (err, MP_ERR_UNAUTHENTICATED,
+                               "%s: the token service %s refused %s "
+                               "(HTTP %ld)",
+                               host, realm,
+                               creds ? "the credentials" : "anonymous access",
+                               r.status);
+        }
+      j = r.status == 200 ? json_loadb (r.body ? r.body : "", r.len, 0, NULL)
+                          : NULL;
+      free (r.body);
+      tok = json_string_value (json_object_get (j, "token"));
+      if (tok == NULL)
+        tok = json_string_value (json_object_get (j, "access_token"));
+      if (tok == NULL || asprintf (header, "Authorization: Bearer %s", tok) < 0)
+        {
+          json_decref (j);
+          return mp_error_set (err, MP_ERR_UNAUTHENTICATED,
+                               "%s: no token from %s (HTTP %ld)", host, realm,
+                               r.status);
+        }
+      json_decref (j);
+      return 0;
+    }
+  return mp_error_set (err, MP_ERR_UNAUTHENTICATED,
+                       "%s: unsupported authentication \"%.60s\"", host,
+                       challenge);
+}
+
+static const char *
+token_get (registry_client *rc, const char *key)
+{
+  for (struct token *t = rc->tokens; t != NULL; t = t->next)
+    if (strcmp (t->key, key) == 0)
+      return t->header;
+  return NULL;
+}
+
+static void
+token_put (registry_client *rc, const char *key, char *header)
+{
+  struct token *t = calloc (1, sizeof *t);
+
+  if (t == NULL || (t->key = strdup (key)) == NULL)
+    {
+      free (t);
+      free (header);
+      return;
+    }
+  t->header = header;
+  t->next = rc->tokens;
+  rc->tokens = t;
+}
+
+/* ---- requests with auth and retries ------------------------------------ */
+
+static void
+backoff (int attempt)
+{
+  struct timespec ts = { 0, 250000000L << attempt };
+  while (ts.tv_nsec >= 1000000000L)
+    {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+  nanosleep (&ts, NULL);
+}
+
+/* Q against endpoint EP for HOST, authenticating on a 401 and retrying
+ * transport failures and 5xx/429.  Blob downloads (r->w set) resume from
+ * what was written. */
+static int
+exchange (registry_client *rc, const struct endpoint *ep, const char *host,
+          const char *scope, struct request *q, struct response *r,
+          mp_error *err)
+{
+  char key[2700];
+  bool authed = false;
+
+  snprintf (key, sizeof key, "%s %s", host, scope);
+  for (int attempt = 0;; attempt++)
+    {
+      int rc_;
+
+      q->auth = token_get (rc, key);
+      q->ep = ep;
+      if (r->w != NULL)
+        q->range_from = r->written;
+      free (r->body);
+      r->body = NULL;
+      r->len = 0;
+      mp_error_clear (err);
+      rc_ = perform (rc, q, r, err);
+      if (rc_ < 0 && r->sink_failed)
+        return -1;
+      if (rc_ == 0 && r->status == 401 && !authed && r->challenge[0])
+        {
+          char *hdr = NULL;
+          if (authenticate (rc, ep, host, r->challenge, &hdr, err) < 0)
+            return -1;
+          token_put (rc, key, hdr);
+          authed = true;
+          attempt--;
+          continue;
+        }
+      if (rc_ == 0 && r->w != NULL && q->range_from > 0 && r->status == 200)
+        {
+          /* The registry ignored the Range: it sent the whole blob after
+           * what we had; that cannot be appended.  Start over. */
+          return mp_error_set (err, MP_ERR_UNAVAILABLE,
+                               "%s ignored a Range request; retry", host);
+        }
+      if (rc_ == 0 && r->status != 429 && r->status < 500)
+        return 0;
+      if (attempt + 1 >= ATTEMPTS)
+        {
+          if (rc_ == 0)
+            mp_error_set (err, MP_ERR_UNAVAILABLE,
+                          "%s: HTTP %ld after %d attempts", q->url, r->status,
+                          ATTEMPTS);
+          return -1;
+        }
+      mp_log_info ("registry: %s: %s; retrying", q->url,
+                   rc_ < 0 ? err->msg : "server error");
+      backoff (attempt);
+    }
+}
+
+static int
+status_error (const struct response *r, const char *host, const char *repo,
+              const char *what, mp_error *err)
+{
+  if (r->status == 401)
+    return mp_error_set (err, MP_ERR_UNAUTHENTICATED,
+                         "%s/%s: authentication failed for %s", host, repo,
+                         what);
+  if (r->status == 403)
+    return mp_error_set (err, MP_ERR_PERMISSION_DENIED,
+                         "%s/%s: access to %s denied", host, repo, what);
+  if (r->status == 404)
+    return mp_error_set (err, MP_ERR_NOT_FOUND, "%s not found in %s/%s", what,
+                         host, repo);
+  return mp_error_set (err, MP_ERR_UNAVAILABLE, "%s/%s: %s: HTTP %ld", host,
+                       repo, what, r->status);
+}
+
+/* ---- operations --------------------------------------------------------- */
+
+#define MAX_ENDPOINTS 8
+
+int
+registry_get_manifest (registry_client *rc, const model_reference *ref,
+                       const char *digest_or_null, char **media_type,
+                       char **digest, char **body, size_t *len, mp_error *err)
+{
+  struct endpoint eps[MAX_ENDPOINTS];
+  size_t n = 0;
+  const char *want = digest_or_null   ? digest_or_null
+                     : ref->digest[0] ? ref->digest
+                                      : NULL;
+  char what[300], scope[1200];
+  int ret = -1;
+
+  snprintf (what, sizeof what, want ? "manifest %s" : "tag %s",
+            want ? want : ref->tag);
+  snprintf (scope, sizeof scope, "repository:%s:pull", ref->path);
+  if (endpoints_for (rc, ref->host, false, eps, MAX_ENDPOINTS, &n, err) < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    {
+      char url[40960];
+      struct response r = { .max = MAX_MANIFEST };
+      struct request q
+          = { .method = "GET", .url = url, .accept = ACCEPT, .upload_fd = -1 };
+      model_digest got, expect;
+
+      snprintf (url, sizeof url, "%s%s/%s/manifests/%s", eps[i].base,
+                eps[i].prefix, ref->path, want ? want : ref->tag);
+      if (exchange (rc, &eps[i], ref->host, scope, &q, &r, err) < 0)
+        {
+          free (r.body);
+          if (err->code == MP_ERR_UNAVAILABLE && i + 1 < n)
+            continue; /* a mirror down: the next one */
+          goto out;
+        }
+      if (r.status != 200)
+        {
+          free (r.body);
+          if (r.status == 404 && i + 1 < n)
+            continue;
+          status_error (&r, ref->host, ref->path, what, err);
+          goto out;
+        }
+      if (model_digest_buffer (MODEL_DIGEST_SHA256, r.body ? r.body : "", r.len,
+                               &got, err)
+          < 0)
+        {
+          free (r.body);
+          goto out;
+        }
+      if (want != NULL || r.digest[0])
+        {
+          if (model_digest_parse (want ? want : r.digest, &expect, err) < 0)
+            {
+              free (r.body);
+              goto out;
+            }
+          if (expect.algo != MODEL_DIGEST_SHA256)
+            model_digest_buffer (expect.algo, r.body, r.len, &got, err);
+          if (!model_digest_equal (&expect, &got))
+            {
+              free (r.body);
+              mp_error_set (err, MP_ERR_DATA_LOSS,
+                            "%s/%s: the manifest served for %s has digest %s, "
+                            "not %s",
+                            ref->host, ref->path, what, got.str, expect.str);
+              goto out;
+            }
+        }
+      {
+        json_t *j = json_loadb (r.body ? r.body : "", r.len, 0, NULL);
+        const char *mt = json_string_value (json_object_get (j, "mediaType"));
+        *media_type = strdup (mt ? mt
+                              : json_object_get (j, "manifests")
+                                  ? MODEL_OCI_MEDIA_TYPE_INDEX
+                                  : MODEL_OCI_MEDIA_TYPE_MANIFEST);
+        json_decref (j);
+      }
+      *digest = strdup (got.str);
+      *body = r.body;
+      *len = r.len;
+      ret = 0;
+      goto out;
+    }
+out:
+  endpoints_free (eps, n);
+  return ret;
+}
+
+int
+registry_fetch_blob (registry_client *rc, const model_reference *ref,
+                     oci_layout *l, const char *digest, int64_t size,
+                     mp_error *err)
+{
+  struct endpoint eps[MAX_ENDPOINTS];
+  size_t n = 0;
+  char scope[1200], what[200];
+  int ret = -1;
+
+  if (oci_layout_has_blob (l, digest))
+    return 0;
+  snprintf (scope, sizeof scope, "repository:%s:pull", ref->path);
+  snprintf (what, sizeof what, "blob %s", digest);
+  if (endpoints_for (rc, ref->host, false, eps, MAX_ENDPOINTS, &n, err) < 0)
+    return -1;
+  for (size_t i = 0; i < n && ret < 0; i++)
+    for (int restart = 0; restart < 2 && ret < 0; restart++)
+      {
+        char url[40960];
+        struct response r = { .max = MAX_SMALL };
+        struct request q = { .method = "GET", .url = url, .upload_fd = -1 };
+        int e;
+
+        r.w = oci_layout_blob_begin (l, digest, size, err);
+        if (r.w == NULL)
+          goto out;
+        r.progress_digest = digest;
+        r.progress_total = size;
+        snprintf (url, sizeof url, "%s%s/%s/blobs/%s", eps[i].base,
+                  eps[i].prefix, ref->path, digest);
+        e = exchange (rc, &eps[i], ref->host, scope, &q, &r, err);
+        free (r.body);
+        if (e == 0 && r.status != 200 && r.status != 206)
+          {
+            oci_blob_abort (r.w);
+            if (r.status == 404 && i + 1 < n)
+              break;
+            status_error (&r, ref->host, ref->path, what, err);
+            goto out;
+          }
+        if (e < 0)
+          {
+            oci_blob_abort (r.w);
+            if (err->code == MP_ERR_UNAVAILABLE)
+              continue; /* start over, or the next endpoint */
+            goto out;
+          }
+        if (oci_blob_commit (r.w, NULL, err) < 0)
+          {
+            mp_error_prefix (err, "%s/%s", ref->host, ref->path);
+            goto out;
+          }
+        ret = 0;
+      }
+  if (ret < 0 && err->code == MP_OK)
+    mp_error_set (err, MP_ERR_UNAVAILABLE, "%s/%s: cannot download %s",
+                  ref->host, ref->path, digest);
+out:
+  endpoints_free (eps, n);
+  return ret;
+}
+
+int
+registry_push_blob (registry_client *rc, const model_reference *ref,
+                    const char *digest, int64_t size, int fd, mp_error *err)
+{
+  struct endpoint eps[MAX_ENDPOINTS];
+  size_t n = 0;
+  char scope[1200], url[4096], what[200];
+  struct response r = { .max = MAX_SMALL };
+  struct request q = { .upload_fd = -1 };
+  const struct endpoint *ep;
+  int ret = -1;
+
+  snprintf (scope, sizeof scope, "repository:%s:pull,push", ref->path);
+  snprintf (what, sizeof what, "blob %s", digest);
+  if (endpoints_for (rc, ref->host, true, eps, MAX_ENDPOINTS, &n, err) < 0)
+    return -1;
+  ep = &eps[n - 1]; /* pushes go to the first push-capable host */
+  if (n > 1)
+    ep = &eps[0];
+  /* Already there? */
+  snprintf (url, sizeof url, "%s%s/%s/blobs/%s", ep->base, ep->prefix,
+            ref->path, digest);
+  q.method = "HEAD";
+  q.url = url;
+  if (exchange (rc, ep, ref->host, scope, &q, &r, err) < 0)
+    goto out;
+  if (r.status == 200)
+    {
+      ret = 0;
+      goto out;
+    }
+  /* Start an upload, then send the whole blob with its digest. */
+  snprintf (url, sizeof url, "%s%s/%s/blobs/uploads/", ep->base, ep->prefix,
+            ref->path);
+  q = (struct request){ .method = "POST", .url = url, .upload_fd = -1 };
+  if (exchange (rc, ep, ref->host, scope, &q, &r, err) < 0)
+    goto out;
+  if (r.status != 202 || r.location[0] == '\0')
+    {
+      status_error (&r, ref->host, ref->path, "upload", err);
+      goto out;
+    }
+  {
+    char loc[2048];
+    snprintf (loc, sizeof loc, "%s", r.location);
+    if (loc[0] == '/')
+      snprintf (url, sizeof url, "%s%s%sdigest=%s", ep->base, loc,
+                strchr (loc, '?') ? "&" : "?", digest);
+    else
+      snprintf (url, sizeof url, "%s%sdigest=%s", loc,
+                strchr (loc, '?') ? "&" : "?", digest);
+  }
+  for (int attempt = 0; attempt < ATTEMPTS; attempt++)
+    {
+      if (lseek (fd, 0, SEEK_SET) < 0)
+        {
+          mp_error_sys (err, errno, "upload %s", digest);
+          goto out;
+        }
+      q = (struct request){ .method = "PUT",
+                            .url = url,
+                            .upload_fd = fd,
+                            .body_len = (size_t)size,
+                            .content_type = "application/octet-stream",
+                            .auth = token_get (rc, (char[1]){ 0 }),
+                            .ep = ep };
+      {
+        char key[2700];
+        snprintf (key, sizeof key, "%s %s", ref->host, scope);
+        q.auth = token_get (rc, key);
+      }
+      if (perform (rc, &q, &r, err) == 0 && r.status < 500)
+        break;
+      backoff (attempt);
+    }
+  if (r.status != 201)
+    {
+      if (r.status == 400 && r.body && strstr (r.body, "DIGEST_INVALID"))
+        mp_error_set (err, MP_ERR_DATA_LOSS,
+                      "%s/%s: the registry says blob %s does not match "
+                      "its digest",
+                      ref->host, ref->path, digest);
+      else if (r.status != 0)
+        status_error (&r, ref->host, ref->path, what, err);
+      goto out;
+    }
+  ret = 0;
+out:
+  free (r.body);
+  endpoints_free (eps, n);
+  return ret;
+}
+
+int
+registry_put_manifest (registry_client *rc, const model_reference *ref,
+                       const char *media_type, const char *body, size_t len,
+                       mp_error *err)
+{
+  struct endpoint eps[MAX_ENDPOINTS];
+  size_t n = 0;
+  char scope[1200], url[4096];
+  struct response r = { .max = MAX_SMALL };
+  struct request q = { .method = "PUT",
+                       .url = url,
+                       .upload_fd = -1,
+                       .content_type = media_type,
+                       .body = body,
+                       .body_len = len };
+  const struct endpoint *ep;
+  int ret = -1;
+
+  snprintf (scope, sizeof scope, "repository:%s:pull,push", ref->path);
+  if (endpoints_for (rc, ref->host, true, eps, MAX_ENDPOINTS, &n, err) < 0)
+    return -1;
+  ep = &eps[0];
+  snprintf (url, sizeof url, "%s%s/%s/manifests/%s", ep->base, ep->prefix,
+            ref->path, ref->tag[0] ? ref->tag : ref->digest);
+  if (exchange (rc, ep, ref->host, scope, &q, &r, err) < 0)
+    goto out;
+  if (r.status != 201 && r.status != 200)
+    {
+      status_error (&r, ref->host, ref->path, "manifest upload", err);
+      if (r.body != NULL && r.len > 0)
+        mp_error_prefix (err, "%.200s", r.body);
+      goto out;
+    }
+  ret = 0;
+out:
+  free (r.body);
+  endpoints_free (eps, n);
+  return ret;
+}
+
+int
+registry_check_login (registry_client *rc, const char *host, const char *user,
+                      const char *password, mp_error *err)
+{
+  struct endpoint eps[MAX_ENDPOINTS];
+  size_t n = 0;
+  char url[40960];
+  cleanup_free char *creds = NULL;
+  json_t *saved = rc->auth;
+  struct response r = { .max = MAX_SMALL };
+  struct request q = { .method = "GET", .url = url, .upload_fd = -1 };
+  int ret = -1;
+
+  if (asprintf (&creds, "%s:%s", user, password) < 0)
+    return mp_error_sys (err, ENOMEM, "login");
+  if (endpoints_for (rc, host, false, eps, MAX_ENDPOINTS, &n, err) < 0)
+    return -1;
+  /* Only these credentials, whatever the file holds. */
+  {
+    cleanup_free char *enc = mp_base64_encode (creds);
+    rc->auth
+        = json_pack ("{s:{s:{s:s}}}", "auths", host, "auth", enc ? enc : "");
+  }
+  snprintf (url, sizeof url, "%s%s/", eps[n - 1].base, eps[n - 1].prefix);
+  if (exchange (rc, &eps[n - 1], host, "", &q, &r, err) < 0)
+    goto out;
+  if (r.status != 200)
+    {
+      mp_error_set (err, MP_ERR_UNAUTHENTICATED,
+                    "%s refused the credentials of %s (HTTP %ld)", host, user,
+                    r.status);
+      goto out;
+    }
+  ret = 0;
+out:
+  json_decref (rc->auth);
+  rc->auth = saved;
+  free (r.body);
+  endpoints_free (eps, n);
+  return ret;
+}

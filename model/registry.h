@@ -1,0 +1,84 @@
+/* An OCI distribution client on libcurl: resolve references, fetch
+ * manifests and blobs (verified as they stream), push blobs and manifests.
+ *
+ * Where a registry is reached: containerd's hosts.toml layout,
+ * HOSTS_DIR/<host[:port]>/hosts.toml (then HOSTS_DIR/_default/hosts.toml):
+ * each [host."URL"] with capabilities including "pull" (and "resolve") is
+ * tried in order for reads, "push" for writes, then `server` (default
+ * https://<host>, https://registry-1.docker.io for docker.io).  Per host:
+ * `ca` (a file or list of files), `client` ([cert, key] pairs or a cert),
+ * `skip_verify`, `override_path`, and [host."URL".header] extra headers.
+ * A loopback registry (localhost, 127.0.0.0/8, ::1) without a hosts.toml
+ * entry is spoken to over plain HTTP, and so is any host when the client
+ * is told to (--plain-http).
+ *
+ * Authentication: a 401's WWW-Authenticate challenge is answered with a
+ * bearer token fetched from its realm (service and scope as given, with
+ * basic credentials when there are some, anonymously otherwise) or with
+ * basic credentials.  Credentials come from a Docker config.json: `auths`
+ * entries (`auth` base64 user:password, or `username`/`password`,
+ * `identitytoken`), and `credHelpers`/`credsStore` by running
+ * docker-credential-<helper> get.  Tokens are cached per host and scope.
+ *
+ * Failures: connection errors and 5xx/429 answers are retried with backoff
+ * (4 attempts); a blob download cut short resumes with a Range request
+ * where the registry allows it.  Errors: MP_ERR_UNAVAILABLE (unreachable,
+ * or failing after retries), MP_ERR_NOT_FOUND (no such tag, manifest or
+ * blob), MP_ERR_UNAUTHENTICATED (no or wrong credentials),
+ * MP_ERR_PERMISSION_DENIED, MP_ERR_DATA_LOSS (content that does not match
+ * its digest); each message names the registry and repository. */
+#ifndef MP_MODEL_REGISTRY_H
+#define MP_MODEL_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/oci_layout.h"
+#include "model/reference.h"
+#include "util/error.h"
+
+typedef struct registry_client registry_client;
+
+struct registry_options
+{
+  const char *auth_file; /* Docker config.json, or NULL */
+  const char *hosts_dir; /* containerd hosts.toml directories, or NULL */
+  bool plain_http;       /* every registry over plain HTTP */
+  /* Progress of blob transfers (may be NULL). */
+  void (*progress) (void *ctx, const char *digest, int64_t done,
+                    int64_t total);
+  void *progress_ctx;
+};
+
+registry_client *registry_client_new (const struct registry_options *o,
+                                      mp_error *err);
+void registry_client_free (registry_client *rc);
+
+/* The manifest or index REF names (tag or digest), verified against its
+ * digest (the one in REF, else the registry's Docker-Content-Digest, else
+ * the body's sha256).  *body is malloc'd. */
+int registry_get_manifest (registry_client *rc, const model_reference *ref,
+                           const char *digest_or_null, char **media_type,
+                           char **digest, char **body, size_t *len,
+                           mp_error *err);
+/* Download blob DIGEST of REF's repository into the layout (nothing is
+ * written if it is there already): streamed, hashed, resumed after a cut,
+ * visible only once verified. */
+int registry_fetch_blob (registry_client *rc, const model_reference *ref,
+                         oci_layout *l, const char *digest, int64_t size,
+                         mp_error *err);
+/* Upload a blob from FD (SIZE bytes) unless the repository has it. */
+int registry_push_blob (registry_client *rc, const model_reference *ref,
+                        const char *digest, int64_t size, int fd,
+                        mp_error *err);
+/* PUT a manifest under REF's tag (or its digest). */
+int registry_put_manifest (registry_client *rc, const model_reference *ref,
+                           const char *media_type, const char *body,
+                           size_t len, mp_error *err);
+/* Check credentials for HOST: 0 when /v2/ answers with them. */
+int registry_check_login (registry_client *rc, const char *host,
+                          const char *user, const char *password,
+                          mp_error *err);
+
+#endif
