@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""A fault-injecting HTTP proxy in front of a registry, for tests.
+
+usage: fault_proxy.py LISTEN_PORT UPSTREAM_HOST:PORT LOG [RULE...]
+
+Rules (each applies once per matching request, in order):
+  drop-blob=N    the first GET of a blob larger than N bytes: send the
+                 headers and N bytes of the body, then cut the connection
+  fail=PATH_PART:K  the first K requests whose path contains PATH_PART get
+                 a 503
+Every request is logged to LOG as "METHOD PATH RANGE -> STATUS".
+"""
+import http.client
+import http.server
+import socket
+import sys
+import threading
+
+port, upstream, log_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+rules = sys.argv[4:]
+lock = threading.Lock()
+drop_left = {}
+fail_left = {}
+for r in rules:
+    k, v = r.split("=", 1)
+    if k == "drop-blob":
+        drop_left["blob"] = int(v)
+    elif k == "fail":
+        part, n = v.rsplit(":", 1)
+        fail_left[part] = int(n)
+
+
+def log(line):
+    with lock, open(log_path, "a") as f:
+        f.write(line + "\n")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def forward(self):
+        rng = self.headers.get("Range", "-")
+        with lock:
+            for part, n in fail_left.items():
+                if part in self.path and n > 0:
+                    fail_left[part] = n - 1
+                    status = 503
+                    break
+            else:
+                status = 0
+        if status:
+            log(f"{self.command} {self.path} {rng} -> 503 (injected)")
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        body = self.rfile.read(length) if length else None
+        conn = http.client.HTTPConnection(upstream, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        cut = None
+        with lock:
+            if (self.command == "GET" and "/blobs/sha256:" in self.path
+                    and resp.status == 200 and drop_left.get("blob") is not None
+                    and int(resp.getheader("Content-Length") or 0) > drop_left["blob"]):
+                cut = drop_left.pop("blob")
+        log(f"{self.command} {self.path} {rng} -> {resp.status}"
+            + (f" (cut after {cut} bytes)" if cut is not None else ""))
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("connection", "transfer-encoding"):
+                self.send_header(k, v)
+        self.end_headers()
+        sent = 0
+        while True:
+            chunk = resp.read(65536)
+            if not chunk:
+                break
+            if cut is not None and sent + len(chunk) > cut:
+                self.wfile.write(chunk[: cut - sent])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                conn.close()
+                return
+            self.wfile.write(chunk)
+            sent += len(chunk)
+        conn.close()
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = forward
+
+
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
