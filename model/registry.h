@@ -46,8 +46,7 @@ struct registry_options
   const char *hosts_dir; /* containerd hosts.toml directories, or NULL */
   bool plain_http;       /* every registry over plain HTTP */
   /* Progress of blob transfers (may be NULL). */
-  void (*progress) (void *ctx, const char *digest, int64_t done,
-                    int64_t total);
+  void (*progress) (void *ctx, const char *digest, int64_t done, int64_t total);
   void *progress_ctx;
 };
 
@@ -74,8 +73,8 @@ int registry_push_blob (registry_client *rc, const model_reference *ref,
                         mp_error *err);
 /* PUT a manifest under REF's tag (or its digest). */
 int registry_put_manifest (registry_client *rc, const model_reference *ref,
-                           const char *media_type, const char *body,
-                           size_t len, mp_error *err);
+                           const char *media_type, const char *body, size_t len,
+                           mp_error *err);
 /* Check credentials for HOST: 0 when /v2/ answers with them. */
 int registry_check_login (registry_client *rc, const char *host,
                           const char *user, const char *password,
