@@ -46,7 +46,7 @@ BINS := $(BUILD)/bin/modelpack-snapshotter $(BUILD)/bin/modelpack
 # bench/snapbench: Snapshots API latency driver (bench/run.sh, make bench).
 BENCH_BINS := $(BUILD)/bin/snapbench
 
-.PHONY: all deps unstable test unit fuzz integration bench demo install clean format format-check
+.PHONY: all deps unstable test unit fuzz integration bench bench-pull demo install clean format format-check
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(INTEG_BINS) $(BENCH_BINS)
@@ -129,6 +129,10 @@ test: deps
 bench: deps
 	@$(MAKE) --no-print-directory unstable all
 	@sh bench/run.sh
+
+# bench/pull_bench.sh: modelpack pull of a 2 GiB model against oras and skopeo.
+bench-pull: all unstable
+	@bash bench/pull_bench.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory unstable all

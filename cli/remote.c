@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,78 @@ parse_ref (const char *cmd, const char *text, model_reference *ref)
 
 /* ---- pull -------------------------------------------------------------- */
 
+/* Layers download in parallel: each stream is hashed on its own thread,
+ * which is what bounds a single stream on a fast network. */
+#define PULL_STREAMS 4
+
+struct fetch_job
+{
+  registry_client *rc;
+  const model_reference *ref;
+  oci_layout *l;
+  const model_manifest *m;
+  pthread_mutex_t mu;
+  size_t next;
+  bool failed;
+  mp_error err; /* the first failure */
+};
+
+static void *
+fetch_worker (void *arg)
+{
+  struct fetch_job *j = arg;
+
+  for (;;)
+    {
+      const model_layer *ly;
+      mp_error e = { 0 };
+
+      pthread_mutex_lock (&j->mu);
+      if (j->failed || j->next >= j->m->n_layers)
+        {
+          pthread_mutex_unlock (&j->mu);
+          return NULL;
+        }
+      ly = &j->m->layers[j->next++];
+      pthread_mutex_unlock (&j->mu);
+      if (registry_fetch_blob (j->rc, j->ref, j->l, ly->desc.digest.str,
+                               ly->desc.size, &e)
+          < 0)
+        {
+          pthread_mutex_lock (&j->mu);
+          if (!j->failed)
+            j->err = e;
+          j->failed = true;
+          pthread_mutex_unlock (&j->mu);
+        }
+    }
+}
+
+static int
+fetch_layers (registry_client *rc, const model_reference *ref, oci_layout *l,
+              const model_manifest *m, mp_error *err)
+{
+  struct fetch_job j = { .rc = rc, .ref = ref, .l = l, .m = m };
+  pthread_t th[PULL_STREAMS];
+  size_t n = 0;
+
+  pthread_mutex_init (&j.mu, NULL);
+  for (; n < PULL_STREAMS && n < m->n_layers; n++)
+    if (pthread_create (&th[n], NULL, fetch_worker, &j) != 0)
+      break;
+  if (n == 0)
+    fetch_worker (&j);
+  for (size_t i = 0; i < n; i++)
+    pthread_join (th[i], NULL);
+  pthread_mutex_destroy (&j.mu);
+  if (j.failed)
+    {
+      *err = j.err;
+      return -1;
+    }
+  return 0;
+}
+
 static int
 pull (const struct cli_globals *g, const model_reference *ref, bool plain_http,
       char *name, size_t namesize, char **digest_out, mp_error *err)
@@ -123,13 +196,9 @@ pull (const struct cli_globals *g, const model_reference *ref, bool plain_http,
     }
   if (registry_fetch_blob (rc, ref, l, m->config.digest.str, m->config.size,
                            err)
-      < 0)
+          < 0
+      || fetch_layers (rc, ref, l, m, err) < 0)
     goto out;
-  for (size_t i = 0; i < m->n_layers; i++)
-    if (registry_fetch_blob (rc, ref, l, m->layers[i].desc.digest.str,
-                             m->layers[i].desc.size, err)
-        < 0)
-      goto out;
   if (oci_layout_put_blob (l, body, len, &stored, err) < 0)
     goto out;
   if (ref->tag[0] != '\0')

@@ -32,7 +32,7 @@
  * manifests over 4 MiB, and an index of many models stays far below. */
 #define MAX_INDEX (64 * 1024 * 1024)
 #define MAX_MANIFEST (4 * 1024 * 1024)
-#define WRITE_CHUNK (1 << 20)
+#define WRITEBACK_CHUNK (32 << 20)
 
 struct oci_layout
 {
@@ -52,6 +52,7 @@ struct oci_blob_writer
   model_digest expected;
   int64_t expected_size;
   int64_t written;
+  int64_t flushed; /* bytes handed to write-back so far */
 };
 
 const char *
@@ -401,6 +402,15 @@ oci_blob_write (oci_blob_writer *w, const void *buf, size_t n, mp_error *err)
       off += (size_t)r;
     }
   w->written += (int64_t)n;
+  /* Start write-back as the blob grows, so that the fdatasync at commit
+   * waits only for the tail instead of the whole blob (a machine with
+   * much memory would otherwise keep it all dirty until then). */
+  if (w->written - w->flushed >= WRITEBACK_CHUNK)
+    {
+      sync_file_range (w->fd, w->flushed, w->written - w->flushed,
+                       SYNC_FILE_RANGE_WRITE);
+      w->flushed = w->written;
+    }
   return 0;
 }
 

@@ -42,6 +42,9 @@ struct registry_client
 {
   struct registry_options o;
   json_t *auth; /* the config.json, or NULL */
+  /* Tokens only ever get added (freed with the client), so a header
+   * found stays valid after the lock is dropped. */
+  pthread_mutex_t mu;
   struct token *tokens;
 };
 
@@ -78,6 +81,7 @@ registry_client_new (const struct registry_options *o, mp_error *err)
       return NULL;
     }
   rc->o = *o;
+  pthread_mutex_init (&rc->mu, NULL);
   if (o->auth_file != NULL && access (o->auth_file, F_OK) == 0)
     {
       json_error_t je;
@@ -107,6 +111,7 @@ registry_client_free (registry_client *rc)
       free (t);
     }
   json_decref (rc->auth);
+  pthread_mutex_destroy (&rc->mu);
   free (rc);
 }
 
@@ -697,10 +702,14 @@ authenticate (registry_client *rc, const struct endpoint *ep, const char *host,
 static const char *
 token_get (registry_client *rc, const char *key)
 {
-  for (struct token *t = rc->tokens; t != NULL; t = t->next)
+  const char *h = NULL;
+
+  pthread_mutex_lock (&rc->mu);
+  for (struct token *t = rc->tokens; t != NULL && h == NULL; t = t->next)
     if (strcmp (t->key, key) == 0)
-      return t->header;
-  return NULL;
+      h = t->header;
+  pthread_mutex_unlock (&rc->mu);
+  return h;
 }
 
 static void
@@ -715,8 +724,10 @@ token_put (registry_client *rc, const char *key, char *header)
       return;
     }
   t->header = header;
+  pthread_mutex_lock (&rc->mu);
   t->next = rc->tokens;
   rc->tokens = t;
+  pthread_mutex_unlock (&rc->mu);
 }
 
 /* ---- requests with auth and retries ------------------------------------ */

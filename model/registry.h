@@ -50,6 +50,8 @@ struct registry_options
   void *progress_ctx;
 };
 
+/* One client may serve several threads at once (blob downloads in
+ * parallel); registry_check_login excepted. */
 registry_client *registry_client_new (const struct registry_options *o,
                                       mp_error *err);
 void registry_client_free (registry_client *rc);
