@@ -119,6 +119,19 @@ it_done() {
   exit 0
 }
 
+# it_expect_exit MSG CODE NEEDLE CMD...: CMD exits with CODE and writes one
+# line to stderr containing NEEDLE (the CLI's error contract).
+it_expect_exit() {
+  local what=$1 code=$2 needle=$3 rc=0
+  shift 3
+  "$@" > /dev/null 2> "$IT_DIR/err" || rc=$?
+  if [ "$rc" = "$code" ] && [ "$(wc -l < "$IT_DIR/err")" = 1 ] && grep -q -- "$needle" "$IT_DIR/err"; then
+    it_pass "$what: exit $code, one line naming it"
+  else
+    it_fail "$what: exit $rc (want $code): $(cat "$IT_DIR/err")"
+  fi
+}
+
 # ---- setup and cleanup ----------------------------------------------------
 
 it_on_err() {

@@ -160,28 +160,18 @@ it_check "rm of the only tag of a manifest removes its blobs" test "$(ls "$S/blo
 
 # ---- bad input: one line, distinct exit codes, the store unchanged -----------------------
 snap=$(cd "$S" && find . -type f ! -name '.*lock' | sort | xargs sha256sum)
-expect_exit() {
-  local what=$1 code=$2 needle=$3 rc=0
-  shift 3
-  "$@" > /dev/null 2> "$IT_DIR/err" || rc=$?
-  if [ "$rc" = "$code" ] && [ "$(wc -l < "$IT_DIR/err")" = 1 ] && grep -q -- "$needle" "$IT_DIR/err"; then
-    it_pass "$what: exit $code, one line naming it"
-  else
-    it_fail "$what: exit $rc (want $code): $(cat "$IT_DIR/err")"
-  fi
-}
-expect_exit "pack of a missing directory" 4 "not a directory" mp pack --src "$IT_DIR/nope" --tag "$REF:x"
-expect_exit "pack with a bad reference" 3 "reference" mp pack --src "$SRC" --tag "Bad Ref"
-expect_exit "pack with an unknown format" 2 "lz4" mp pack --src "$SRC" --tag "$REF:x" --format tar+lz4
+it_expect_exit "pack of a missing directory" 4 "not a directory" mp pack --src "$IT_DIR/nope" --tag "$REF:x"
+it_expect_exit "pack with a bad reference" 3 "reference" mp pack --src "$SRC" --tag "Bad Ref"
+it_expect_exit "pack with an unknown format" 2 "lz4" mp pack --src "$SRC" --tag "$REF:x" --format tar+lz4
 printf 'NAME x\nMODLE *.bin\n' > "$IT_DIR/Modelfile.bad"
-expect_exit "pack with a bad Modelfile line" 8 "line 2" mp pack --src "$SRC" --modelfile "$IT_DIR/Modelfile.bad" --tag "$REF:x"
+it_expect_exit "pack with a bad Modelfile line" 8 "line 2" mp pack --src "$SRC" --modelfile "$IT_DIR/Modelfile.bad" --tag "$REF:x"
 printf 'MODEL ../*.bin\n' > "$IT_DIR/Modelfile.bad"
-expect_exit "a Modelfile pattern outside the model directory" 8 "outside" mp pack --src "$SRC" --modelfile "$IT_DIR/Modelfile.bad" --tag "$REF:x"
-expect_exit "inspect of an unknown reference" 4 "not in the store" mp inspect "$REF:nope"
-expect_exit "extract of an unknown reference" 4 "not in the store" mp extract "$REF:nope" "$IT_DIR/y"
-expect_exit "rm of an unknown reference" 4 "not in the store" mp rm "$REF:nope"
+it_expect_exit "a Modelfile pattern outside the model directory" 8 "outside" mp pack --src "$SRC" --modelfile "$IT_DIR/Modelfile.bad" --tag "$REF:x"
+it_expect_exit "inspect of an unknown reference" 4 "not in the store" mp inspect "$REF:nope"
+it_expect_exit "extract of an unknown reference" 4 "not in the store" mp extract "$REF:nope" "$IT_DIR/y"
+it_expect_exit "rm of an unknown reference" 4 "not in the store" mp rm "$REF:nope"
 touch "$IT_DIR/afile"
-expect_exit "a store path that is a file" 8 "not a directory" "$MP" --store "$IT_DIR/afile" ls
+it_expect_exit "a store path that is a file" 8 "not a directory" "$MP" --store "$IT_DIR/afile" ls
 it_expect_eq "the store is unchanged by the failed commands" "$snap" \
   "$(cd "$S" && find . -type f ! -name '.*lock' | sort | xargs sha256sum)"
 it_check "no ingest leftovers" test -z "$(ls -A "$S/.ingest")"

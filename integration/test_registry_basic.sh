@@ -75,27 +75,17 @@ STORE=store4 mp -q extract "$REGISTRY/ml/from-oras:1" "$IT_DIR/y" || true
 it_expect_eq "extract reproduces oras's files exactly" "$(sums "$SRC")" "$(sums "$IT_DIR/y")"
 
 # ---- errors: one line, distinct exit codes ------------------------------------------------
-expect_exit() {
-  local what=$1 code=$2 needle=$3 rc=0
-  shift 3
-  "$@" > /dev/null 2> "$IT_DIR/err" || rc=$?
-  if [ "$rc" = "$code" ] && [ "$(wc -l < "$IT_DIR/err")" = 1 ] && grep -q -- "$needle" "$IT_DIR/err"; then
-    it_pass "$what: exit $code, one line naming it"
-  else
-    it_fail "$what: exit $rc (want $code): $(cat "$IT_DIR/err")"
-  fi
-}
-expect_exit "pull of a missing tag" 4 "tag nope not found" mp pull "$R:nope"
-expect_exit "pull of a bad reference" 3 "reference" mp pull "$REGISTRY/Bad:x"
+it_expect_exit "pull of a missing tag" 4 "tag nope not found" mp pull "$R:nope"
+it_expect_exit "pull of a bad reference" 3 "reference" mp pull "$REGISTRY/Bad:x"
 port=$((20000 + RANDOM % 40000))
-expect_exit "pull from an unreachable registry" 6 "127.0.0.1:$port" mp pull "127.0.0.1:$port/ml/x:1"
+it_expect_exit "pull from an unreachable registry" 6 "127.0.0.1:$port" mp pull "127.0.0.1:$port/ml/x:1"
 
 # A blob the registry serves corrupted (it does not check what it serves).
 bl=$(jq -r '.layers[] | select(.annotations["org.cncf.model.filepath"] == "model.safetensors") | .digest' <<<"$man")
 f=$IT_DIR/reg/docker/registry/v2/blobs/sha256/${bl:7:2}/${bl#sha256:}/data
 if [ -f "$f" ]; then
   printf 'X' | dd of="$f" bs=1 seek=1000 conv=notrunc status=none
-  expect_exit "pull of a blob with the wrong digest" 7 "${bl:0:19}" env STORE=store5 "$MP" --store "$IT_DIR/store5" --auth-file "$AUTH" pull "$R:raw"
+  it_expect_exit "pull of a blob with the wrong digest" 7 "${bl:0:19}" env STORE=store5 "$MP" --store "$IT_DIR/store5" --auth-file "$AUTH" pull "$R:raw"
   it_expect_eq "... the store has no tag" "" "$(jq -r '.manifests[]?.annotations["org.opencontainers.image.ref.name"]' "$IT_DIR/store5/index.json")"
   it_check "... no blob of the corrupt layer, no ingest file" \
     test ! -e "$IT_DIR/store5/blobs/sha256/${bl#sha256:}" -a -z "$(ls -A "$IT_DIR/store5/.ingest")"
@@ -110,14 +100,14 @@ sed -i '/^http:/i auth:\n  htpasswd:\n    realm: test\n    path: '"$IT_DIR/htpas
 env -i PATH="$IT_SYS_PATH" /usr/bin/docker-registry serve "$IT_DIR/registry.yml" >> "$IT_DIR/registry.log" 2>&1 &
 REG_PID=$!
 it_wait_for 10 "registry with auth" bash -c "curl -s -o /dev/null -w '%{http_code}' http://$REGISTRY/v2/ | grep -q 401" || true
-expect_exit "pull without credentials" 5 "$REGISTRY" mp pull "$R:raw"
-expect_exit "login with a wrong password" 5 "alice" mp login "$REGISTRY" -u alice -p wrong
+it_expect_exit "pull without credentials" 5 "$REGISTRY" mp pull "$R:raw"
+it_expect_exit "login with a wrong password" 5 "alice" mp login "$REGISTRY" -u alice -p wrong
 it_check "... saves nothing" test ! -e "$AUTH"
 echo s3cret | mp -q login "$REGISTRY" -u alice --password-stdin 2> "$IT_DIR/err" || true
 it_expect_eq "login saves the credentials, mode 0600" "600" "$(stat -c %a "$AUTH" 2>/dev/null)"
 got=$(STORE=store6 mp pull "$R:zst" 2> "$IT_DIR/err" | awk '{print $2}') || true
 it_expect_eq "pull with the saved credentials" "$d" "$got"
 mp -q logout "$REGISTRY" || true
-expect_exit "after logout, pull needs credentials again" 5 "$REGISTRY" env STORE=store7 "$MP" --store "$IT_DIR/store7" --auth-file "$AUTH" pull "$R:raw"
+it_expect_exit "after logout, pull needs credentials again" 5 "$REGISTRY" env STORE=store7 "$MP" --store "$IT_DIR/store7" --auth-file "$AUTH" pull "$R:raw"
 
 it_done

@@ -1723,6 +1723,27 @@ too_big:
                        (unsigned long long)max_bytes);
 }
 
+/* Hash the first LEN bytes of the file FD with MD into OUT: a raw
+ * layer's diffId given in another algorithm than its blob digest. */
+static int
+rehash_file (int fd, const EVP_MD *md, uint64_t len, const char *path,
+             unsigned char out[EVP_MAX_MD_SIZE], mp_error *err)
+{
+  struct tail_hash t = { .fd = fd, .md = md };
+
+  pthread_mutex_init (&t.mu, NULL);
+  pthread_cond_init (&t.cv, NULL);
+  t.ready = len;
+  t.done = true;
+  tail_hash_main (&t);
+  pthread_mutex_destroy (&t.mu);
+  pthread_cond_destroy (&t.cv);
+  if (!t.complete)
+    return mp_error_sys (err, t.sys_errno, "hash \"%s\"", path);
+  memcpy (out, t.out, EVP_MAX_MD_SIZE);
+  return 0;
+}
+
 static int
 unpack_raw (int src_fd, int root, const struct model_unpack_opts *o,
             const struct digest *blob, const struct digest *diff,
@@ -1779,20 +1800,9 @@ unpack_raw (int src_fd, int root, const struct model_unpack_opts *o,
         goto out_th;
       if (diff != NULL && diff->md != blob->md)
         {
-          struct tail_hash t2 = { .fd = fd, .md = diff->md };
-          pthread_mutex_init (&t2.mu, NULL);
-          pthread_cond_init (&t2.cv, NULL);
-          t2.ready = st->bytes_written;
-          t2.done = true;
-          tail_hash_main (&t2);
-          pthread_mutex_destroy (&t2.mu);
-          pthread_cond_destroy (&t2.cv);
-          if (!t2.complete)
-            {
-              mp_error_sys (err, t2.sys_errno, "hash \"%s\"", path);
-              goto out_th;
-            }
-          if (digest_check (diff, t2.out, "diffId", err) < 0)
+          unsigned char md[EVP_MAX_MD_SIZE];
+          if (rehash_file (fd, diff->md, st->bytes_written, path, md, err) < 0
+              || digest_check (diff, md, "diffId", err) < 0)
             goto out_th;
         }
       goto meta;
@@ -1826,20 +1836,8 @@ unpack_raw (int src_fd, int root, const struct model_unpack_opts *o,
         memcpy (md, th.out, sizeof md);
       else
         {
-          struct tail_hash t2 = { .fd = fd, .md = diff->md };
-          pthread_mutex_init (&t2.mu, NULL);
-          pthread_cond_init (&t2.cv, NULL);
-          t2.ready = th.hashed;
-          t2.done = true;
-          tail_hash_main (&t2);
-          pthread_mutex_destroy (&t2.mu);
-          pthread_cond_destroy (&t2.cv);
-          if (!t2.complete)
-            {
-              mp_error_sys (err, t2.sys_errno, "hash \"%s\"", path);
-              goto out_th;
-            }
-          memcpy (md, t2.out, sizeof md);
+          if (rehash_file (fd, diff->md, th.hashed, path, md, err) < 0)
+            goto out_th;
         }
       if (digest_check (diff, md, "diffId", err) < 0)
         goto out_th;
