@@ -9,7 +9,8 @@ protobuf-c-compiler libprotobuf-c-dev libgrpc-dev
 libcurl4-openssl-dev libssl-dev libjansson-dev liblmdb-dev libarchive-dev
 zlib1g-dev libzstd-dev
 containerd runc docker-registry skopeo busybox-static
-jq curl ca-certificates zstd e2fsprogs util-linux iproute2 apache2-utils"
+jq curl ca-certificates zstd e2fsprogs util-linux iproute2 apache2-utils
+openssl python3"
 
 missing=""
 for p in $PKGS; do
