@@ -73,6 +73,14 @@ int cli_model_load (struct oci_layout *l, const char *ref, struct cli_model *m,
                     mp_error *err);
 void cli_model_free (struct cli_model *m);
 
+/* The model TEXT (a reference or a stored digest) in the CLI's store,
+ * pulled into it first if it is not there.  *NAME and *DIGEST get the
+ * stored name and manifest digest (malloc'd).  Returns a cli_exit code,
+ * having printed the error (prefixed by CMD). */
+int cli_model_ensure (const struct cli_globals *g, const char *cmd,
+                      const char *text, bool plain_http, char **name,
+                      char **digest);
+
 /* Push the stored model REF to its registry (push, pack --push). */
 int cli_push_ref (const struct cli_globals *g, const char *ref,
                   bool plain_http);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "model/digest.h"
 #include "model/manifest.h"
 #include "model/mediatype.h"
 #include "model/modelconfig.h"
@@ -234,6 +235,47 @@ out:
   oci_layout_close (l);
   registry_client_free (rc);
   return ret;
+}
+
+int
+cli_model_ensure (const struct cli_globals *g, const char *cmd,
+                  const char *text, bool plain_http, char **name_out,
+                  char **digest_out)
+{
+  oci_layout *l;
+  struct cli_model m;
+  model_reference ref;
+  char name[MODEL_REF_MAX + 512];
+  mp_error err = { 0 };
+  int r;
+
+  *name_out = *digest_out = NULL;
+  l = oci_layout_open (g->store, true, &err);
+  if (l == NULL)
+    return cli_fail (cmd, &err);
+  r = cli_model_load (l, text, &m, &err);
+  oci_layout_close (l);
+  if (r == 0)
+    {
+      *name_out = steal_pointer (&m.name);
+      *digest_out = steal_pointer (&m.digest);
+      cli_model_free (&m);
+      return CLI_OK;
+    }
+  if (err.code != MP_ERR_NOT_FOUND || model_digest_is_valid (text))
+    {
+      if (err.code == MP_ERR_INVALID_ARGUMENT
+          && model_reference_parse (text, &ref, NULL) < 0)
+        return parse_ref (cmd, text, &ref);
+      return cli_fail (cmd, &err);
+    }
+  /* Not stored yet: fetch it. */
+  if ((r = parse_ref (cmd, text, &ref)) != 0)
+    return r;
+  if (pull (g, &ref, plain_http, name, sizeof name, digest_out, &err) < 0)
+    return cli_fail (cmd, &err);
+  *name_out = strdup (name);
+  return CLI_OK;
 }
 
 int

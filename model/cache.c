@@ -74,7 +74,7 @@ struct flight
 struct model_cache
 {
   char *root;
-  int root_fd, layers_fd, trees_fd, tmp_fd;
+  int root_fd, layers_fd, trees_fd, tmp_fd, pins_fd;
   int work_fd; /* tmp/<work_name>, flock'ed for the cache's lifetime */
   char work_name[64];
   int64_t keep_seconds, keep_bytes;
@@ -715,6 +715,7 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
       return NULL;
     }
   c->root_fd = c->layers_fd = c->trees_fd = c->tmp_fd = c->work_fd = -1;
+  c->pins_fd = -1;
   pthread_mutex_init (&c->mu, NULL);
   pthread_cond_init (&c->cv, NULL);
   pthread_cond_init (&c->sync_cv, NULL);
@@ -739,6 +740,7 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
   if (open_subdir (c, "layers", &c->layers_fd, err) < 0
       || open_subdir (c, "trees", &c->trees_fd, err) < 0
       || open_subdir (c, "tmp", &c->tmp_fd, err) < 0
+      || open_subdir (c, "pins", &c->pins_fd, err) < 0
       || make_work_dir (c, err) < 0 || clean_tmp (c, &freed, err) < 0
       || read_boot_id (c, o->boot_id, err) < 0)
     goto fail;
@@ -785,6 +787,7 @@ model_cache_close (model_cache *c)
     }
   closep_quiet (c->work_fd);
   closep_quiet (c->tmp_fd);
+  closep_quiet (c->pins_fd);
   closep_quiet (c->trees_fd);
   closep_quiet (c->layers_fd);
   closep_quiet (c->root_fd);
@@ -1849,6 +1852,127 @@ model_cache_touch (model_cache *c, const char *manifest_digest, mp_error *err)
   return stamp_tree (c, &d, err);
 }
 
+/* ---- pins -------------------------------------------------------------- */
+
+/* Pin names become file names under pins/: a safe alphabet, no dot first. */
+static int
+check_pin_name (const char *name, mp_error *err)
+{
+  size_t n = name == NULL ? 0 : strlen (name);
+
+  if (n == 0 || n > 200 || name[0] == '.'
+      || strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                       "0123456789._-")
+             != n)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "model cache: bad pin name \"%s\"",
+                         name == NULL ? "" : name);
+  return 0;
+}
+
+int
+model_cache_pin (model_cache *c, const char *name, const char *digest,
+                 const char *note, mp_error *err)
+{
+  model_digest d, target;
+  char tmp[32];
+  cleanup_free char *text = NULL;
+  cleanup_close int lock = -1, fd = -1;
+
+  if (check_pin_name (name, err) < 0
+      || model_digest_parse (digest, &d, err) < 0)
+    return -1;
+  if (asprintf (&text, "%s\n%s\n", d.str, note == NULL ? "" : note) < 0)
+    return mp_error_sys (err, ENOMEM, "pin");
+  /* Under the shared lock gc cannot run, so the tree seen here is the tree
+   * the pin keeps. */
+  lock = cache_lock (c, LOCK_SH, err);
+  if (lock < 0)
+    return -1;
+  if (!is_dir_at (c->trees_fd, model_digest_hex (&d))
+      && !(alias_get (c, model_digest_hex (&d), &target)
+           && is_dir_at (c->trees_fd, model_digest_hex (&target))))
+    return mp_error_set (err, MP_ERR_NOT_FOUND,
+                         "no tree for %s in the model cache", d.str);
+  snprintf (tmp, sizeof tmp, "P%" PRIu64, next_seq (c));
+  if (write_file_at (c->work_fd, tmp, text, err) < 0)
+    return -1;
+  fd = openat (c->work_fd, tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 || fdatasync (fd) < 0
+      || renameat (c->work_fd, tmp, c->pins_fd, name) < 0
+      || fsync (c->pins_fd) < 0)
+    {
+      int e = errno;
+
+      unlinkat (c->work_fd, tmp, 0);
+      return mp_error_sys (err, e, "write pin %s/pins/%s", c->root, name);
+    }
+  return 0;
+}
+
+int
+model_cache_unpin (model_cache *c, const char *name, mp_error *err)
+{
+  if (check_pin_name (name, err) < 0)
+    return -1;
+  if (unlinkat (c->pins_fd, name, 0) < 0)
+    {
+      if (errno == ENOENT)
+        return mp_error_set (err, MP_ERR_NOT_FOUND, "no pin %s", name);
+      return mp_error_sys (err, errno, "remove pin %s/pins/%s", c->root, name);
+    }
+  fsync (c->pins_fd);
+  return 0;
+}
+
+int
+model_cache_pin_get (model_cache *c, const char *name, char **digest,
+                     char **note, mp_error *err)
+{
+  cleanup_free char *text = NULL;
+  char *nl;
+
+  if (check_pin_name (name, err) < 0)
+    return -1;
+  text = read_file_at (c->pins_fd, name);
+  if (text == NULL)
+    return mp_error_set (err, MP_ERR_NOT_FOUND, "no pin %s", name);
+  nl = strchr (text, '\n');
+  if (nl == NULL)
+    return mp_error_set (err, MP_ERR_INTERNAL, "pin %s is malformed", name);
+  *nl = '\0';
+  if (note != NULL)
+    {
+      char *end = strchr (nl + 1, '\n');
+
+      if (end != NULL)
+        *end = '\0';
+      *note = strdup (nl + 1);
+    }
+  *digest = strdup (text);
+  if (*digest == NULL || (note != NULL && *note == NULL))
+    return mp_error_sys (err, ENOMEM, "pin %s", name);
+  return 0;
+}
+
+char *
+model_cache_tree_path (model_cache *c, const char *digest)
+{
+  model_digest d, target;
+  char *path = NULL;
+
+  if (model_digest_parse (digest, &d, NULL) < 0)
+    return NULL;
+  if (!is_dir_at (c->trees_fd, model_digest_hex (&d))
+      && alias_get (c, model_digest_hex (&d), &target))
+    d = target;
+  if (!is_dir_at (c->trees_fd, model_digest_hex (&d)))
+    return NULL;
+  if (asprintf (&path, "%s/trees/%s", c->root, model_digest_hex (&d)) < 0)
+    return NULL;
+  return path;
+}
+
 /* ---- gc ---------------------------------------------------------------- */
 
 struct strset
@@ -2133,6 +2257,43 @@ gc_layers (model_cache *c, const struct strset *needed, int64_t *freed,
   return 0;
 }
 
+/* Every pinned digest (and the manifest an index pin resolved to) counts as
+ * in use.  Called under the exclusive lock. */
+static int
+gc_pins (model_cache *c, struct strset *used, mp_error *err)
+{
+  cleanup_dir DIR *d = NULL;
+  struct dirent *de;
+  int fd = open_dir_at (c->pins_fd, ".");
+
+  if (fd < 0 || (d = fdopendir (fd)) == NULL)
+    {
+      closep_quiet (fd);
+      return mp_error_sys (err, errno, "read %s/pins", c->root);
+    }
+  while ((de = readdir (d)) != NULL)
+    {
+      cleanup_free char *text = NULL;
+      model_digest p, target;
+      char *nl;
+
+      if (de->d_name[0] == '.')
+        continue;
+      text = read_file_at (c->pins_fd, de->d_name);
+      if (text == NULL || (nl = strchr (text, '\n')) == NULL)
+        continue;
+      *nl = '\0';
+      if (model_digest_parse (text, &p, NULL) < 0)
+        continue;
+      if (strset_add (used, model_digest_hex (&p), err) < 0)
+        return -1;
+      if (alias_get (c, model_digest_hex (&p), &target)
+          && strset_add (used, model_digest_hex (&target), err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
 int
 model_cache_gc (model_cache *c, const char *const *in_use, size_t n,
                 int64_t *freed_out, mp_error *err)
@@ -2172,6 +2333,8 @@ model_cache_gc (model_cache *c, const char *const *in_use, size_t n,
           && strset_add (&used, model_digest_hex (&target), err) < 0)
         goto out;
     }
+  if (gc_pins (c, &used, err) < 0)
+    goto out;
   if (gc_collect (c, &used, &trees, &ntrees, err) < 0)
     goto out;
   if (gc_decide (c, trees, ntrees, err) < 0)

@@ -15,6 +15,7 @@
  *   trees/<ihex>.index     an index digest resolved to a manifest: the
  *                          manifest digest, so in_use and touch accept both
  *   tmp/<pid>.<random>/    one work directory per open cache, flock'ed
+ *   pins/<name>            a digest gc keeps whatever the retention
  *   lock                   flock: shared while building, exclusive in gc
  *
  * Every blob is verified before anything made from it is visible; layers
@@ -139,6 +140,22 @@ int model_cache_touch (model_cache *c, const char *manifest_digest,
  * blob-open callback must never wait for a lock the gc caller holds. */
 int model_cache_gc (model_cache *c, const char *const *in_use, size_t n,
                     int64_t *freed, mp_error *err);
+
+/* Pins keep a tree through gc whatever the retention settings: a host
+ * mount, a CRI-O store export, a preload.  NAME ([A-Za-z0-9._-], no dot
+ * first) identifies the pinner; pinning again replaces its digest.  The
+ * tree of DIGEST (a manifest, or an index this cache resolved) must exist:
+ * MP_ERR_NOT_FOUND otherwise (gc may have taken it; build it again).
+ * NOTE (may be NULL) is kept for people reading pins/. */
+int model_cache_pin (model_cache *c, const char *name, const char *digest,
+                     const char *note, mp_error *err);
+/* MP_ERR_NOT_FOUND if NAME is not pinned. */
+int model_cache_unpin (model_cache *c, const char *name, mp_error *err);
+/* The digest (and note, if NOTE is not NULL) pinned under NAME, malloc'd. */
+int model_cache_pin_get (model_cache *c, const char *name, char **digest,
+                         char **note, mp_error *err);
+/* The absolute path of the tree of DIGEST (malloc'd), or NULL if none. */
+char *model_cache_tree_path (model_cache *c, const char *digest);
 
 /* Counters since open: for tests and the "second pod does no unpacking"
  * proof.  Each unpack is also logged at info level, each reuse at debug. */
