@@ -23,7 +23,8 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 PROTOS := proto/google/protobuf/empty.proto proto/google/protobuf/timestamp.proto \
 	proto/google/protobuf/field_mask.proto proto/types/mount.proto \
 	proto/snapshots/snapshots.proto proto/cri/api.proto \
-	proto/content/content.proto
+	proto/content/content.proto proto/types/descriptor.proto \
+	proto/images/images.proto proto/leases/leases.proto
 PB_C := $(PROTOS:proto/%.proto=$(GEN)/%.pb-c.c)
 PB_H := $(PB_C:.c=.h)
 

@@ -17,7 +17,8 @@ struct mp_grpc_client
 {
   grpc_channel *channel;
   char *socket_path;
-  char *ns; /* NULL: no namespace metadata */
+  char *ns;    /* NULL: no namespace metadata */
+  char *lease; /* NULL: no lease metadata */
   int64_t timeout_ms;
   bool wait_for_ready;
 };
@@ -128,6 +129,7 @@ mp_grpc_client_free (mp_grpc_client *c)
   grpc_channel_destroy (c->channel);
   free (c->socket_path);
   free (c->ns);
+  free (c->lease);
   free (c);
   grpc_shutdown ();
 }
@@ -144,6 +146,22 @@ mp_grpc_client_set_namespace (mp_grpc_client *c, const char *ns, mp_error *err)
     }
   free (c->ns);
   c->ns = copy;
+  return 0;
+}
+
+int
+mp_grpc_client_set_lease (mp_grpc_client *c, const char *lease, mp_error *err)
+{
+  char *copy = NULL;
+
+  if (lease != NULL && *lease != '\0')
+    {
+      copy = strdup (lease);
+      if (copy == NULL)
+        return mp_error_sys (err, ENOMEM, "grpc client lease");
+    }
+  free (c->lease);
+  c->lease = copy;
   return 0;
 }
 
@@ -224,13 +242,27 @@ typedef struct call_state
   const char *method;
   grpc_completion_queue *cq;
   grpc_call *call;
-  grpc_metadata ns_md;
+  grpc_metadata md[2]; /* namespace, lease */
+  size_t nmd;
   grpc_metadata_array initial_md;
   grpc_metadata_array trailing_md;
   grpc_status_code status;
   grpc_slice details;
   grpc_byte_buffer *request;
 } call_state;
+
+static grpc_byte_buffer *
+pack_message (const ProtobufCMessage *msg)
+{
+  size_t len = protobuf_c_message_get_packed_size (msg);
+  grpc_slice payload = grpc_slice_malloc (len);
+  grpc_byte_buffer *bb;
+
+  protobuf_c_message_pack (msg, GRPC_SLICE_START_PTR (payload));
+  bb = grpc_raw_byte_buffer_create (&payload, 1);
+  grpc_slice_unref (payload);
+  return bb;
+}
 
 static int
 call_open (call_state *st, mp_grpc_client *c, const char *method,
@@ -243,16 +275,19 @@ call_open (call_state *st, mp_grpc_client *c, const char *method,
   grpc_metadata_array_init (&st->initial_md);
   grpc_metadata_array_init (&st->trailing_md);
 
-  size_t len = protobuf_c_message_get_packed_size (req);
-  grpc_slice payload = grpc_slice_malloc (len);
-  protobuf_c_message_pack (req, GRPC_SLICE_START_PTR (payload));
-  st->request = grpc_raw_byte_buffer_create (&payload, 1);
-  grpc_slice_unref (payload);
+  if (req != NULL)
+    st->request = pack_message (req);
 
   if (c->ns != NULL)
     {
-      st->ns_md.key = grpc_slice_from_static_string ("containerd-namespace");
-      st->ns_md.value = grpc_slice_from_copied_string (c->ns);
+      st->md[st->nmd].key
+          = grpc_slice_from_static_string ("containerd-namespace");
+      st->md[st->nmd++].value = grpc_slice_from_copied_string (c->ns);
+    }
+  if (c->lease != NULL)
+    {
+      st->md[st->nmd].key = grpc_slice_from_static_string ("containerd-lease");
+      st->md[st->nmd++].value = grpc_slice_from_copied_string (c->lease);
     }
 
   st->cq = grpc_completion_queue_create_for_next (NULL);
@@ -275,8 +310,8 @@ call_close (call_state *st)
     cq_destroy (st->cq);
   if (st->request != NULL)
     grpc_byte_buffer_destroy (st->request);
-  if (st->client != NULL && st->client->ns != NULL)
-    grpc_slice_unref (st->ns_md.value);
+  for (size_t i = 0; i < st->nmd; i++)
+    grpc_slice_unref (st->md[i].value);
   grpc_metadata_array_destroy (&st->initial_md);
   grpc_metadata_array_destroy (&st->trailing_md);
   grpc_slice_unref (st->details);
@@ -308,10 +343,10 @@ fill_send_ops (call_state *st, grpc_op *ops)
 {
   memset (ops, 0, 3 * sizeof *ops);
   ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-  if (st->client->ns != NULL)
+  if (st->nmd > 0)
     {
-      ops[0].data.send_initial_metadata.count = 1;
-      ops[0].data.send_initial_metadata.metadata = &st->ns_md;
+      ops[0].data.send_initial_metadata.count = st->nmd;
+      ops[0].data.send_initial_metadata.metadata = st->md;
     }
   if (st->client->wait_for_ready)
     ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY
@@ -479,4 +514,166 @@ mp_grpc_client_server_stream (mp_grpc_client *c, const char *method,
     ret = -1;
   call_close (&st);
   return ret;
+}
+
+/* ---- bidirectional streams, in lock step -------------------------------- */
+
+struct mp_grpc_stream
+{
+  call_state st;
+  bool got_headers;
+  bool ended; /* the server closed its half: only the status is left */
+};
+
+int
+mp_grpc_stream_open (mp_grpc_client *c, const char *method,
+                     mp_grpc_stream **out, mp_error *err)
+{
+  mp_grpc_stream *s = calloc (1, sizeof *s);
+  grpc_op op;
+  int ret;
+
+  *out = NULL;
+  if (s == NULL)
+    return mp_error_sys (err, ENOMEM, "%s", method);
+  if (call_open (&s->st, c, method, NULL, err) < 0)
+    {
+      call_close (&s->st);
+      free (s);
+      return -1;
+    }
+  memset (&op, 0, sizeof op);
+  op.op = GRPC_OP_SEND_INITIAL_METADATA;
+  if (s->st.nmd > 0)
+    {
+      op.data.send_initial_metadata.count = s->st.nmd;
+      op.data.send_initial_metadata.metadata = s->st.md;
+    }
+  if (c->wait_for_ready)
+    op.flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY
+               | GRPC_INITIAL_METADATA_WAIT_FOR_READY_EXPLICITLY_SET;
+  ret = call_batch (&s->st, &op, 1, err);
+  if (ret < 0)
+    {
+      call_close (&s->st);
+      free (s);
+      return -1;
+    }
+  *out = s;
+  return 0;
+}
+
+/* The call's status once the server has ended it. */
+static int
+stream_status (mp_grpc_stream *s, mp_error *err)
+{
+  grpc_op ops[2];
+  size_t n = 0;
+  int ret;
+
+  memset (ops, 0, sizeof ops);
+  if (!s->got_headers)
+    {
+      ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+      ops[n++].data.recv_initial_metadata.recv_initial_metadata
+          = &s->st.initial_md;
+      s->got_headers = true;
+    }
+  fill_recv_status_op (&s->st, &ops[n++]);
+  ret = call_batch (&s->st, ops, n, err);
+  if (ret < 0)
+    return -1;
+  ret = call_result (&s->st, err);
+  if (ret == 0)
+    ret = mp_error_set (err, MP_ERR_INTERNAL,
+                        "%s: the stream ended without an answer", s->st.method);
+  return ret;
+}
+
+int
+mp_grpc_stream_exchange (mp_grpc_stream *s, const ProtobufCMessage *req,
+                         const ProtobufCMessageDescriptor *resp_desc,
+                         ProtobufCMessage **resp, mp_error *err)
+{
+  grpc_byte_buffer *send = pack_message (req), *recv = NULL;
+  grpc_op ops[3];
+  size_t n = 0;
+  int ret;
+
+  *resp = NULL;
+  memset (ops, 0, sizeof ops);
+  ops[n].op = GRPC_OP_SEND_MESSAGE;
+  ops[n++].data.send_message.send_message = send;
+  if (!s->got_headers)
+    {
+      ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+      ops[n++].data.recv_initial_metadata.recv_initial_metadata
+          = &s->st.initial_md;
+      s->got_headers = true;
+    }
+  ops[n].op = GRPC_OP_RECV_MESSAGE;
+  ops[n++].data.recv_message.recv_message = &recv;
+  ret = call_batch (&s->st, ops, n, err);
+  grpc_byte_buffer_destroy (send);
+  if (ret < 0)
+    return -1;
+  if (recv == NULL)
+    {
+      /* The server ended the call: its status says why. */
+      s->ended = true;
+      return stream_status (s, err);
+    }
+  *resp = decode (&s->st, recv, resp_desc, err);
+  grpc_byte_buffer_destroy (recv);
+  return *resp == NULL ? -1 : 0;
+}
+
+int
+mp_grpc_stream_close (mp_grpc_stream *s, mp_error *err)
+{
+  int ret = 0;
+
+  if (s == NULL)
+    return 0;
+  if (!s->ended)
+    {
+      grpc_op ops[3];
+      size_t n = 0;
+
+      memset (ops, 0, sizeof ops);
+      ops[n++].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+      if (!s->got_headers)
+        {
+          ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+          ops[n++].data.recv_initial_metadata.recv_initial_metadata
+              = &s->st.initial_md;
+        }
+      fill_recv_status_op (&s->st, &ops[n++]);
+      ret = call_batch (&s->st, ops, n, err);
+      if (ret >= 0)
+        ret = call_result (&s->st, err);
+    }
+  call_close (&s->st);
+  free (s);
+  return ret;
+}
+
+void
+mp_grpc_stream_cancel (mp_grpc_stream *s)
+{
+  if (s == NULL)
+    return;
+  if (!s->ended)
+    {
+      mp_error ignored;
+      grpc_call_cancel (s->st.call, NULL);
+      s->ended = true;
+      {
+        grpc_op op;
+        fill_recv_status_op (&s->st, &op);
+        call_batch (&s->st, &op, 1, &ignored);
+      }
+    }
+  call_close (&s->st);
+  free (s);
 }

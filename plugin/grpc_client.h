@@ -69,6 +69,9 @@ void mp_grpc_client_free (mp_grpc_client *c);
 /* Send "containerd-namespace: NS" with every call; NULL or "" sends none. */
 int mp_grpc_client_set_namespace (mp_grpc_client *c, const char *ns,
                                   mp_error *err);
+/* Send "containerd-lease: ID" with every call; NULL or "" sends none. */
+int mp_grpc_client_set_lease (mp_grpc_client *c, const char *lease,
+                              mp_error *err);
 const char *mp_grpc_client_namespace (const mp_grpc_client *c);
 
 /* Per-call deadline in milliseconds; 0 (the default) means none. */
@@ -98,6 +101,21 @@ int mp_grpc_client_server_stream (mp_grpc_client *c, const char *method,
                                   const ProtobufCMessageDescriptor *resp_desc,
                                   mp_grpc_stream_fn fn, void *opaque,
                                   mp_error *err);
+
+/* A bidirectional stream used in lock step (containerd's Content Write):
+ * each exchange sends one message and waits for the server's answer.
+ * Returns as a unary call does: 0, a status code when the server ended the
+ * call instead of answering, or -1 for a local failure. */
+typedef struct mp_grpc_stream mp_grpc_stream;
+int mp_grpc_stream_open (mp_grpc_client *c, const char *method,
+                         mp_grpc_stream **out, mp_error *err);
+int mp_grpc_stream_exchange (mp_grpc_stream *s, const ProtobufCMessage *req,
+                             const ProtobufCMessageDescriptor *resp_desc,
+                             ProtobufCMessage **resp, mp_error *err);
+/* Half-close, read the status and free: 0 or the status code. */
+int mp_grpc_stream_close (mp_grpc_stream *s, mp_error *err);
+/* Abandon the call and free. */
+void mp_grpc_stream_cancel (mp_grpc_stream *s);
 
 /* "NotFound", "AlreadyExists", ... as gRPC spells the code;
  * "UnrecognizedCode" for anything else. */
