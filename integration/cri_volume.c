@@ -807,6 +807,10 @@ teardown (run *r)
     }
 }
 
+/* As a kubelet with pullPolicy IfNotPresent: no PullImage for an image
+ * the runtime has. */
+static bool if_not_present;
+
 static void
 pull (run *r, const char *image)
 {
@@ -814,7 +818,22 @@ pull (run *r, const char *image)
   cleanup_free char *ref = NULL;
   cri_image_info img = { 0 };
   int64_t t0 = now_ms ();
-  int rc = cri_pull_image (r->cri, image, &r->pod, &ref, &err);
+  int rc;
+
+  if (if_not_present)
+    {
+      rc = cri_image_status (r->cri, image, &img, &err);
+      if (rc == 0 && img.id != NULL)
+        {
+          check (true, "ImageStatus %s: present (%s), not pulled", image,
+                 img.id);
+          cri_image_info_free (&img);
+          return;
+        }
+      cri_image_info_free (&img);
+      memset (&img, 0, sizeof img);
+    }
+  rc = cri_pull_image (r->cri, image, &r->pod, &ref, &err);
 
   check (rc == 0, "PullImage %s%s%s", image, rc ? ": " : "", rc ? err.msg : "");
   if (rc != 0)
@@ -865,7 +884,7 @@ usage (void)
       "           [--snapshotter NAME] [--backend SOCK]\n"
       "           [--expect-mode MODE:PATH ...] [--while-running CMD]\n"
       "           [--expect-create-error TEXT] [--before-create CMD]\n"
-      "           [--after-create CMD]\n");
+      "           [--after-create CMD] [--if-not-present]\n");
 }
 
 int
@@ -890,6 +909,7 @@ main (int argc, char **argv)
     { "after-create", required_argument, NULL, 'A' },
     { "expect-mode", required_argument, NULL, 'M' },
     { "while-running", required_argument, NULL, 'W' },
+    { "if-not-present", no_argument, NULL, 'P' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -966,6 +986,9 @@ main (int argc, char **argv)
         break;
       case 'W':
         o.while_running = optarg;
+        break;
+      case 'P':
+        if_not_present = true;
         break;
       case 'h':
         usage ();

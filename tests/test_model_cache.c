@@ -1472,6 +1472,48 @@ TEST (durability_across_boots)
   world_free ();
 }
 
+TEST (pins_keep_trees_through_gc)
+{
+  char a[MODEL_DIGEST_MAX + 1], b[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *ta = NULL, *ra = NULL, *tb = NULL, *rb = NULL, *got = NULL,
+                    *note = NULL, *path = NULL;
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  two_models (a, b);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, a, &ta, &ra, NULL, &err) == 0);
+  REQUIRE (get (c, b, &tb, &rb, NULL, &err) == 0);
+  CHECK (model_cache_pin (c, "mount-x", a, "/mnt/x ref", &err) == 0);
+  CHECK (model_cache_pin_get (c, "mount-x", &got, &note, &err) == 0);
+  CHECK_STR (got, a);
+  CHECK_STR (note, "/mnt/x ref");
+  path = model_cache_tree_path (c, a);
+  CHECK_STR (path, ta);
+  /* Bad names never become files outside pins/. */
+  CHECK (model_cache_pin (c, "../x", a, NULL, &err) < 0
+         && err.code == MP_ERR_INVALID_ARGUMENT);
+  CHECK (model_cache_pin (c, ".hidden", a, NULL, &err) < 0);
+  CHECK (model_cache_pin (c, "", a, NULL, &err) < 0);
+  /* No retention, nothing in use: only the pin keeps A. */
+  CHECK (model_cache_gc (c, NULL, 0, NULL, &err) == 0);
+  CHECK (tree_exists (a) && !tree_exists (b));
+  CHECK_STR (slurp (ta, "shared.bin") ? "ok" : NULL, "ok");
+  /* A pin needs the tree to exist now. */
+  CHECK (model_cache_pin (c, "crio-y", b, NULL, &err) < 0
+         && err.code == MP_ERR_NOT_FOUND);
+  CHECK (model_cache_unpin (c, "mount-x", &err) == 0);
+  CHECK (model_cache_unpin (c, "mount-x", &err) < 0
+         && err.code == MP_ERR_NOT_FOUND);
+  CHECK (model_cache_gc (c, NULL, 0, NULL, &err) == 0);
+  CHECK (!tree_exists (a));
+  CHECK (model_cache_tree_path (c, a) == NULL);
+  model_cache_close (c);
+  world_free ();
+}
+
 TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (tar_gzip_zstd_and_nested_dirs), T (later_layer_wins),
            T (legacy_cnai_artifact), T (oras_generic_artifact),
@@ -1481,4 +1523,5 @@ TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (missing_blob_and_no_space), T (concurrent_gets_unpack_once),
            T (two_caches_race_on_one_root), T (gc_removes_unused_keeps_in_use),
            T (gc_retention_by_time), T (gc_retention_by_size),
-           T (open_removes_crash_leftovers), T (durability_across_boots))
+           T (open_removes_crash_leftovers), T (durability_across_boots),
+           T (pins_keep_trees_through_gc))
