@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -25,18 +27,112 @@
 
 #define MAX_DOC (4 * 1024 * 1024)
 
+/* Progress on a terminal: one line per blob of 1 MiB or more while it
+ * moves ("sha256:0123456789ab  120.0/520.0 MiB  [=====>    ]  812.3
+ * MiB/s"), redrawn at most ten times a second; a finished blob's line
+ * stays above those still moving.  Called from several threads. */
+#define PROGRESS_SLOTS 16
+
+struct progress_slot
+{
+  char digest[24]; /* "sha256:" and 12 hex digits */
+  int64_t done, total;
+  double start, last;
+  bool finished, used;
+};
+
+static struct
+{
+  pthread_mutex_t mu;
+  struct progress_slot slot[PROGRESS_SLOTS];
+  int drawn; /* lines of moving blobs on screen */
+  double last_draw;
+} prog = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static double
+now_s (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+progress_line (const struct progress_slot *s, double t)
+{
+  char bar[25];
+  int w = (int)(sizeof bar - 1);
+  int k = s->total > 0 ? (int)(w * s->done / s->total) : 0;
+  double secs = (s->finished ? s->last : t) - s->start;
+
+  for (int i = 0; i < w; i++)
+    bar[i] = i < k ? '=' : i == k ? '>' : ' ';
+  bar[w] = '\0';
+  fprintf (stderr, "%s  %7.1f/%.1f MiB  [%s]  %6.1f MiB/s%s\033[K\n", s->digest,
+           (double)s->done / 1048576.0, (double)s->total / 1048576.0, bar,
+           secs > 0.01 ? (double)s->done / 1048576.0 / secs : 0.0,
+           s->finished ? "  done" : "");
+}
+
 static void
 progress (void *ctx, const char *digest, int64_t done, int64_t total)
 {
-  static int64_t last;
+  struct progress_slot *s = NULL;
+  double t;
+  bool finished_now = false;
 
-  if (done == total || done - last >= (64 << 20) || done < last)
+  if (total < (1 << 20))
+    return;
+  pthread_mutex_lock (&prog.mu);
+  t = now_s ();
+  for (int i = 0; i < PROGRESS_SLOTS && s == NULL; i++)
+    if (prog.slot[i].used && strncmp (prog.slot[i].digest, digest, 19) == 0)
+      s = &prog.slot[i];
+  for (int i = 0; i < PROGRESS_SLOTS && s == NULL; i++)
+    if (!prog.slot[i].used)
+      {
+        s = &prog.slot[i];
+        memset (s, 0, sizeof *s);
+        snprintf (s->digest, sizeof s->digest, "%.19s", digest);
+        s->used = true;
+        s->start = t;
+      }
+  if (s == NULL || s->finished)
     {
-      fprintf (stderr, "\r%.19s %lld/%lld MiB%s", digest,
-               (long long)(done >> 20), (long long)(total >> 20),
-               done == total ? "\n" : "");
-      last = done;
+      pthread_mutex_unlock (&prog.mu);
+      return;
     }
+  /* Parallel ranges report bytes as they arrive, not in order. */
+  if (done > s->done)
+    s->done = done;
+  s->total = total;
+  s->last = t;
+  if (s->done >= total)
+    s->finished = finished_now = true;
+  if (finished_now || t - prog.last_draw >= 0.1)
+    {
+      /* Back to the first moving line; finished lines first, for good. */
+      if (prog.drawn > 0)
+        fprintf (stderr, "\033[%dA", prog.drawn);
+      for (int i = 0; i < PROGRESS_SLOTS; i++)
+        if (prog.slot[i].used && prog.slot[i].finished)
+          {
+            progress_line (&prog.slot[i], t);
+            prog.slot[i].used = false;
+          }
+      prog.drawn = 0;
+      for (int i = 0; i < PROGRESS_SLOTS; i++)
+        if (prog.slot[i].used)
+          {
+            progress_line (&prog.slot[i], t);
+            prog.drawn++;
+          }
+      fputs ("\033[J", stderr);
+      fflush (stderr);
+      prog.last_draw = t;
+    }
+  pthread_mutex_unlock (&prog.mu);
 }
 
 static registry_client *
@@ -45,6 +141,15 @@ client (const struct cli_globals *g, bool plain_http, mp_error *err)
   struct registry_options o = { .auth_file = g->auth_file,
                                 .hosts_dir = g->hosts_dir,
                                 .plain_http = plain_http };
+  const char *e;
+
+  /* Sizes for tests and tuning; see docs/cli.md. */
+  if ((e = getenv ("MODELPACK_RANGE_CHUNK")) != NULL)
+    o.range_chunk = strtoll (e, NULL, 10);
+  if ((e = getenv ("MODELPACK_RANGE_STREAMS")) != NULL)
+    o.range_streams = atoi (e);
+  if ((e = getenv ("MODELPACK_UPLOAD_CHUNK")) != NULL)
+    o.upload_chunk = strtoll (e, NULL, 10);
   if (g->progress)
     o.progress = progress;
   return registry_client_new (&o, err);
@@ -62,6 +167,112 @@ parse_ref (const char *cmd, const char *text, model_reference *ref)
       return CLI_BAD_REF;
     }
   return 0;
+}
+
+/* ---- where blobs are known to be ---------------------------------------- */
+
+/* STORE/blob-repositories.json remembers, per blob, the repositories
+ * ("host/path") it was pulled from or pushed to: {"sha256:…": ["host/path",
+ * …]}, the latest last, at most REPOS_MAX each.  Pushing a blob to another
+ * repository of the same registry then asks for a mount from there.  It is
+ * a hint: a missing, unreadable or stale file only means an upload. */
+#define REPOS_FILE "blob-repositories.json"
+#define REPOS_MAX 8
+
+static json_t *
+repos_load (const struct cli_globals *g)
+{
+  cleanup_free char *path = NULL;
+  json_t *doc;
+
+  if (asprintf (&path, "%s/" REPOS_FILE, g->store) < 0)
+    return NULL;
+  doc = json_load_file (path, 0, NULL);
+  if (!json_is_object (doc))
+    {
+      json_decref (doc);
+      return NULL;
+    }
+  return doc;
+}
+
+/* Record that REF's repository holds M's config and layers. */
+static void
+repos_record (const struct cli_globals *g, const model_reference *ref,
+              const model_manifest *m)
+{
+  cleanup_free char *path = NULL, *text = NULL, *old = NULL;
+  char repo[MODEL_REF_MAX + 300];
+  json_t *doc = NULL;
+  int fd;
+  struct stat st;
+
+  if (asprintf (&path, "%s/" REPOS_FILE, g->store) < 0)
+    return;
+  fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return;
+  /* Read, change, rewrite in place: the lock is on this very file. */
+  if (flock (fd, LOCK_EX) < 0 || fstat (fd, &st) < 0)
+    goto out;
+  if (st.st_size > 0 && st.st_size < (64 << 20)
+      && (old = malloc ((size_t)st.st_size + 1)) != NULL
+      && pread (fd, old, (size_t)st.st_size, 0) == st.st_size)
+    doc = json_loadb (old, (size_t)st.st_size, 0, NULL);
+  if (!json_is_object (doc))
+    {
+      json_decref (doc);
+      doc = json_object ();
+    }
+  snprintf (repo, sizeof repo, "%s/%s", ref->host, ref->path);
+  for (size_t i = 0; i <= m->n_layers; i++)
+    {
+      const char *d
+          = i == 0 ? m->config.digest.str : m->layers[i - 1].desc.digest.str;
+      json_t *a = json_object_get (doc, d);
+      if (!json_is_array (a))
+        json_object_set_new (doc, d, a = json_array ());
+      for (size_t k = 0; k < json_array_size (a); k++)
+        if (strcmp (json_string_value (json_array_get (a, k)) ?: "", repo) == 0)
+          {
+            json_array_remove (a, k);
+            break;
+          }
+      json_array_append_new (a, json_string (repo));
+      while (json_array_size (a) > REPOS_MAX)
+        json_array_remove (a, 0);
+    }
+  text = json_dumps (doc, JSON_COMPACT | JSON_SORT_KEYS);
+  if (text != NULL && ftruncate (fd, 0) == 0)
+    {
+      ssize_t n = pwrite (fd, text, strlen (text), 0);
+      (void)n;
+    }
+out:
+  json_decref (doc);
+  close (fd);
+}
+
+/* A repository of REF's registry other than REF's that holds DIGEST (the
+ * latest recorded), in BUF; or NULL. */
+static const char *
+repos_mount_from (json_t *doc, const model_reference *ref, const char *digest,
+                  char *buf, size_t n)
+{
+  json_t *a = json_object_get (doc, digest);
+  size_t hl = strlen (ref->host);
+
+  for (size_t k = json_array_size (a); k-- > 0;)
+    {
+      const char *r = json_string_value (json_array_get (a, k));
+      if (r != NULL && strncmp (r, ref->host, hl) == 0 && r[hl] == '/'
+          && strcmp (r + hl + 1, ref->path) != 0 && r[hl + 1] != '\0')
+        {
+          snprintf (buf, n, "%s", r + hl + 1);
+          return buf;
+        }
+    }
+  return NULL;
 }
 
 /* ---- pull -------------------------------------------------------------- */
@@ -228,6 +439,7 @@ pull (const struct cli_globals *g, const model_reference *ref, bool plain_http,
     }
   if (oci_layout_tag (l, name, mt, dg, (int64_t)len, m->artifact_type, err) < 0)
     goto out;
+  repos_record (g, ref, m);
   *digest_out = steal_pointer (&dg);
   ret = 0;
 out:
@@ -323,19 +535,27 @@ cli_pull (const struct cli_globals *g, int argc, char **argv)
 
 /* ---- push -------------------------------------------------------------- */
 
-int
-cli_push_ref (const struct cli_globals *g, const char *text, bool plain_http)
+/* Upload the stored model TEXT as TARGET (its own name when NULL):
+ * blobs the repository has are skipped, blobs recorded in another
+ * repository of the registry are mounted from there, the manifest goes
+ * last. */
+static int
+push_model (const struct cli_globals *g, const char *text, const char *target,
+            bool plain_http)
 {
   model_reference ref;
   struct cli_model m;
   mp_error err = { 0 };
   oci_layout *l;
   registry_client *rc = NULL;
+  json_t *repos = NULL;
   cleanup_free char *body = NULL;
   size_t len = 0;
   int r, ret = CLI_OK;
+  int counts[3] = { 0 };
+  char name[MODEL_REF_MAX + 512];
 
-  if ((r = parse_ref ("push", text, &ref)) != 0)
+  if ((r = parse_ref ("push", target ? target : text, &ref)) != 0)
     return r;
   l = oci_layout_open (g->store, true, &err);
   if (l == NULL)
@@ -348,17 +568,24 @@ cli_push_ref (const struct cli_globals *g, const char *text, bool plain_http)
   rc = client (g, plain_http, &err);
   if (rc == NULL)
     goto fail;
+  repos = repos_load (g);
   for (size_t i = 0; i <= m.manifest->n_layers; i++)
     {
       const model_descriptor *d
           = i == 0 ? &m.manifest->config : &m.manifest->layers[i - 1].desc;
       bool verified;
+      char from[MODEL_REF_MAX];
+      enum registry_push_how how;
       cleanup_close int fd
           = oci_layout_open_blob (l, d->digest.str, d->size, &verified, &err);
       if (fd < 0
-          || registry_push_blob (rc, &ref, d->digest.str, d->size, fd, &err)
+          || registry_push_blob (rc, &ref, d->digest.str, d->size, fd,
+                                 repos_mount_from (repos, &ref, d->digest.str,
+                                                   from, sizeof from),
+                                 &how, &err)
                  < 0)
         goto fail;
+      counts[how]++;
     }
   if (oci_layout_read_blob (l, m.digest, MAX_DOC, &body, &len, &err) < 0
       || registry_put_manifest (rc, &ref,
@@ -368,18 +595,33 @@ cli_push_ref (const struct cli_globals *g, const char *text, bool plain_http)
                                 body, len, &err)
              < 0)
     goto fail;
+  repos_record (g, &ref, m.manifest);
+  if (target != NULL)
+    model_reference_string (&ref, name, sizeof name);
+  else
+    snprintf (name, sizeof name, "%s", m.name);
   if (g->json)
-    printf ("{\"reference\":\"%s\",\"digest\":\"%s\"}\n", m.name, m.digest);
+    printf ("{\"reference\":\"%s\",\"digest\":\"%s\",\"blobs\":{"
+            "\"present\":%d,\"mounted\":%d,\"uploaded\":%d}}\n",
+            name, m.digest, counts[REGISTRY_PUSH_PRESENT],
+            counts[REGISTRY_PUSH_MOUNTED], counts[REGISTRY_PUSH_UPLOADED]);
   else if (!g->quiet)
-    printf ("pushed %s %s\n", m.name, m.digest);
+    printf ("pushed %s %s\n", name, m.digest);
   goto out;
 fail:
   ret = cli_fail ("push", &err);
 out:
+  json_decref (repos);
   registry_client_free (rc);
   cli_model_free (&m);
   oci_layout_close (l);
   return ret;
+}
+
+int
+cli_push_ref (const struct cli_globals *g, const char *text, bool plain_http)
+{
+  return push_model (g, text, NULL, plain_http);
 }
 
 int
@@ -399,16 +641,19 @@ cli_push (const struct cli_globals *g, int argc, char **argv)
         plain = true;
         break;
       case 'h':
-        fputs ("usage: modelpack push REF [--plain-http]\n\nUploads a "
-               "stored model to its registry (blobs it has are skipped).\n",
+        fputs ("usage: modelpack push REF [TARGET] [--plain-http]\n\n"
+               "Uploads a stored model to its registry, or as TARGET (blobs "
+               "the\nrepository has are skipped; blobs known to be in "
+               "another repository\nof the registry are mounted from it).\n",
                stdout);
         return CLI_OK;
       default:
         return CLI_USAGE;
       }
-  if (optind + 1 != argc)
-    return cli_usage_error ("push: one reference expected");
-  return cli_push_ref (g, argv[optind], plain);
+  if (optind + 1 != argc && optind + 2 != argc)
+    return cli_usage_error ("push: a reference (and a target) expected");
+  return push_model (g, argv[optind],
+                     optind + 2 == argc ? argv[optind + 1] : NULL, plain);
 }
 
 /* ---- login / logout ---------------------------------------------------- */

@@ -8,7 +8,17 @@ Rules (each applies once per matching request, in order):
                  headers and N bytes of the body, then cut the connection
   fail=PATH_PART:K  the first K requests whose path contains PATH_PART get
                  a 503
-Every request is logged to LOG as "METHOD PATH RANGE -> STATUS".
+  no-range=1     drop every request's Range header (a registry without
+                 range support: 200 with the whole blob)
+  no-patch=1     answer every PATCH with 405 (a registry refusing chunked
+                 uploads)
+  redirect-blobs=1  answer a blob GET with a 307 to /_redirect/<same path>
+                 on this proxy, which serves it without the Authorization
+                 header (object storage behind a registry)
+Every request is logged to LOG as "METHOD PATH RANGE -> STATUS", then
+" body=N" for a request with a body and " peer=PORT" (the client's port:
+one per connection).  The Host header is passed on, so the registry's
+Location headers point back at the proxy.
 """
 import http.client
 import http.server
@@ -21,6 +31,7 @@ rules = sys.argv[4:]
 lock = threading.Lock()
 drop_left = {}
 fail_left = {}
+flags = set()
 for r in rules:
     k, v = r.split("=", 1)
     if k == "drop-blob":
@@ -28,6 +39,8 @@ for r in rules:
     elif k == "fail":
         part, n = v.rsplit(":", 1)
         fail_left[part] = int(n)
+    elif k in ("no-range", "no-patch", "redirect-blobs"):
+        flags.add(k)
 
 
 def log(line):
@@ -43,6 +56,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def forward(self):
         rng = self.headers.get("Range", "-")
+        peer = f" peer={self.client_address[1]}"
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        sent_body = f" body={length}" if length else ""
+        path = self.path
+        drop = set()
+        if "no-range" in flags:
+            drop.add("range")
+        if path.startswith("/_redirect/"):
+            path = path[len("/_redirect"):]
+            drop.add("authorization")
+        elif ("redirect-blobs" in flags and self.command == "GET"
+                and "/blobs/sha256:" in path):
+            log(f"{self.command} {self.path} {rng} -> 307{peer}")
+            self.send_response(307)
+            self.send_header("Location", f"http://{self.headers['Host']}/_redirect{path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if "no-patch" in flags and self.command == "PATCH":
+            self.rfile.read(length)
+            log(f"{self.command} {self.path} {rng}{sent_body} -> 405 (injected){peer}")
+            self.send_response(405)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         with lock:
             for part, n in fail_left.items():
                 if part in self.path and n > 0:
@@ -57,11 +95,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        length = int(self.headers.get("Content-Length", "0") or 0)
         body = self.rfile.read(length) if length else None
         conn = http.client.HTTPConnection(upstream, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-        conn.request(self.command, self.path, body=body, headers=headers)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in drop}
+        conn.request(self.command, path, body=body, headers=headers)
         resp = conn.getresponse()
         cut = None
         with lock:
@@ -69,8 +106,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     and resp.status == 200 and drop_left.get("blob") is not None
                     and int(resp.getheader("Content-Length") or 0) > drop_left["blob"]):
                 cut = drop_left.pop("blob")
-        log(f"{self.command} {self.path} {rng} -> {resp.status}"
-            + (f" (cut after {cut} bytes)" if cut is not None else ""))
+        log(f"{self.command} {self.path} {rng}{sent_body} -> {resp.status}"
+            + (f" (cut after {cut} bytes)" if cut is not None else "") + peer)
         self.send_response(resp.status)
         for k, v in resp.getheaders():
             if k.lower() not in ("connection", "transfer-encoding"):
@@ -92,7 +129,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sent += len(chunk)
         conn.close()
 
-    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = forward
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
 
 
 http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()

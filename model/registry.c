@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -24,6 +25,14 @@
 #define MAX_MANIFEST (4 * 1024 * 1024)
 #define MAX_SMALL (1024 * 1024) /* token and error bodies */
 #define ATTEMPTS 4
+#define RANGE_CHUNK (32 << 20)
+#define RANGE_STREAMS 4
+#define UPLOAD_CHUNK (64 << 20)
+/* O_DIRECT wants buffers, lengths and offsets in whole blocks. */
+#define DIRECT_ALIGN 4096
+/* A chunk at the head of the blob is written as it arrives, in pieces of
+ * at least this much. */
+#define FLUSH_MIN (4 << 20)
 
 static const char *const ACCEPT
     = "Accept: application/vnd.oci.image.manifest.v1+json, "
@@ -46,6 +55,9 @@ struct registry_client
    * found stays valid after the lock is dropped. */
   pthread_mutex_t mu;
   struct token *tokens;
+  /* Connections taken by large blobs, at most range_streams in all: a
+   * blob gets more than one only while the others leave some free. */
+  int streams_in_use;
 };
 
 /* One place a repository can be reached. */
@@ -372,7 +384,13 @@ struct response
   CURL *curl;
   const char *progress_digest;
   int64_t progress_total;
+  struct piece *piece; /* or one Range of a large blob */
+  int64_t range_start; /* Content-Range's first byte, or -1 */
+  bool body_started;   /* of the current answer */
 };
+
+static size_t piece_body (struct response *r, long code, const char *buf,
+                          size_t len);
 
 static size_t
 on_header (char *buf, size_t size, size_t n, void *ctx)
@@ -390,6 +408,8 @@ on_header (char *buf, size_t size, size_t n, void *ctx)
     {
       /* A new response (after a redirect or 100): forget the last. */
       r->digest[0] = r->location[0] = r->challenge[0] = '\0';
+      r->range_start = -1;
+      r->body_started = false;
       return len;
     }
   while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
@@ -406,6 +426,9 @@ on_header (char *buf, size_t size, size_t n, void *ctx)
     snprintf (r->location, sizeof r->location, "%s", v);
   else if (strcasecmp (line, "WWW-Authenticate") == 0)
     snprintf (r->challenge, sizeof r->challenge, "%s", v);
+  else if (strcasecmp (line, "Content-Range") == 0
+           && strncmp (v, "bytes ", 6) == 0)
+    r->range_start = strtoll (v + 6, NULL, 10);
   return size * n;
 }
 
@@ -417,6 +440,8 @@ on_body (char *buf, size_t size, size_t n, void *ctx)
   long code = 0;
 
   curl_easy_getinfo (r->curl, CURLINFO_RESPONSE_CODE, &code);
+  if (r->piece != NULL && (code == 200 || code == 206))
+    return piece_body (r, code, buf, len);
   if (r->w != NULL && (code == 200 || code == 206))
     {
       if (oci_blob_write (r->w, buf, len, r->err) < 0)
@@ -455,33 +480,53 @@ on_body (char *buf, size_t size, size_t n, void *ctx)
 
 struct request
 {
-  const char *method; /* GET HEAD PUT POST */
+  const char *method; /* GET HEAD PUT POST PATCH */
   const char *url;
   const char *auth;   /* "Authorization: ..." or NULL */
   const char *accept; /* an Accept header line or NULL */
   const char *content_type;
   const char *body; /* PUT/POST from memory */
   size_t body_len;
-  int upload_fd;      /* PUT from a file (>= 0), body_len bytes */
-  int64_t range_from; /* > 0: Range: bytes=N- */
+  int upload_fd;             /* PUT/PATCH from a file (>= 0), body_len bytes */
+  int64_t upload_off;        /* ... from this offset */
+  const char *content_range; /* PATCH: "Content-Range: A-B" */
+  int64_t range_from;        /* > 0: Range: bytes=N- */
+  int64_t range_to;          /* > 0: Range: bytes=FROM-TO */
+  const char *digest;        /* upload progress: the blob, its size */
+  int64_t total;
   const struct endpoint *ep;
 };
 
 struct fd_reader
 {
   int fd;
+  int64_t off, left;
+  registry_client *rc;
+  const struct request *q;
 };
 
 static size_t
 read_fd (char *buf, size_t size, size_t n, void *ctx)
 {
   struct fd_reader *fr = ctx;
+  size_t want = size * n;
   ssize_t r;
 
+  if ((int64_t)want > fr->left)
+    want = (size_t)fr->left;
+  if (want == 0)
+    return 0;
   do
-    r = read (fr->fd, buf, size * n);
+    r = pread (fr->fd, buf, want, fr->off);
   while (r < 0 && errno == EINTR);
-  return r < 0 ? CURL_READFUNC_ABORT : (size_t)r;
+  if (r <= 0)
+    return CURL_READFUNC_ABORT; /* the file is shorter than it said */
+  fr->off += r;
+  fr->left -= r;
+  if (fr->rc->o.progress != NULL && fr->q->digest != NULL)
+    fr->rc->o.progress (fr->rc->o.progress_ctx, fr->q->digest, fr->off,
+                        fr->q->total);
+  return (size_t)r;
 }
 
 /* One exchange.  0 with r->status set, or -1 for a transport failure
@@ -492,7 +537,8 @@ perform (registry_client *rc, const struct request *q, struct response *r,
 {
   CURL *c = curl_easy_init ();
   struct curl_slist *h = NULL;
-  struct fd_reader fr = { q->upload_fd };
+  struct fd_reader fr
+      = { q->upload_fd, q->upload_off, (int64_t)q->body_len, rc, q };
   char range[64];
   CURLcode cc;
 
@@ -515,12 +561,20 @@ perform (registry_client *rc, const struct request *q, struct response *r,
       snprintf (ct, sizeof ct, "Content-Type: %s", q->content_type);
       h = curl_slist_append (h, ct);
     }
-  if (q->range_from > 0)
+  if (q->range_to > 0)
+    {
+      snprintf (range, sizeof range, "Range: bytes=%" PRId64 "-%" PRId64,
+                q->range_from, q->range_to);
+      h = curl_slist_append (h, range);
+    }
+  else if (q->range_from > 0)
     {
       snprintf (range, sizeof range, "Range: bytes=%" PRId64 "-",
                 q->range_from);
       h = curl_slist_append (h, range);
     }
+  if (q->content_range != NULL)
+    h = curl_slist_append (h, q->content_range);
   h = curl_slist_append (h, "Expect:");
   curl_easy_setopt (c, CURLOPT_URL, q->url);
   curl_easy_setopt (c, CURLOPT_HTTPHEADER, h);
@@ -554,9 +608,11 @@ perform (registry_client *rc, const struct request *q, struct response *r,
     }
   if (strcmp (q->method, "HEAD") == 0)
     curl_easy_setopt (c, CURLOPT_NOBODY, 1L);
-  else if (strcmp (q->method, "PUT") == 0 && q->upload_fd >= 0)
+  else if (q->upload_fd >= 0)
     {
       curl_easy_setopt (c, CURLOPT_UPLOAD, 1L);
+      if (strcmp (q->method, "PUT") != 0)
+        curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, q->method);
       curl_easy_setopt (c, CURLOPT_READFUNCTION, read_fd);
       curl_easy_setopt (c, CURLOPT_READDATA, &fr);
       curl_easy_setopt (c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->body_len);
@@ -578,6 +634,231 @@ perform (registry_client *rc, const struct request *q, struct response *r,
   if (cc != CURLE_OK)
     return mp_error_set (err, MP_ERR_UNAVAILABLE, "%s: %s", q->url,
                          curl_easy_strerror (cc));
+  return 0;
+}
+
+/* ---- large blobs as parallel ranges ------------------------------------ */
+
+/* One blob being fetched as ranges. */
+struct ranged
+{
+  registry_client *rc;
+  const struct endpoint *ep;
+  const char *host, *repo, *scope, *url, *digest;
+  oci_blob_writer *w;
+  int fd;
+  bool direct; /* O_DIRECT set on fd */
+  int64_t size, chunk;
+  int streams;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int64_t next;     /* the next chunk to hand out */
+  int64_t written;  /* bytes written in order (atomic: the head stores) */
+  int64_t received; /* atomic, for progress */
+  bool range_ok;    /* a 206 was seen: helpers may start */
+  bool failed;
+  mp_error err;        /* the first failure */
+  struct piece *first; /* the caller's: it alone starts helpers */
+  struct piece *helpers;
+  pthread_t *threads;
+  int n_threads;
+};
+
+/* A worker's current chunk [start, end) and its buffer: bytes received
+ * but not yet written (the chunk is not at the head yet, or less than
+ * FLUSH_MIN of it is waiting). */
+struct piece
+{
+  struct ranged *b;
+  char *buf; /* DIRECT_ALIGN-aligned, chunk bytes */
+  size_t fill;
+  int64_t start, end;
+  int64_t got;     /* bytes of the chunk received */
+  int64_t flushed; /* file offset this chunk is written up to */
+  mp_error err;
+};
+
+static void
+piece_range (struct piece *p, struct request *q)
+{
+  q->range_from = p->start + p->got;
+  q->range_to = p->end - 1;
+}
+
+static bool
+piece_is_head (struct piece *p)
+{
+  return __atomic_load_n (&p->b->written, __ATOMIC_ACQUIRE) == p->flushed;
+}
+
+/* Write what the buffer holds (only whole blocks unless ALL), through the
+ * writer: hashed and appended in order.  Only the head calls this. */
+static int
+piece_flush (struct piece *p, bool all, mp_error *err)
+{
+  struct ranged *b = p->b;
+  size_t n = all ? p->fill : p->fill & ~(size_t)(DIRECT_ALIGN - 1);
+
+  if (n == 0)
+    return 0;
+  if (b->direct && n % DIRECT_ALIGN != 0)
+    {
+      /* The blob's tail is not a whole block: write it through the page
+       * cache. */
+      int fl = fcntl (b->fd, F_GETFL);
+      if (fl < 0 || fcntl (b->fd, F_SETFL, fl & ~O_DIRECT) < 0)
+        return mp_error_sys (err, errno, "blob %s", b->digest);
+      b->direct = false;
+    }
+  if (oci_blob_write (b->w, p->buf, n, err) < 0)
+    return -1;
+  memmove (p->buf, p->buf + n, p->fill - n);
+  p->fill -= n;
+  p->flushed += (int64_t)n;
+  __atomic_store_n (&b->written, p->flushed, __ATOMIC_RELEASE);
+  return 0;
+}
+
+static void *range_worker (void *arg);
+
+static bool
+stream_take (registry_client *rc, bool force)
+{
+  bool ok;
+  int max = rc->o.range_streams > 0 ? rc->o.range_streams : RANGE_STREAMS;
+
+  pthread_mutex_lock (&rc->mu);
+  ok = force || rc->streams_in_use < max;
+  if (ok)
+    rc->streams_in_use++;
+  pthread_mutex_unlock (&rc->mu);
+  return ok;
+}
+
+static void
+stream_give (registry_client *rc)
+{
+  pthread_mutex_lock (&rc->mu);
+  rc->streams_in_use--;
+  pthread_mutex_unlock (&rc->mu);
+}
+
+static void *
+range_helper (void *arg)
+{
+  struct piece *p = arg;
+
+  range_worker (p);
+  stream_give (p->b->rc);
+  return NULL;
+}
+
+/* Once the registry has shown it serves ranges, another stream starts
+ * whenever chunks are waiting and the client has a connection to spare. */
+static void
+ranged_add_helper (struct ranged *b)
+{
+  struct piece *h;
+  bool want;
+
+  pthread_mutex_lock (&b->mu);
+  want = b->range_ok && !b->failed && b->n_threads < b->streams - 1
+         && b->next < (b->size + b->chunk - 1) / b->chunk;
+  pthread_mutex_unlock (&b->mu);
+  if (!want || !stream_take (b->rc, false))
+    return;
+  h = &b->helpers[b->n_threads];
+  h->b = b;
+  if (posix_memalign ((void **)&h->buf, DIRECT_ALIGN, (size_t)b->chunk) != 0
+      || pthread_create (&b->threads[b->n_threads], NULL, range_helper, h) != 0)
+    {
+      free (h->buf);
+      h->buf = NULL;
+      stream_give (b->rc);
+      return;
+    }
+  b->n_threads++;
+}
+
+static size_t
+piece_body (struct response *r, long code, const char *buf, size_t len)
+{
+  struct piece *p = r->piece;
+  struct ranged *b = p->b;
+
+  if (!r->body_started)
+    {
+      r->body_started = true;
+      if (code == 200 && p->start == 0 && p->got == 0)
+        {
+          /* No Range support (a first answer of 200): this one stream
+           * takes the whole blob. */
+          pthread_mutex_lock (&b->mu);
+          if (!b->range_ok)
+            {
+              p->end = b->size;
+              b->next = INT64_MAX / b->chunk;
+            }
+          pthread_mutex_unlock (&b->mu);
+        }
+      if (p->end - p->start > b->chunk && code == 200)
+        {
+          if (r->written > 0 || p->got > 0)
+            goto ignored;
+        }
+      else if (code != 206 || r->range_start != p->start + p->got)
+        goto ignored;
+      else if (!b->range_ok)
+        {
+          pthread_mutex_lock (&b->mu);
+          b->range_ok = true;
+          pthread_mutex_unlock (&b->mu);
+        }
+    }
+  if ((int64_t)len > p->end - p->start - p->got)
+    {
+      mp_error_set (r->err, MP_ERR_DATA_LOSS,
+                    "blob %s: more bytes than asked for at %" PRId64, b->digest,
+                    p->start);
+      r->sink_failed = true;
+      return 0;
+    }
+  for (size_t off = 0; off < len;)
+    {
+      size_t room = (size_t)b->chunk - p->fill;
+      size_t k = len - off < room ? len - off : room;
+
+      memcpy (p->buf + p->fill, buf + off, k);
+      p->fill += k;
+      p->got += (int64_t)k;
+      off += k;
+      if ((p->fill >= FLUSH_MIN || p->fill == (size_t)b->chunk)
+          && piece_is_head (p) && piece_flush (p, false, r->err) < 0)
+        {
+          r->sink_failed = true;
+          return 0;
+        }
+      if (p->fill == (size_t)b->chunk && off < len)
+        {
+          /* Only a single whole-blob stream outgrows its buffer, and it
+           * is always the head: a full buffer is a bug. */
+          mp_error_set (r->err, MP_ERR_INTERNAL, "blob %s: buffer full",
+                        b->digest);
+          r->sink_failed = true;
+          return 0;
+        }
+    }
+  if (b->rc->o.progress != NULL)
+    b->rc->o.progress (
+        b->rc->o.progress_ctx, b->digest,
+        __atomic_add_fetch (&b->received, (int64_t)len, __ATOMIC_RELAXED),
+        b->size);
+  return len;
+ignored:
+  mp_error_set (r->err, MP_ERR_UNAVAILABLE,
+                "%s ignored a Range request for blob %s; retry", b->host,
+                b->digest);
+  r->sink_failed = true;
   return 0;
 }
 
@@ -612,10 +893,14 @@ url_escape (const char *s)
   return out;
 }
 
-/* Answer CHALLENGE for HOST: *HEADER gets the Authorization line. */
+/* Answer CHALLENGE for HOST: *HEADER gets the Authorization line.  A
+ * bearer token is asked for the challenge's scope plus each of WANT's
+ * (space-separated) that it lacks: a mount needs pull on the source
+ * repository, which not every registry names in its challenge. */
 static int
 authenticate (registry_client *rc, const struct endpoint *ep, const char *host,
-              const char *challenge, char **header, mp_error *err)
+              const char *challenge, const char *want, char **header,
+              mp_error *err)
 {
   cleanup_free char *creds = credentials_for (rc, host);
 
@@ -655,6 +940,25 @@ authenticate (registry_client *rc, const struct endpoint *ep, const char *host,
       snprintf (url, sizeof url, "%s%sservice=%s%s%s", realm,
                 strchr (realm, '?') ? "&" : "?", es ? es : "",
                 scope[0] ? "&scope=" : "", scope[0] && esc ? esc : "");
+      for (const char *w = want; w != NULL && *w != '\0';)
+        {
+          size_t wl = strcspn (w, " ");
+          char one[600];
+          if (wl > 0 && wl < sizeof one)
+            {
+              cleanup_free char *eo = NULL;
+              memcpy (one, w, wl);
+              one[wl] = '\0';
+              if (strstr (scope, one) == NULL && (eo = url_escape (one)) != NULL
+                  && strlen (url) + strlen (eo) + 8 < sizeof url)
+                {
+                  strcat (url, "&scope=");
+                  strcat (url, eo);
+                }
+            }
+          w += wl;
+          w += strspn (w, " ");
+        }
       if (creds != NULL)
         {
           enc = mp_base64_encode (creds);
@@ -764,6 +1068,8 @@ exchange (registry_client *rc, const struct endpoint *ep, const char *host,
       q->ep = ep;
       if (r->w != NULL)
         q->range_from = r->written;
+      if (r->piece != NULL)
+        piece_range (r->piece, q);
       free (r->body);
       r->body = NULL;
       r->len = 0;
@@ -774,7 +1080,7 @@ exchange (registry_client *rc, const struct endpoint *ep, const char *host,
       if (rc_ == 0 && r->status == 401 && !authed && r->challenge[0])
         {
           char *hdr = NULL;
-          if (authenticate (rc, ep, host, r->challenge, &hdr, err) < 0)
+          if (authenticate (rc, ep, host, r->challenge, scope, &hdr, err) < 0)
             return -1;
           token_put (rc, key, hdr);
           authed = true;
@@ -915,6 +1221,164 @@ out:
   return ret;
 }
 
+static void
+ranged_fail (struct ranged *b, const mp_error *e)
+{
+  pthread_mutex_lock (&b->mu);
+  if (!b->failed)
+    b->err = *e;
+  b->failed = true;
+  pthread_cond_broadcast (&b->cv);
+  pthread_mutex_unlock (&b->mu);
+}
+
+/* Fetch P's chunk (retried and resumed by exchange). */
+static int
+piece_fetch (struct piece *p, mp_error *err)
+{
+  struct ranged *b = p->b;
+  struct response r = { .max = MAX_SMALL, .piece = p };
+  struct request q
+      = { .method = "GET", .url = b->url, .upload_fd = -1, .range_to = -1 };
+  int e = exchange (b->rc, b->ep, b->host, b->scope, &q, &r, err);
+
+  free (r.body);
+  if (e < 0)
+    return -1;
+  if (r.status != 200 && r.status != 206)
+    {
+      char what[200];
+      snprintf (what, sizeof what, "blob %s", b->digest);
+      return status_error (&r, b->host, b->repo, what, err);
+    }
+  if (p->got != p->end - p->start)
+    return mp_error_set (err, MP_ERR_UNAVAILABLE,
+                         "%s: blob %s: %" PRId64 " bytes at %" PRId64
+                         " where %" PRId64 " were asked for",
+                         b->host, b->digest, p->got, p->start,
+                         p->end - p->start);
+  return 0;
+}
+
+/* Take chunks in order until none is left: fetch one, wait until every
+ * byte before it is written, write it, take the next. */
+static void *
+range_worker (void *arg)
+{
+  struct piece *p = arg;
+  struct ranged *b = p->b;
+
+  for (;;)
+    {
+      int64_t i;
+
+      pthread_mutex_lock (&b->mu);
+      if (b->failed || b->next >= (b->size + b->chunk - 1) / b->chunk)
+        {
+          pthread_mutex_unlock (&b->mu);
+          return NULL;
+        }
+      i = b->next++;
+      pthread_mutex_unlock (&b->mu);
+      if (p == b->first)
+        ranged_add_helper (b);
+      p->start = p->flushed = i * b->chunk;
+      p->end = p->start + b->chunk < b->size ? p->start + b->chunk : b->size;
+      p->got = 0;
+      p->fill = 0;
+      if (piece_fetch (p, &p->err) < 0)
+        {
+          ranged_fail (b, &p->err);
+          return NULL;
+        }
+      pthread_mutex_lock (&b->mu);
+      while (!b->failed && !piece_is_head (p))
+        pthread_cond_wait (&b->cv, &b->mu);
+      pthread_mutex_unlock (&b->mu);
+      if (b->failed)
+        return NULL;
+      if (piece_flush (p, true, &p->err) < 0)
+        {
+          ranged_fail (b, &p->err);
+          return NULL;
+        }
+      pthread_mutex_lock (&b->mu);
+      pthread_cond_broadcast (&b->cv);
+      pthread_mutex_unlock (&b->mu);
+    }
+}
+
+/* Fetch URL (SIZE bytes) into W as ranges; see registry.h. */
+static int
+ranged_fetch (registry_client *rc, const struct endpoint *ep,
+              const model_reference *ref, const char *scope, const char *url,
+              const char *digest, oci_blob_writer *w, int64_t size,
+              int64_t chunk, mp_error *err)
+{
+  struct ranged b = { .rc = rc,
+                      .ep = ep,
+                      .host = ref->host,
+                      .repo = ref->path,
+                      .scope = scope,
+                      .url = url,
+                      .digest = digest,
+                      .w = w,
+                      .fd = oci_blob_writer_fd (w),
+                      .size = size,
+                      .chunk = chunk,
+                      .streams = rc->o.range_streams > 0 ? rc->o.range_streams
+                                                         : RANGE_STREAMS };
+  struct piece first = { .b = &b };
+  int fl = fcntl (b.fd, F_GETFL);
+
+  b.first = &first;
+  b.helpers = calloc ((size_t)b.streams, sizeof *b.helpers);
+  b.threads = calloc ((size_t)b.streams, sizeof *b.threads);
+  if (b.helpers == NULL || b.threads == NULL)
+    {
+      free (b.helpers);
+      free (b.threads);
+      return mp_error_sys (err, ENOMEM, "blob %s", digest);
+    }
+
+  /* Straight from our buffers to the disk: the page-cache copy is what a
+   * pull of many GiB spends most of its system time on. */
+  b.direct = fl >= 0 && fcntl (b.fd, F_SETFL, fl | O_DIRECT) == 0;
+  if (posix_memalign ((void **)&first.buf, DIRECT_ALIGN, (size_t)chunk) != 0)
+    {
+      free (b.helpers);
+      free (b.threads);
+      return mp_error_sys (err, ENOMEM, "blob %s", digest);
+    }
+  pthread_mutex_init (&b.mu, NULL);
+  pthread_cond_init (&b.cv, NULL);
+  stream_take (rc, true);
+  range_worker (&first);
+  stream_give (rc);
+  for (int i = 0; i < b.n_threads; i++)
+    {
+      pthread_join (b.threads[i], NULL);
+      free (b.helpers[i].buf);
+    }
+  free (b.helpers);
+  free (b.threads);
+  free (first.buf);
+  pthread_cond_destroy (&b.cv);
+  pthread_mutex_destroy (&b.mu);
+  if (b.direct && fl >= 0)
+    fcntl (b.fd, F_SETFL, fl);
+  if (b.failed)
+    {
+      *err = b.err;
+      return -1;
+    }
+  if (b.written != size)
+    return mp_error_set (err, MP_ERR_INTERNAL,
+                         "blob %s: %" PRId64 " of %" PRId64 " bytes written",
+                         digest, b.written, size);
+  return 0;
+}
+
 int
 registry_fetch_blob (registry_client *rc, const model_reference *ref,
                      oci_layout *l, const char *digest, int64_t size,
@@ -923,8 +1387,10 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
   struct endpoint eps[MAX_ENDPOINTS];
   size_t n = 0;
   char scope[1200], what[200];
+  int64_t chunk = rc->o.range_chunk > 0 ? rc->o.range_chunk : RANGE_CHUNK;
   int ret = -1;
 
+  chunk = (chunk + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
   if (oci_layout_has_blob (l, digest))
     return 0;
   snprintf (scope, sizeof scope, "repository:%s:pull", ref->path);
@@ -946,7 +1412,24 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
         r.progress_total = size;
         snprintf (url, sizeof url, "%s%s/%s/blobs/%s", eps[i].base,
                   eps[i].prefix, ref->path, digest);
-        e = exchange (rc, &eps[i], ref->host, scope, &q, &r, err);
+        if (size > 4 * chunk)
+          {
+            e = ranged_fetch (rc, &eps[i], ref, scope, url, digest, r.w, size,
+                              chunk, err);
+            if (e < 0 && err->code == MP_ERR_NOT_FOUND && i + 1 < n)
+              {
+                oci_blob_abort (r.w);
+                break;
+              }
+            if (e < 0 && err->code != MP_ERR_UNAVAILABLE)
+              {
+                oci_blob_abort (r.w);
+                goto out;
+              }
+            r.status = 200;
+          }
+        else
+          e = exchange (rc, &eps[i], ref->host, scope, &q, &r, err);
         free (r.body);
         if (e == 0 && r.status != 200 && r.status != 206)
           {
@@ -978,19 +1461,154 @@ out:
   return ret;
 }
 
+/* URL for an upload session's LOCATION (absolute or a path) with QUERY
+ * (or "") appended. */
+static void
+upload_url (char *url, size_t n, const struct endpoint *ep,
+            const char *location, const char *query)
+{
+  const char *sep = query[0] == '\0' ? "" : strchr (location, '?') ? "&" : "?";
+
+  if (location[0] == '/')
+    snprintf (url, n, "%s%s%s%s", ep->base, location, sep, query);
+  else
+    snprintf (url, n, "%s%s%s", location, sep, query);
+}
+
+/* Start an upload session: *LOCATION gets where to send the bytes.  With
+ * MOUNT_FROM, a mount is asked first: *MOUNTED when the registry did it
+ * (201), a session as usual when it declined (202). */
+static int
+upload_start (registry_client *rc, const struct endpoint *ep,
+              const model_reference *ref, const char *scope, const char *digest,
+              const char *mount_from, bool *mounted, char *location,
+              size_t locsize, mp_error *err)
+{
+  char url[4096];
+  struct response r = { .max = MAX_SMALL };
+  struct request q = { .method = "POST", .url = url, .upload_fd = -1 };
+  int ret = -1;
+
+  *mounted = false;
+  if (mount_from != NULL)
+    {
+      cleanup_free char *from = url_escape (mount_from);
+      snprintf (url, sizeof url, "%s%s/%s/blobs/uploads/?mount=%s&from=%s",
+                ep->base, ep->prefix, ref->path, digest, from ? from : "");
+    }
+  else
+    snprintf (url, sizeof url, "%s%s/%s/blobs/uploads/", ep->base, ep->prefix,
+              ref->path);
+  if (exchange (rc, ep, ref->host, scope, &q, &r, err) < 0)
+    goto out;
+  if (mount_from != NULL && r.status == 201)
+    {
+      *mounted = true;
+      ret = 0;
+      goto out;
+    }
+  if (r.status != 202 || r.location[0] == '\0')
+    {
+      status_error (&r, ref->host, ref->path, "upload", err);
+      goto out;
+    }
+  snprintf (location, locsize, "%s", r.location);
+  ret = 0;
+out:
+  free (r.body);
+  return ret;
+}
+
+/* Send the blob as PATCH chunks, then close the session with a PUT.  1
+ * when the registry refused the first PATCH (a monolithic upload may
+ * still work), 0 done, -1 failed. */
+static int
+upload_chunked (registry_client *rc, const struct endpoint *ep,
+                const model_reference *ref, const char *scope,
+                const char *digest, int64_t size, int fd, int64_t chunk,
+                char *location, size_t locsize, long *status, mp_error *err)
+{
+  char url[4096], cr[100], query[300];
+  struct response r = { .max = MAX_SMALL };
+  int ret = -1;
+
+  for (int64_t off = 0; off < size; off += chunk)
+    {
+      int64_t n = size - off < chunk ? size - off : chunk;
+      struct request q = { .method = "PATCH",
+                           .url = url,
+                           .upload_fd = fd,
+                           .upload_off = off,
+                           .body_len = (size_t)n,
+                           .content_type = "application/octet-stream",
+                           .content_range = cr,
+                           .digest = digest,
+                           .total = size };
+
+      upload_url (url, sizeof url, ep, location, "");
+      snprintf (cr, sizeof cr, "Content-Range: %" PRId64 "-%" PRId64, off,
+                off + n - 1);
+      if (exchange (rc, ep, ref->host, scope, &q, &r, err) < 0)
+        goto out;
+      if (r.status != 202 || r.location[0] == '\0')
+        {
+          if (off == 0 && r.status >= 400 && r.status < 500 && r.status != 401
+              && r.status != 403)
+            {
+              ret = 1;
+              goto out;
+            }
+          status_error (&r, ref->host, ref->path, "chunked upload", err);
+          goto out;
+        }
+      snprintf (location, locsize, "%s", r.location);
+    }
+  {
+    struct request q = { .method = "PUT",
+                         .url = url,
+                         .upload_fd = -1,
+                         .content_type = "application/octet-stream" };
+    snprintf (query, sizeof query, "digest=%s", digest);
+    upload_url (url, sizeof url, ep, location, query);
+    if (exchange (rc, ep, ref->host, scope, &q, &r, err) < 0)
+      goto out;
+  }
+  *status = r.status;
+  if (r.status == 400 && r.body && strstr (r.body, "DIGEST_INVALID"))
+    *status = -400;
+  ret = 0;
+out:
+  free (r.body);
+  return ret;
+}
+
 int
 registry_push_blob (registry_client *rc, const model_reference *ref,
-                    const char *digest, int64_t size, int fd, mp_error *err)
+                    const char *digest, int64_t size, int fd,
+                    const char *mount_from, enum registry_push_how *how,
+                    mp_error *err)
 {
   struct endpoint eps[MAX_ENDPOINTS];
   size_t n = 0;
-  char scope[1200], url[4096], what[200];
+  char scope[1200], url[4096], what[200], location[2048], query[300];
   struct response r = { .max = MAX_SMALL };
   struct request q = { .upload_fd = -1 };
   const struct endpoint *ep;
+  int64_t chunk = rc->o.upload_chunk > 0 ? rc->o.upload_chunk : UPLOAD_CHUNK;
+  long status = 0;
+  bool mounted = false;
   int ret = -1;
 
-  snprintf (scope, sizeof scope, "repository:%s:pull,push", ref->path);
+  if (how != NULL)
+    *how = REGISTRY_PUSH_PRESENT;
+  if (mount_from != NULL && strcmp (mount_from, ref->path) == 0)
+    mount_from = NULL;
+  /* The token for a mount must let us read the source repository too. */
+  if (mount_from != NULL)
+    snprintf (scope, sizeof scope, "repository:%s:pull,push repository:%s:pull",
+              ref->path, mount_from);
+  else
+    snprintf (scope, sizeof scope, "repository:%s:pull,push", ref->path);
   snprintf (what, sizeof what, "blob %s", digest);
   if (endpoints_for (rc, ref->host, true, eps, MAX_ENDPOINTS, &n, err) < 0)
     return -1;
@@ -1009,61 +1627,69 @@ registry_push_blob (registry_client *rc, const model_reference *ref,
       ret = 0;
       goto out;
     }
-  /* Start an upload, then send the whole blob with its digest. */
-  snprintf (url, sizeof url, "%s%s/%s/blobs/uploads/", ep->base, ep->prefix,
-            ref->path);
-  q = (struct request){ .method = "POST", .url = url, .upload_fd = -1 };
-  if (exchange (rc, ep, ref->host, scope, &q, &r, err) < 0)
+  if (upload_start (rc, ep, ref, scope, digest, mount_from, &mounted, location,
+                    sizeof location, err)
+      < 0)
     goto out;
-  if (r.status != 202 || r.location[0] == '\0')
+  if (mounted)
     {
-      status_error (&r, ref->host, ref->path, "upload", err);
+      if (how != NULL)
+        *how = REGISTRY_PUSH_MOUNTED;
+      ret = 0;
       goto out;
     }
-  {
-    char loc[2048];
-    snprintf (loc, sizeof loc, "%s", r.location);
-    if (loc[0] == '/')
-      snprintf (url, sizeof url, "%s%s%sdigest=%s", ep->base, loc,
-                strchr (loc, '?') ? "&" : "?", digest);
-    else
-      snprintf (url, sizeof url, "%s%sdigest=%s", loc,
-                strchr (loc, '?') ? "&" : "?", digest);
-  }
-  for (int attempt = 0; attempt < ATTEMPTS; attempt++)
+  if (size > chunk)
     {
-      if (lseek (fd, 0, SEEK_SET) < 0)
+      int c = upload_chunked (rc, ep, ref, scope, digest, size, fd, chunk,
+                              location, sizeof location, &status, err);
+      if (c < 0)
+        goto out;
+      if (c > 0)
         {
-          mp_error_sys (err, errno, "upload %s", digest);
-          goto out;
+          /* PATCH refused: a new session for one PUT. */
+          mp_log_info ("registry: %s refused a chunked upload; sending %s "
+                       "whole",
+                       ref->host, digest);
+          if (upload_start (rc, ep, ref, scope, digest, NULL, &mounted,
+                            location, sizeof location, err)
+              < 0)
+            goto out;
         }
+    }
+  if (status == 0)
+    {
+      /* The whole blob with its digest. */
+      snprintf (query, sizeof query, "digest=%s", digest);
+      upload_url (url, sizeof url, ep, location, query);
       q = (struct request){ .method = "PUT",
                             .url = url,
                             .upload_fd = fd,
                             .body_len = (size_t)size,
                             .content_type = "application/octet-stream",
-                            .auth = token_get (rc, (char[1]){ 0 }),
-                            .ep = ep };
-      {
-        char key[2700];
-        snprintf (key, sizeof key, "%s %s", ref->host, scope);
-        q.auth = token_get (rc, key);
-      }
-      if (perform (rc, &q, &r, err) == 0 && r.status < 500)
-        break;
-      backoff (attempt);
-    }
-  if (r.status != 201)
-    {
+                            .digest = digest,
+                            .total = size };
+      if (exchange (rc, ep, ref->host, scope, &q, &r, err) < 0)
+        goto out;
+      status = r.status;
       if (r.status == 400 && r.body && strstr (r.body, "DIGEST_INVALID"))
+        status = -400;
+    }
+  if (status != 201)
+    {
+      if (status == -400)
         mp_error_set (err, MP_ERR_DATA_LOSS,
                       "%s/%s: the registry says blob %s does not match "
                       "its digest",
                       ref->host, ref->path, digest);
-      else if (r.status != 0)
-        status_error (&r, ref->host, ref->path, what, err);
+      else
+        {
+          r.status = status;
+          status_error (&r, ref->host, ref->path, what, err);
+        }
       goto out;
     }
+  if (how != NULL)
+    *how = REGISTRY_PUSH_UPLOADED;
   ret = 0;
 out:
   free (r.body);

@@ -20,13 +20,27 @@
  * `identitytoken`), and `credHelpers`/`credsStore` by running
  * docker-credential-<helper> get.  Tokens are cached per host and scope.
  *
+ * Large blobs: a blob of more than 4 range_chunk bytes is downloaded as
+ * range_chunk-sized Range requests on range_streams connections at once
+ * (chunks handed out in order).  The bytes still reach the store in
+ * order, hashed as they are written: a chunk that arrives before those
+ * ahead of it waits in memory (at most range_streams chunks per blob), so
+ * the digest is checked without reading the file back.  Such blobs are
+ * written with O_DIRECT where the filesystem allows it (no page-cache
+ * copy; the store's file is not cached after the pull).  A registry that
+ * answers the first Range with 200 gets a single stream; redirects (307
+ * to object storage) are followed for every range.  Uploads of more than
+ * upload_chunk bytes go as PATCH chunks, then a closing PUT; a registry
+ * that refuses PATCH gets one monolithic PUT.  A blob the registry holds
+ * in another repository (mount_from) is mounted, not uploaded.
+ *
  * Failures: connection errors and 5xx/429 answers are retried with backoff
- * (4 attempts); a blob download cut short resumes with a Range request
- * where the registry allows it.  Errors: MP_ERR_UNAVAILABLE (unreachable,
- * or failing after retries), MP_ERR_NOT_FOUND (no such tag, manifest or
- * blob), MP_ERR_UNAUTHENTICATED (no or wrong credentials),
- * MP_ERR_PERMISSION_DENIED, MP_ERR_DATA_LOSS (content that does not match
- * its digest); each message names the registry and repository. */
+ * (4 attempts); a blob download (or one range of it) cut short resumes
+ * with a Range request where the registry allows it.  Errors:
+ * MP_ERR_UNAVAILABLE (unreachable, or failing after retries), MP_ERR_NOT_FOUND
+ * (no such tag, manifest or blob), MP_ERR_UNAUTHENTICATED (no or wrong
+ * credentials), MP_ERR_PERMISSION_DENIED, MP_ERR_DATA_LOSS (content that does
+ * not match its digest); each message names the registry and repository. */
 #ifndef MP_MODEL_REGISTRY_H
 #define MP_MODEL_REGISTRY_H
 
@@ -45,9 +59,13 @@ struct registry_options
   const char *auth_file; /* Docker config.json, or NULL */
   const char *hosts_dir; /* containerd hosts.toml directories, or NULL */
   bool plain_http;       /* every registry over plain HTTP */
-  /* Progress of blob transfers (may be NULL). */
+  /* Progress of blob transfers (may be NULL); called from several
+   * threads at once (parallel layers and ranges). */
   void (*progress) (void *ctx, const char *digest, int64_t done, int64_t total);
   void *progress_ctx;
+  int64_t range_chunk;  /* bytes per Range request; 0: 32 MiB */
+  int range_streams;    /* connections per large blob; 0: 4 */
+  int64_t upload_chunk; /* bytes per PATCH; 0: 64 MiB */
 };
 
 /* One client may serve several threads at once (blob downloads in
@@ -69,9 +87,21 @@ int registry_get_manifest (registry_client *rc, const model_reference *ref,
 int registry_fetch_blob (registry_client *rc, const model_reference *ref,
                          oci_layout *l, const char *digest, int64_t size,
                          mp_error *err);
-/* Upload a blob from FD (SIZE bytes) unless the repository has it. */
+/* How registry_push_blob got the blob there. */
+enum registry_push_how
+{
+  REGISTRY_PUSH_PRESENT,  /* the repository had it */
+  REGISTRY_PUSH_MOUNTED,  /* mounted from MOUNT_FROM */
+  REGISTRY_PUSH_UPLOADED, /* sent */
+};
+/* Upload a blob from FD (SIZE bytes) unless the repository has it.
+ * MOUNT_FROM (or NULL): another repository of the same registry that
+ * holds the blob; a mount from it is asked first (token scope
+ * repository:MOUNT_FROM:pull as well), and an upload follows if the
+ * registry declines.  *HOW (may be NULL) says what happened. */
 int registry_push_blob (registry_client *rc, const model_reference *ref,
                         const char *digest, int64_t size, int fd,
+                        const char *mount_from, enum registry_push_how *how,
                         mp_error *err);
 /* PUT a manifest under REF's tag (or its digest). */
 int registry_put_manifest (registry_client *rc, const model_reference *ref,
