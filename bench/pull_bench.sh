@@ -3,7 +3,8 @@
 # model from Debian's docker-registry on loopback, in one run:
 #
 #   ours     modelpack pull REF into an empty store (every blob verified as
-#            it streams, fdatasync'ed before it is renamed into place)
+#            it streams, fdatasync'ed before it is renamed into place; blobs
+#            over 128 MiB as 32 MiB ranges, written with O_DIRECT)
 #   oras     oras pull --plain-http REF -o DIR (an empty directory)
 #   skopeo   skopeo copy docker://REF oci:DIR:x (an empty layout)
 #   disk     dd of the same number of bytes with conv=fdatasync: what the
