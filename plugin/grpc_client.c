@@ -637,9 +637,12 @@ mp_grpc_stream_close (mp_grpc_stream *s, mp_error *err)
     return 0;
   if (!s->ended)
     {
-      grpc_op ops[3];
+      grpc_op ops[4];
+      grpc_byte_buffer *rest = NULL;
       size_t n = 0;
 
+      /* The status arrives only once the server's messages are drained:
+       * read to the end of its stream in the same batch. */
       memset (ops, 0, sizeof ops);
       ops[n++].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
       if (!s->got_headers)
@@ -648,8 +651,12 @@ mp_grpc_stream_close (mp_grpc_stream *s, mp_error *err)
           ops[n++].data.recv_initial_metadata.recv_initial_metadata
               = &s->st.initial_md;
         }
+      ops[n].op = GRPC_OP_RECV_MESSAGE;
+      ops[n++].data.recv_message.recv_message = &rest;
       fill_recv_status_op (&s->st, &ops[n++]);
       ret = call_batch (&s->st, ops, n, err);
+      if (rest != NULL)
+        grpc_byte_buffer_destroy (rest);
       if (ret >= 0)
         ret = call_result (&s->st, err);
     }
