@@ -240,7 +240,7 @@ cli_crio_store (const struct cli_globals *g, int argc, char **argv)
 
       if (optind != argc)
         return cli_usage_error ("crio-store ls: no arguments expected");
-      if (crio_store_list (store, &refs, &n, &sources, &err) < 0)
+      if (crio_store_list (store, &refs, &n, &sources, NULL, &err) < 0)
         return cli_fail ("crio-store ls", &err);
       if (g->json)
         fputs ("[", stdout);
@@ -289,8 +289,8 @@ cli_crio_store (const struct cli_globals *g, int argc, char **argv)
           source_close (&s);
           return cli_fail ("crio-store add", &err);
         }
-      rc = crio_store_add (store, cache, s.name, s.digest, oci_layout_open_blob,
-                           s.layout, &st, &err);
+      rc = crio_store_add (store, cache, s.name, s.digest, NULL,
+                           oci_layout_open_blob, s.layout, &st, &err);
       model_cache_close (cache);
       if (rc < 0)
         {

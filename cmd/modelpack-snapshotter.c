@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "plugin/config.h"
+#include "plugin/crio_sync.h"
 #include "model/cache.h"
 #include "plugin/grpc_server.h"
 #include "plugin/image_volume.h"
@@ -92,6 +93,7 @@ main (int argc, char **argv)
   long workers = 0;
   snapshots_service svc = { 0 };
   image_volumes iv;
+  crio_sync *sync = NULL;
   model_cache *cache = NULL;
   mp_grpc_server *srv;
   mp_config cfg;
@@ -188,21 +190,30 @@ main (int argc, char **argv)
   svc.sn = snapshotter_open (cfg.root, &err);
   if (svc.sn == NULL)
     return fail ("open state", &err);
-  if (cfg.image_volumes)
+  if (cfg.image_volumes || cfg.crio_store_dir != NULL)
     {
       struct model_cache_options co = { 0 };
-      char models[4096], spool[4200];
+      char models[4096];
 
       snprintf (models, sizeof models, "%s/models", cfg.root);
-      snprintf (spool, sizeof spool, "%s/tmp", models);
       co.root = models;
       co.keep_unused_seconds = cfg.keep_unused_seconds;
       co.keep_unused_bytes = cfg.keep_unused_bytes;
       cache = model_cache_open (&co, &err);
-      if (cache == NULL
-          || image_volumes_init (&iv, cfg.key_pattern, cfg.containerd_root,
-                                 cfg.containerd_address, spool, cache, &err)
-                 < 0)
+      if (cache == NULL)
+        {
+          snapshotter_close (svc.sn);
+          return fail ("model cache", &err);
+        }
+    }
+  if (cfg.image_volumes)
+    {
+      char spool[4200];
+
+      snprintf (spool, sizeof spool, "%s/models/tmp", cfg.root);
+      if (image_volumes_init (&iv, cfg.key_pattern, cfg.containerd_root,
+                              cfg.containerd_address, spool, cache, &err)
+          < 0)
         {
           model_cache_close (cache);
           snapshotter_close (svc.sn);
@@ -220,16 +231,25 @@ main (int argc, char **argv)
     }
   mp_log_info ("modelpack-snapshotter %s serving on %s (root %s, %d workers)",
                MP_VERSION, cfg.address, cfg.root, cfg.workers);
+  if (cfg.crio_store_dir != NULL)
+    {
+      sync = crio_sync_start (cfg.crio_store_dir, cfg.crio_store_source,
+                              cfg.crio_store_poll_seconds, cache, &err);
+      if (sync == NULL)
+        mp_log_error ("CRI-O store %s: %s", cfg.crio_store_dir, err.msg);
+      else
+        mp_log_info ("CRI-O store %s kept in sync with %s", cfg.crio_store_dir,
+                     cfg.crio_store_source);
+    }
 
   while (sigwait (&sigs, &sig) != 0)
     ;
   mp_log_info ("received %s, shutting down", strsignal (sig));
+  crio_sync_stop (sync);
   mp_grpc_server_stop (srv);
   if (svc.iv != NULL)
-    {
-      image_volumes_fini (svc.iv);
-      model_cache_close (cache);
-    }
+    image_volumes_fini (svc.iv);
+  model_cache_close (cache);
   snapshotter_close (svc.sn);
   mp_config_free (&cfg);
   mp_log_info ("stopped");

@@ -13,6 +13,9 @@
 #    leaves the second readable;
 #    (that a pin keeps a tree through gc: test_model_cache's
 #    pins_keep_trees_through_gc);
+#  - the daemon's [crio_store] option keeps a store in sync with a model
+#    store: a model pulled there appears (oras reads it back), a model
+#    removed there disappears, an entry the sync did not make stays;
 #  - bad input, each a clear error and the store read back unchanged: a
 #    store path that is a file, an unknown reference, a model whose blob
 #    fails verification.
@@ -116,6 +119,38 @@ rm -rf "$IT_DIR/o2"
 d2=$(jq -r '.manifests[0].digest' "$ST/artifacts/index.json")
 "$ORAS" pull --oci-layout "$ST/artifacts@$d2" -o "$IT_DIR/o2" > "$IT_DIR/oras2.log" 2>&1 || true
 it_expect_eq "the remaining model still reads back whole" "$(sums "$IT_DIR/src2")" "$(sums "$IT_DIR/o2")"
+
+# ---- the daemon keeps a store in sync -------------------------------------------------
+SYNC=$IT_DIR/crio-sync
+cat > "$IT_DIR/sync.toml" <<EOF
+[crio_store]
+dir = "$SYNC"
+source = "$IT_DIR/syncsrc"
+poll_seconds = 1
+EOF
+synced() { jq -r '.manifests[].annotations["org.opencontainers.image.ref.name"]' "$SYNC/artifacts/index.json" 2>/dev/null | LC_ALL=C sort | tr '\n' ' '; }
+export -f synced
+export SYNC
+if it_start_snapshotter --config "$IT_DIR/sync.toml"; then
+  smp() { "$MP" --store "$IT_DIR/syncsrc" --cache "$MP_ROOT/models" "$@"; }
+  smp pull "$R:1" > /dev/null 2>&1 || it_fail "pull into the synced source"
+  it_check "a model pulled into the source appears in the synced store" \
+    it_wait_for 30 "the export of $R:1" bash -c "[ \"\$(synced)\" = '$R:1 ' ]"
+  sd=$(jq -r '.manifests[0].digest' "$SYNC/artifacts/index.json" 2>/dev/null)
+  rm -rf "$IT_DIR/o4"
+  "$ORAS" pull --oci-layout "$SYNC/artifacts@$sd" -o "$IT_DIR/o4" > "$IT_DIR/oras4.log" 2>&1 || true
+  it_expect_eq "... and reads back whole" "$(sums "$SRC")" "$(sums "$IT_DIR/o4")"
+  # An entry made by hand (crio-store add from another store) is not the
+  # sync's to remove.
+  mp crio-store add "$REGISTRY/ml/raw:1" --store "$SYNC" > /dev/null 2>&1 || it_fail "manual add to the synced store"
+  smp rm "$R:1" > /dev/null 2>&1 || it_fail "rm from the synced source"
+  it_check "a model removed from the source disappears from the synced store" \
+    it_wait_for 30 "the removal of $R:1" bash -c "[ \"\$(synced)\" = '$REGISTRY/ml/raw:1 ' ]"
+  it_check "the daemon logged what it did" grep -q "CRI-O store $SYNC: removed $R:1" "$IT_DIR/snapshotter.log"
+  it_stop_snapshotter > /dev/null 2>&1 || it_fail "daemon stops cleanly"
+else
+  it_fail "the daemon starts with [crio_store]"
+fi
 
 # ---- bad input ---------------------------------------------------------------------
 before=$(state)

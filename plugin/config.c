@@ -34,8 +34,10 @@ mp_config_init (mp_config *c, mp_error *err)
              < 0
       || mp_config_set (&c->root, MP_DEFAULT_ROOT, err) < 0
       || mp_config_set (&c->address, MP_DEFAULT_ADDRESS, err) < 0
-      || mp_config_set (&c->log_level, "info", err) < 0)
+      || mp_config_set (&c->log_level, "info", err) < 0
+      || mp_config_set (&c->crio_store_source, MP_DEFAULT_MODEL_STORE, err) < 0)
     return -1;
+  c->crio_store_poll_seconds = 5;
   return 0;
 }
 
@@ -48,12 +50,14 @@ mp_config_free (mp_config *c)
   free (c->key_pattern);
   free (c->containerd_root);
   free (c->containerd_address);
+  free (c->crio_store_dir);
+  free (c->crio_store_source);
   memset (c, 0, sizeof *c);
 }
 
 static const char *const known_keys[]
-    = { "root",    "address",       "log_level",
-        "workers", "image_volumes", "model_cache" };
+    = { "root",          "address",     "log_level", "workers",
+        "image_volumes", "model_cache", "crio_store" };
 
 static int
 load_string (const toml_value *t, const char *key, char **field, mp_error *err)
@@ -151,6 +155,40 @@ load_model_cache (mp_config *c, const toml_value *doc, mp_error *err)
   return 0;
 }
 
+static int
+load_crio_store (mp_config *c, const toml_value *doc, mp_error *err)
+{
+  static const char *const known[] = { "dir", "source", "poll_seconds" };
+  toml_value *t = NULL;
+  int64_t poll = 0;
+  int rc = toml_get_table (doc, "crio_store", &t, err);
+
+  if (rc <= 0)
+    return rc;
+  if (check_keys (t, "crio_store.", known, 3, err) < 0
+      || load_string (t, "dir", &c->crio_store_dir, err) < 0
+      || load_string (t, "source", &c->crio_store_source, err) < 0)
+    return -1;
+  rc = toml_get_integer (t, "poll_seconds", &poll, err);
+  if (rc < 0)
+    return -1;
+  if (rc > 0)
+    {
+      if (poll < 1 || poll > 3600)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "crio_store.poll_seconds must be between 1 and "
+                             "3600, not %lld",
+                             (long long)poll);
+      c->crio_store_poll_seconds = (int)poll;
+    }
+  if (c->crio_store_dir != NULL && c->crio_store_dir[0] == '\0')
+    {
+      free (c->crio_store_dir);
+      c->crio_store_dir = NULL;
+    }
+  return 0;
+}
+
 int
 mp_config_load (mp_config *c, const char *path, bool must_exist, mp_error *err)
 {
@@ -172,7 +210,8 @@ mp_config_load (mp_config *c, const char *path, bool must_exist, mp_error *err)
                   err)
           < 0
       || load_image_volumes (c, doc, err) < 0
-      || load_model_cache (c, doc, err) < 0)
+      || load_model_cache (c, doc, err) < 0
+      || load_crio_store (c, doc, err) < 0)
     goto fail;
   if (load_string (doc, "root", &c->root, err) < 0
       || load_string (doc, "address", &c->address, err) < 0

@@ -17,6 +17,11 @@
  *   keep_unused_bytes = 0         # ... and/or up to this many bytes
  *   verify_blobs = "untrusted"    # or "always": hash even the layer blobs
  *                                 # containerd verified when it stored them
+ *
+ *   [crio_store]                  # off unless dir is set (crio_sync.h)
+ *   dir = "/var/lib/modelpack-snapshotter/crio"  # CRI-O additional store
+ *   source = "/var/lib/modelpack/store"          # the models to mirror
+ *   poll_seconds = 5
  */
 #ifndef MP_PLUGIN_CONFIG_H
 #define MP_PLUGIN_CONFIG_H
@@ -29,6 +34,7 @@
 #define MP_DEFAULT_CONFIG "/etc/modelpack-snapshotter/config.toml"
 #define MP_DEFAULT_ROOT "/var/lib/modelpack-snapshotter"
 #define MP_DEFAULT_ADDRESS "/run/modelpack-snapshotter/snapshotter.sock"
+#define MP_DEFAULT_MODEL_STORE "/var/lib/modelpack/store"
 #define MP_DEFAULT_CONTAINERD_ROOT "/var/lib/containerd"
 #define MP_DEFAULT_CONTAINERD_ADDRESS "/run/containerd/containerd.sock"
 /* containerd's image-volume Prepare key ends in
@@ -51,6 +57,10 @@ typedef struct mp_config
    * layer blobs unless containerd's content directory vouches for them),
    * true = "always". */
   bool verify_all_blobs;
+  /* [crio_store]: dir NULL means off. */
+  char *crio_store_dir;
+  char *crio_store_source;
+  int crio_store_poll_seconds;
 } mp_config;
 
 int mp_config_init (mp_config *c, mp_error *err);

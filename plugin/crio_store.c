@@ -91,9 +91,9 @@ pin_name (const char *store, const char *source, char *out, size_t size,
   return 0;
 }
 
-/* The source annotation of the exported manifest DIGEST, or NULL. */
+/* Annotation KEY of the exported manifest DIGEST, or NULL. */
 static char *
-entry_source (oci_layout *l, const char *digest)
+entry_annotation (oci_layout *l, const char *digest, const char *key)
 {
   cleanup_free char *buf = NULL;
   size_t len = 0;
@@ -104,11 +104,25 @@ entry_source (oci_layout *l, const char *digest)
   if (oci_layout_read_blob (l, digest, MAX_DOC, &buf, &len, NULL) < 0
       || model_manifest_parse (buf, len, &m, NULL) < 0)
     return NULL;
-  v = model_annotations_get (&m->annotations, CRIO_STORE_ANNOTATION_SOURCE);
-  if (v != NULL && model_digest_is_valid (v))
+  v = model_annotations_get (&m->annotations, key);
+  if (v != NULL)
     out = strdup (v);
   model_manifest_free (m);
   return out;
+}
+
+/* The source annotation of the exported manifest DIGEST, or NULL. */
+static char *
+entry_source (oci_layout *l, const char *digest)
+{
+  char *s = entry_annotation (l, digest, CRIO_STORE_ANNOTATION_SOURCE);
+
+  if (s != NULL && !model_digest_is_valid (s))
+    {
+      free (s);
+      s = NULL;
+    }
+  return s;
 }
 
 /* Whether any entry of L other than SKIP_NAME was exported from SOURCE. */
@@ -489,7 +503,8 @@ export_config (const char *src_text, size_t src_len, json_t *diffs, char **out,
 
 int
 crio_store_add (const char *store, model_cache *cache, const char *name,
-                const char *digest, model_blob_open_fn open_fn, void *ctx,
+                const char *digest, const char *origin,
+                model_blob_open_fn open_fn, void *ctx,
                 struct crio_export_stats *st, mp_error *err)
 {
   oci_layout *l = NULL;
@@ -577,6 +592,9 @@ crio_store_add (const char *store, model_cache *cache, const char *name,
     if (ann != NULL)
       json_object_set_new (ann, CRIO_STORE_ANNOTATION_SOURCE,
                            json_string (resolved));
+    if (ann != NULL && origin != NULL)
+      json_object_set_new (ann, CRIO_STORE_ANNOTATION_ORIGIN,
+                           json_string (origin));
     man = ann == NULL
               ? NULL
               : json_pack ("{s:i,s:s,s:s,s:{s:s,s:s,s:I},s:O,s:O}",
@@ -676,7 +694,7 @@ out:
 
 int
 crio_store_list (const char *store, oci_layout_ref **refs, size_t *n,
-                 char ***sources, mp_error *err)
+                 char ***sources, char ***origins, mp_error *err)
 {
   oci_layout *l;
   mp_error e2 = { 0 };
@@ -685,6 +703,8 @@ crio_store_list (const char *store, oci_layout_ref **refs, size_t *n,
   *n = 0;
   if (sources != NULL)
     *sources = NULL;
+  if (origins != NULL)
+    *origins = NULL;
   l = store_open (store, false, &e2);
   if (l == NULL)
     {
@@ -709,6 +729,13 @@ crio_store_list (const char *store, oci_layout_ref **refs, size_t *n,
       *sources = calloc (*n, sizeof **sources);
       for (size_t i = 0; *sources != NULL && i < *n; i++)
         (*sources)[i] = entry_source (l, (*refs)[i].digest);
+    }
+  if (origins != NULL && *n > 0)
+    {
+      *origins = calloc (*n, sizeof **origins);
+      for (size_t i = 0; *origins != NULL && i < *n; i++)
+        (*origins)[i] = entry_annotation (l, (*refs)[i].digest,
+                                          CRIO_STORE_ANNOTATION_ORIGIN);
     }
   oci_layout_close (l);
   return 0;

@@ -29,6 +29,8 @@
 #include "util/error.h"
 
 #define CRIO_STORE_ANNOTATION_SOURCE "io.modelpack.snapshotter.source"
+/* On exports the daemon's sync made: the model store they mirror. */
+#define CRIO_STORE_ANNOTATION_ORIGIN "io.modelpack.snapshotter.origin"
 
 struct crio_export_stats
 {
@@ -43,12 +45,14 @@ struct crio_export_stats
 void crio_export_stats_clear (struct crio_export_stats *s);
 
 /* Export DIGEST (a manifest or index, read through OPEN/CTX as the cache
- * does) under NAME into STORE, building its tree in CACHE first.  STORE is
+ * does) under NAME into STORE (ORIGIN, may be NULL: see
+ * CRIO_STORE_ANNOTATION_ORIGIN), building its tree in CACHE first.  STORE is
  * created if missing; anything other than a directory is
  * MP_ERR_INVALID_ARGUMENT.  Errors of the cache build (a blob that fails
  * verification, a bad artifact) come back as the cache gives them. */
 int crio_store_add (const char *store, model_cache *cache, const char *name,
-                    const char *digest, model_blob_open_fn open, void *ctx,
+                    const char *digest, const char *origin,
+                    model_blob_open_fn open, void *ctx,
                     struct crio_export_stats *stats, mp_error *err);
 
 /* Remove NAME from STORE, its blobs no other entry uses, and its pin.
@@ -59,8 +63,8 @@ int crio_store_remove (const char *store, model_cache *cache, const char *name,
 /* The entries of STORE (empty if STORE/artifacts does not exist yet); each
  * ref's digest is the exported manifest.  SOURCES (may be NULL) gets, per
  * entry, the source manifest digest or NULL (malloc'd array of malloc'd
- * strings). */
+ * strings); ORIGINS (may be NULL) likewise the origin annotation. */
 int crio_store_list (const char *store, oci_layout_ref **refs, size_t *n,
-                     char ***sources, mp_error *err);
+                     char ***sources, char ***origins, mp_error *err);
 
 #endif

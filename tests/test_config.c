@@ -63,7 +63,9 @@ TEST (test_every_setting)
                              "containerd_root = \"/c\"\n"
                              "[model_cache]\nkeep_unused_seconds = 5\n"
                              "keep_unused_bytes = 1000\n"
-                             "verify_blobs = \"always\"\n");
+                             "verify_blobs = \"always\"\n"
+                             "[crio_store]\ndir = \"/crio\"\n"
+                             "source = \"/src\"\npoll_seconds = 9\n");
 
   CHECK (mp_config_init (&c, &err) == 0);
   CHECK (mp_config_load (&c, p, true, &err) == 0);
@@ -76,6 +78,9 @@ TEST (test_every_setting)
   CHECK_STR (c.containerd_root, "/c");
   CHECK (c.keep_unused_seconds == 5 && c.keep_unused_bytes == 1000);
   CHECK (c.verify_all_blobs);
+  CHECK_STR (c.crio_store_dir, "/crio");
+  CHECK_STR (c.crio_store_source, "/src");
+  CHECK (c.crio_store_poll_seconds == 9);
   mp_config_free (&c);
   unlink (p);
 }
@@ -93,6 +98,8 @@ TEST (test_errors_name_the_problem)
     { "[image_volumes]\nenable = true\n", "image_volumes.enable" },
     { "[model_cache]\nkeep_unused_seconds = -1\n", "negative" },
     { "[model_cache]\nverify_blobs = \"never\"\n", "verify_blobs" },
+    { "[crio_store]\npoll_seconds = 0\n", "poll_seconds" },
+    { "[crio_store]\nstore = \"/x\"\n", "crio_store.store" },
     { "root = \n", "line 1" },
   };
 
