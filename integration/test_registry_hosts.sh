@@ -72,6 +72,13 @@ d=$(mp s1 pack --src "$SRC" --tag "$TLS/ml/tls:1" --push 2> "$IT_DIR/err" | awk 
 it_check "pack --push over TLS with the CA from hosts.toml" test -n "$d"
 got=$(mp s2 pull "$TLS/ml/tls:1" 2> "$IT_DIR/err" | awk '{print $2}') || true
 it_expect_eq "pull over TLS with the CA" "$d" "$got"
+# A list of CAs: the one that signed the server second.
+(cd "$IT_DIR/pki" && openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 2 \
+  -subj "/CN=another CA" 2> /dev/null)
+printf 'server = "https://%s"\n\n[host."https://%s"]\n  ca = ["%s", "%s"]\n' "$TLS" "$TLS" \
+  "$IT_DIR/pki/other.pem" "$IT_DIR/pki/ca.pem" > "$H/$TLS/hosts.toml"
+got=$(mp s2b pull "$TLS/ml/tls:1" 2> "$IT_DIR/err" | awk '{print $2}') || true
+it_expect_eq "pull over TLS with the CA second in a ca list" "$d" "$got"
 printf 'server = "https://%s"\n' "$TLS" > "$H/$TLS/hosts.toml"
 rc=0; mp s3 pull "$TLS/ml/tls:1" > /dev/null 2> "$IT_DIR/err" || rc=$?
 it_expect_eq "without the CA: exit 6" 6 "$rc"

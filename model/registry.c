@@ -65,7 +65,9 @@ struct endpoint
 {
   char base[600];   /* scheme://host[:port] */
   char prefix[300]; /* "/v2" or the override_path */
-  char ca[1024];
+  char ca[1024];    /* the one CA file, or "" */
+  char *ca_bundle;  /* several: the system bundle and every file, or NULL */
+  size_t ca_bundle_len;
   char cert[1024], key[1024];
   bool skip_verify;
   struct curl_slist *headers; /* from hosts.toml */
@@ -135,6 +137,58 @@ is_loopback (const char *host)
          || strncmp (host, "127.", 4) == 0 || strncmp (host, "[::1]", 5) == 0;
 }
 
+/* Append FILE's bytes to BUF (growing it); false if it cannot be read. */
+static bool
+append_file (char **buf, size_t *len, const char *file)
+{
+  FILE *f = fopen (file, "re");
+  char chunk[16384];
+  size_t n;
+  bool ok = f != NULL;
+
+  while (ok && (n = fread (chunk, 1, sizeof chunk, f)) > 0)
+    {
+      char *p = realloc (*buf, *len + n + 2);
+
+      if (p == NULL)
+        ok = false;
+      else
+        {
+          *buf = p;
+          memcpy (*buf + *len, chunk, n);
+          *len += n;
+        }
+    }
+  if (f != NULL)
+    fclose (f);
+  if (ok && *buf != NULL)
+    (*buf)[(*len)++] = '\n';
+  return ok;
+}
+
+/* A CA of the host's `ca` list.  As with containerd, the listed CAs are
+ * added to the system's: one file alone is given to curl as its CA file
+ * beside the system's certificate directory; several are joined with the
+ * system's bundle into one bundle in memory. */
+static void
+ca_add (struct endpoint *e, const char *file)
+{
+  if (e->ca[0] == '\0' && e->ca_bundle == NULL)
+    {
+      snprintf (e->ca, sizeof e->ca, "%s", file);
+      return;
+    }
+  if (e->ca_bundle == NULL)
+    {
+      /* The system's bundle first (Debian's path); then the first file. */
+      append_file (&e->ca_bundle, &e->ca_bundle_len,
+                   "/etc/ssl/certs/ca-certificates.crt");
+      append_file (&e->ca_bundle, &e->ca_bundle_len, e->ca);
+      e->ca[0] = '\0';
+    }
+  append_file (&e->ca_bundle, &e->ca_bundle_len, file);
+}
+
 static void
 endpoint_from_toml (struct endpoint *e, const char *url, const toml_value *t)
 {
@@ -162,10 +216,11 @@ endpoint_from_toml (struct endpoint *e, const char *url, const toml_value *t)
     return;
   toml_get_bool (t, "skip_verify", &e->skip_verify, NULL);
   if (toml_get_string (t, "ca", &s, NULL) == 1)
-    snprintf (e->ca, sizeof e->ca, "%s", s);
-  else if (toml_get_array (t, "ca", &v, NULL) == 1 && toml_array_size (v) > 0
-           && toml_type_of (toml_array_at (v, 0)) == TOML_STRING)
-    snprintf (e->ca, sizeof e->ca, "%s", toml_string (toml_array_at (v, 0)));
+    ca_add (e, s);
+  else if (toml_get_array (t, "ca", &v, NULL) == 1)
+    for (size_t i = 0; i < toml_array_size (v); i++)
+      if (toml_type_of (toml_array_at (v, i)) == TOML_STRING)
+        ca_add (e, toml_string (toml_array_at (v, i)));
   if (toml_get_string (t, "client", &s, NULL) == 1)
     snprintf (e->cert, sizeof e->cert, "%s", s);
   else if (toml_get_array (t, "client", &v, NULL) == 1
@@ -280,7 +335,10 @@ static void
 endpoints_free (struct endpoint *e, size_t n)
 {
   for (size_t i = 0; i < n; i++)
-    curl_slist_free_all (e[i].headers);
+    {
+      curl_slist_free_all (e[i].headers);
+      free (e[i].ca_bundle);
+    }
 }
 
 /* ---- credentials ------------------------------------------------------ */
@@ -595,7 +653,17 @@ perform (registry_client *rc, const struct request *q, struct response *r,
   if (q->ep != NULL)
     {
       if (q->ep->ca[0])
-        curl_easy_setopt (c, CURLOPT_CAINFO, q->ep->ca);
+        {
+          curl_easy_setopt (c, CURLOPT_CAINFO, q->ep->ca);
+          curl_easy_setopt (c, CURLOPT_CAPATH, "/etc/ssl/certs");
+        }
+      else if (q->ep->ca_bundle != NULL)
+        {
+          struct curl_blob blob = { .data = q->ep->ca_bundle,
+                                    .len = q->ep->ca_bundle_len,
+                                    .flags = CURL_BLOB_NOCOPY };
+          curl_easy_setopt (c, CURLOPT_CAINFO_BLOB, &blob);
+        }
       if (q->ep->cert[0])
         curl_easy_setopt (c, CURLOPT_SSLCERT, q->ep->cert);
       if (q->ep->key[0])
