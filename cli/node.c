@@ -380,7 +380,7 @@ cli_preload (const struct cli_globals *g, int argc, char **argv)
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   const char *from = NULL, *address = NULL, *ns = "k8s.io";
-  bool plain = false, release = false;
+  bool plain = false, release = false, was_pinned = false;
   struct source s;
   model_cache *cache = NULL;
   cleanup_free char *tree = NULL, *resolved = NULL;
@@ -439,9 +439,14 @@ cli_preload (const struct cli_globals *g, int argc, char **argv)
           rc = model_cache_unpin (cache, pin, &err);
           model_cache_close (cache);
         }
-      source_close (&rs);
       if (rc < 0)
-        return cli_fail ("preload --release", &err);
+        {
+          source_close (&rs);
+          return cli_fail ("preload --release", &err);
+        }
+      if (!g->quiet && !g->json)
+        printf ("released %s\n", rs.name);
+      source_close (&rs);
       return CLI_OK;
     }
 
@@ -458,6 +463,11 @@ cli_preload (const struct cli_globals *g, int argc, char **argv)
       goto fail;
     /* An index's pin is renamed to its manifest below once resolved. */
     snprintf (pin, sizeof pin, "preload-%s", model_digest_hex (&d));
+  }
+  {
+    cleanup_free char *have = NULL;
+
+    was_pinned = model_cache_pin_get (cache, pin, &have, NULL, NULL) == 0;
   }
   if (tree_pinned (cache, &s, pin, s.name, &tree, &resolved, &st, &err) < 0)
     goto fail;
@@ -476,7 +486,19 @@ cli_preload (const struct cli_globals *g, int argc, char **argv)
       && containerd_import (address, ns, s.name, s.digest, s.media_type, s.size,
                             oci_layout_open_blob, s.layout, &ist, &err)
              < 0)
-    goto fail;
+    {
+      /* Not preloaded after all: a pin this run made goes. */
+      if (!was_pinned)
+        {
+          model_digest d;
+          char mpin[128];
+
+          model_digest_parse (resolved, &d, NULL);
+          snprintf (mpin, sizeof mpin, "preload-%s", model_digest_hex (&d));
+          model_cache_unpin (cache, mpin, NULL);
+        }
+      goto fail;
+    }
   model_cache_close (cache);
   if (g->json)
     printf ("{\"name\":\"%s\",\"digest\":\"%s\",\"tree\":\"%s\","
@@ -487,8 +509,9 @@ cli_preload (const struct cli_globals *g, int argc, char **argv)
             ist.blobs_written, ist.blobs_present);
   else
     {
-      printf ("%s %s: %d layers unpacked, %d reused\n", s.name, s.digest,
-              st.layers_unpacked, st.layers_reused);
+      printf ("%s %s: %d layers unpacked, %d reused, tree %s\n", s.name,
+              s.digest, st.layers_unpacked, st.layers_reused,
+              st.trees_built ? "built" : "reused");
       if (address != NULL)
         printf ("containerd %s (namespace %s): image %s, %d blobs written, "
                 "%d already there\n",
@@ -627,7 +650,8 @@ cli_umount (const struct cli_globals *g, int argc, char **argv)
   mp_error err = { 0 };
   int rc = CLI_OK;
 
-  if (argc == 2 && strcmp (argv[1], "--help") == 0)
+  if (argc == 2
+      && (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0))
     {
       fputs ("usage: modelpack umount DIR\n\nUnmounts a model mounted by "
              "`modelpack mount` and releases it in the cache.\n",
@@ -639,7 +663,10 @@ cli_umount (const struct cli_globals *g, int argc, char **argv)
   dir = realpath (argv[1], NULL);
   if (dir == NULL)
     {
-      mp_error_sys (&err, errno, "%s", argv[1]);
+      if (errno == ENOENT)
+        mp_error_set (&err, MP_ERR_NOT_FOUND, "%s does not exist", argv[1]);
+      else
+        mp_error_sys (&err, errno, "%s", argv[1]);
       return cli_fail ("umount", &err);
     }
   cache = cache_open (g, &err);

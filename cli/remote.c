@@ -808,6 +808,14 @@ cli_logout (const struct cli_globals *g, int argc, char **argv)
   mp_error err = { 0 };
   json_t *doc, *auths;
 
+  if (argc == 2
+      && (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0))
+    {
+      fputs ("usage: modelpack logout REGISTRY\n\nRemoves the credentials "
+             "saved for REGISTRY from the auth file.\n",
+             stdout);
+      return CLI_OK;
+    }
   if (argc != 2 || argv[1][0] == '-')
     return cli_usage_error ("usage: modelpack logout REGISTRY");
   doc = load_auth (g->auth_file, &err);

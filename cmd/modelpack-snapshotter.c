@@ -226,6 +226,9 @@ main (int argc, char **argv)
                               snapshots_service_handle, &svc, &err);
   if (srv == NULL)
     {
+      if (svc.iv != NULL)
+        image_volumes_fini (svc.iv);
+      model_cache_close (cache);
       snapshotter_close (svc.sn);
       return fail ("serve", &err);
     }

@@ -123,7 +123,11 @@ it_expect_exit "a layout without the model" 4 "no model named" \
   mp preload example.com/ml/nosuch:1 --from "oci-layout:$IT_DIR/layout"
 it_expect_exit "a layout path that does not exist" 4 "$IT_DIR/none" \
   mp preload "$RO" --from "oci-layout:$IT_DIR/none"
+mkdir -p "$IT_DIR/src3" && head -c 300000 /dev/urandom > "$IT_DIR/src3/w.gguf"
+"$MP" --store "$IT_DIR/layout" pack --src "$IT_DIR/src3" --tag example.com/ml/never:1 > "$IT_DIR/never.out" 2>&1 || it_fail "pack never"
+never=$(awk '{print $2}' "$IT_DIR/never.out")
 it_expect_exit "an unreachable containerd" 6 "$IT_DIR/nobody.sock" \
-  mp preload "$RO" --from "oci-layout:$IT_DIR/layout" --containerd "$IT_DIR/nobody.sock"
+  mp preload example.com/ml/never:1 --from "oci-layout:$IT_DIR/layout" --containerd "$IT_DIR/nobody.sock"
+it_check "... and the model is not left pinned as preloaded" test ! -e "$MP_ROOT/models/pins/preload-${never#sha256:}"
 
 it_done

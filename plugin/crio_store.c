@@ -509,8 +509,7 @@ crio_store_add (const char *store, model_cache *cache, const char *name,
 {
   oci_layout *l = NULL;
   cleanup_free char *tree = NULL, *resolved = NULL, *mbuf = NULL, *cbuf = NULL,
-                    *cfgtext = NULL, *mantext = NULL, *old_source = NULL,
-                    *old_pin = NULL;
+                    *cfgtext = NULL, *mantext = NULL, *old_source = NULL;
   size_t mlen = 0, clen = 0;
   model_manifest *m = NULL;
   json_t *layers = json_array (), *diffs = json_array (), *man = NULL,
@@ -670,10 +669,7 @@ crio_store_remove (const char *store, model_cache *cache, const char *name,
   if (l == NULL)
     return -1;
   if (oci_layout_resolve (l, name, &ref, err) < 0)
-    {
-      mp_error_prefix (err, "CRI-O store %s", store);
-      goto out;
-    }
+    goto out;
   source = entry_source (l, ref.digest);
   if (oci_layout_untag (l, ref.name != NULL ? ref.name : name, err) < 0)
     goto out;

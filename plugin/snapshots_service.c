@@ -233,7 +233,12 @@ do_prepare (snapshots_service *s, mp_rpc_call *call, bool view, mp_error *err)
         handled = image_volume_prepare (s->iv, s->sn, key, call->ns, digest,
                                         labels, nlabels, &mounts, err);
       if (handled < 0)
-        goto out;
+        {
+          /* A model that cannot be mounted is an operator's concern (the
+           * pod fails): log it whatever the log level hides. */
+          mp_log_warn ("image volume %s: %s", key, err->msg);
+          goto out;
+        }
       if (handled > 0)
         {
           Containerd__Services__Snapshots__V1__PrepareSnapshotResponse resp
