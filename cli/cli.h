@@ -81,6 +81,18 @@ int cli_model_ensure (const struct cli_globals *g, const char *cmd,
                       const char *text, bool plain_http, char **name,
                       char **digest);
 
+/* Which layers a partial pull fetches. */
+struct model_layer;
+typedef bool (*cli_layer_filter) (const struct model_layer *ly, void *ctx);
+
+/* Pull TEXT into the OCI layout at DIR (created), with only the layers
+ * WANT accepts: for a scratch layout that a command reads and removes
+ * (extract --include downloads only what it writes).  *NAME gets the name
+ * it has there.  Returns a cli_exit code, having printed the error. */
+int cli_pull_partial (const struct cli_globals *g, const char *cmd,
+                      const char *text, const char *dir, bool plain_http,
+                      cli_layer_filter want, void *want_ctx, char **name);
+
 /* Push the stored model REF to its registry (push, pack --push). */
 int cli_push_ref (const struct cli_globals *g, const char *ref,
                   bool plain_http);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "model/digest.h"
 #include "model/manifest.h"
 #include "model/modelconfig.h"
 #include "model/oci_layout.h"
@@ -21,7 +22,8 @@
 static void
 usage (FILE *out)
 {
-  fputs ("usage: modelpack extract REF DIR [--include GLOB]... [--force]\n"
+  fputs ("usage: modelpack extract REF DIR [--include GLOB]... [--force] "
+         "[--plain-http]\n"
          "\n"
          "Writes the files of a stored model under DIR (created if "
          "missing), each layer\n"
@@ -29,8 +31,28 @@ usage (FILE *out)
          "only the\n"
          "layers whose path matches one of the patterns (shell globs, `/` "
          "matched only\n"
-         "by `/`).  Existing files are not replaced unless --force.\n",
+         "by `/`).  Existing files are not replaced unless --force.  A "
+         "model that is not\n"
+         "in the store is read from its registry, and only the selected "
+         "layers are\n"
+         "downloaded (the store is left as it is).\n",
          out);
+}
+
+struct selection
+{
+  char **inc;
+  size_t n;
+};
+
+static bool selected (const model_layer *ly, char **inc, size_t n);
+
+/* A cli_layer_filter over a struct selection. */
+static bool
+want_layer (const struct model_layer *ly, void *ctx)
+{
+  const struct selection *s = ctx;
+  return selected (ly, s->inc, s->n);
 }
 
 static bool
@@ -138,11 +160,13 @@ cli_extract (const struct cli_globals *g, int argc, char **argv)
   static const struct option opts[]
       = { { "include", required_argument, NULL, 'i' },
           { "force", no_argument, NULL, 'f' },
+          { "plain-http", no_argument, NULL, 'p' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   cleanup_free char **inc = NULL;
+  cleanup_free char *scratch = NULL, *fetched = NULL;
   size_t n_inc = 0, n_done = 0;
-  bool force = false;
+  bool force = false, plain = false;
   struct cli_model m = { 0 };
   mp_error err = { 0 };
   oci_layout *l = NULL;
@@ -166,6 +190,9 @@ cli_extract (const struct cli_globals *g, int argc, char **argv)
       case 'f':
         force = true;
         break;
+      case 'p':
+        plain = true;
+        break;
       case 'h':
         usage (stdout);
         return CLI_OK;
@@ -184,8 +211,36 @@ cli_extract (const struct cli_globals *g, int argc, char **argv)
     return cli_fail ("extract", &err);
   if (cli_model_load (l, argv[optind], &m, &err) < 0)
     {
+      struct selection sel = { inc, n_inc };
+      int r;
+
       oci_layout_close (l);
-      return cli_fail ("extract", &err);
+      l = NULL;
+      if (err.code != MP_ERR_NOT_FOUND || model_digest_is_valid (argv[optind]))
+        return cli_fail ("extract", &err);
+      /* Not stored: fetch the manifest, the config and only the selected
+       * layers into a scratch layout beside the files, read it from there,
+       * and remove it.  The store is not touched. */
+      if (mp_mkdir_p (dir, 0755, &err) < 0)
+        return cli_fail ("extract", &err);
+      if (asprintf (&scratch, "%s/.modelpack-fetch.%d", dir, (int)getpid ())
+          < 0)
+        return CLI_ERR;
+      r = cli_pull_partial (g, "extract", argv[optind], scratch, plain,
+                            want_layer, &sel, &fetched);
+      if (r == CLI_OK)
+        {
+          l = oci_layout_open (scratch, false, &err);
+          if (l == NULL || cli_model_load (l, fetched, &m, &err) < 0)
+            r = cli_fail ("extract", &err);
+        }
+      if (r != CLI_OK)
+        {
+          mp_error ignored;
+          oci_layout_close (l);
+          mp_rmtree_at (AT_FDCWD, scratch, &ignored);
+          return r;
+        }
     }
   if (mp_mkdir_p (dir, 0755, &err) < 0
       || (dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -278,5 +333,10 @@ fail:
     rc = cli_fail ("extract", &err);
   cli_model_free (&m);
   oci_layout_close (l);
+  if (scratch != NULL)
+    {
+      mp_error ignored;
+      mp_rmtree_at (AT_FDCWD, scratch, &ignored);
+    }
   return rc;
 }

@@ -287,6 +287,8 @@ struct fetch_job
   const model_reference *ref;
   oci_layout *l;
   const model_manifest *m;
+  cli_layer_filter want; /* NULL: every layer */
+  void *want_ctx;
   pthread_mutex_t mu;
   size_t next;
   bool failed;
@@ -311,6 +313,8 @@ fetch_worker (void *arg)
         }
       ly = &j->m->layers[j->next++];
       pthread_mutex_unlock (&j->mu);
+      if (j->want != NULL && !j->want (ly, j->want_ctx))
+        continue;
       if (registry_fetch_blob (j->rc, j->ref, j->l, ly->desc.digest.str,
                                ly->desc.size, &e)
           < 0)
@@ -326,9 +330,12 @@ fetch_worker (void *arg)
 
 static int
 fetch_layers (registry_client *rc, const model_reference *ref, oci_layout *l,
-              const model_manifest *m, mp_error *err)
+              const model_manifest *m, cli_layer_filter want, void *want_ctx,
+              mp_error *err)
 {
-  struct fetch_job j = { .rc = rc, .ref = ref, .l = l, .m = m };
+  struct fetch_job j = {
+    .rc = rc, .ref = ref, .l = l, .m = m, .want = want, .want_ctx = want_ctx
+  };
   pthread_t th[PULL_STREAMS];
   size_t n = 0;
 
@@ -349,9 +356,14 @@ fetch_layers (registry_client *rc, const model_reference *ref, oci_layout *l,
   return 0;
 }
 
+/* Pull REF into the layout at DIR (the store, or a scratch layout), only
+ * the layers WANT accepts (all if NULL: a partial pull is for scratch
+ * layouts only). */
 static int
-pull (const struct cli_globals *g, const model_reference *ref, bool plain_http,
-      char *name, size_t namesize, char **digest_out, mp_error *err)
+pull_into (const struct cli_globals *g, const char *dir,
+           const model_reference *ref, bool plain_http, cli_layer_filter want,
+           void *want_ctx, char *name, size_t namesize, char **digest_out,
+           mp_error *err)
 {
   registry_client *rc = client (g, plain_http, err);
   oci_layout *l = NULL;
@@ -362,7 +374,7 @@ pull (const struct cli_globals *g, const model_reference *ref, bool plain_http,
 
   if (rc == NULL)
     return -1;
-  l = oci_layout_open (g->store, true, err);
+  l = oci_layout_open (dir, true, err);
   if (l == NULL)
     goto out;
   if (registry_get_manifest (rc, ref, NULL, &mt, &dg, &body, &len, err) < 0)
@@ -409,7 +421,7 @@ pull (const struct cli_globals *g, const model_reference *ref, bool plain_http,
   if (registry_fetch_blob (rc, ref, l, m->config.digest.str, m->config.size,
                            err)
           < 0
-      || fetch_layers (rc, ref, l, m, err) < 0)
+      || fetch_layers (rc, ref, l, m, want, want_ctx, err) < 0)
     goto out;
   if (oci_layout_put_blob (l, body, len, &stored, err) < 0)
     goto out;
@@ -439,7 +451,8 @@ pull (const struct cli_globals *g, const model_reference *ref, bool plain_http,
     }
   if (oci_layout_tag (l, name, mt, dg, (int64_t)len, m->artifact_type, err) < 0)
     goto out;
-  repos_record (g, ref, m);
+  if (strcmp (dir, g->store) == 0)
+    repos_record (g, ref, m);
   *digest_out = steal_pointer (&dg);
   ret = 0;
 out:
@@ -447,6 +460,36 @@ out:
   oci_layout_close (l);
   registry_client_free (rc);
   return ret;
+}
+
+static int
+pull (const struct cli_globals *g, const model_reference *ref, bool plain_http,
+      char *name, size_t namesize, char **digest_out, mp_error *err)
+{
+  return pull_into (g, g->store, ref, plain_http, NULL, NULL, name, namesize,
+                    digest_out, err);
+}
+
+int
+cli_pull_partial (const struct cli_globals *g, const char *cmd,
+                  const char *text, const char *dir, bool plain_http,
+                  cli_layer_filter want, void *want_ctx, char **name_out)
+{
+  model_reference ref;
+  char name[MODEL_REF_MAX + 512];
+  cleanup_free char *digest = NULL;
+  mp_error err = { 0 };
+  int r;
+
+  *name_out = NULL;
+  if ((r = parse_ref (cmd, text, &ref)) != 0)
+    return r;
+  if (pull_into (g, dir, &ref, plain_http, want, want_ctx, name, sizeof name,
+                 &digest, &err)
+      < 0)
+    return cli_fail (cmd, &err);
+  *name_out = strdup (name);
+  return CLI_OK;
 }
 
 int

@@ -8,7 +8,8 @@
 #  - pack --push (tar+zstd), pull into an empty store, extract: identical
 #    files; pull by digest;
 #  - what `oras push` pushes (ModelPack media types and annotations):
-#    modelpack pull + extract reproduce exactly;
+#    modelpack pull + extract reproduce exactly; extract --include of a
+#    model not in the store downloads only the matching layers;
 #  - htpasswd basic auth: without credentials exit 5 with one line; login
 #    with a wrong password exit 5 and nothing saved; login (saved 0600) then
 #    pull works; logout;
@@ -65,6 +66,21 @@ STORE=store2 mp -q extract "$R:zst" "$IT_DIR/x" || true
 it_expect_eq "extract of the pulled tar+zstd model: identical files" "$(sums "$SRC")" "$(sums "$IT_DIR/x")"
 got=$(STORE=store3 mp pull "$R@$d" | awk '{print $2}') || true
 it_expect_eq "pull by digest" "$d" "$got"
+
+# extract straight from the registry: only the selected layers are fetched.
+zman=$(skopeo inspect --tls-verify=false --raw "docker://$R:zst" 2> /dev/null) || true
+tok=$(jq -r '.layers[] | select(.annotations["org.cncf.model.filepath"] == "tokenizer/tokenizer.json") | .digest' <<<"$zman")
+big=$(jq -r '.layers[] | select(.annotations["org.cncf.model.filepath"] == "model.safetensors") | .digest' <<<"$zman")
+before=$(wc -l < "$IT_DIR/registry.log")
+rm -rf "$IT_DIR/xr"
+STORE=store-x mp -q extract "$R:zst" "$IT_DIR/xr" --include 'tokenizer/*' || true
+gets=$(tail -n +"$((before + 1))" "$IT_DIR/registry.log" | grep -o 'http.request.method=GET [^ ]* http.request.uri="*/v2/ml/tiny/blobs/sha256:[0-9a-f]*' | grep -o 'sha256:[0-9a-f]*' | sort -u)
+it_expect_eq "extract --include from the registry writes only the matching file" \
+  "$(cd "$SRC" && sha256sum tokenizer/tokenizer.json)" "$(sums "$IT_DIR/xr")"
+it_check "... having downloaded its layer" grep -qx "$tok" <<<"$gets"
+it_check "... and not the others (the weights)" bash -c "! grep -qx '$big' <<<'$gets'"
+it_expect_eq "... leaving no scratch layout and nothing in the store" "" \
+  "$(ls -A "$IT_DIR/xr" | grep -v '^tokenizer$'; STORE=store-x mp ls 2>/dev/null)"
 
 # ---- oras push, modelpack pull ---------------------------------------------------------
 od=$(bash "$IT_REPO/integration/build-model.sh" oras-push "$SRC" "$REGISTRY/ml/from-oras:1" "$IT_DIR/oexp" 2> "$IT_DIR/oras-push.log" | tail -n 1) || true
