@@ -45,7 +45,7 @@ INTEG_LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard integration/
 
 BINS := $(BUILD)/bin/modelpack-snapshotter $(BUILD)/bin/modelpack
 # bench/snapbench: Snapshots API latency driver (bench/run.sh, make bench).
-BENCH_BINS := $(BUILD)/bin/snapbench
+BENCH_BINS := $(BUILD)/bin/snapbench $(BUILD)/bin/nullsnap
 
 .PHONY: all deps unstable test unit fuzz integration bench bench-pull demo install clean format format-check
 .DEFAULT_GOAL := all

@@ -28,6 +28,8 @@
 #   BENCH_LAYERS      image layers (default 5)
 #   BENCH_IMAGE_MB    image size before compression, MiB (default 320)
 #   BENCH_SNAPSHOTTERS  default "overlayfs modelpack soci nydus"
+#   BENCH_NULL      1 (default): also measure bench/nullsnap, a proxy that
+#                   does no work, through containerd (the floor of any proxy)
 #   BENCH_OUT         report file (default bench/results/latest.md)
 #   IT_KEEP=1 keeps the temp directory (logs, snapbench.json, times).
 # make bench runs it with sh.
@@ -325,9 +327,19 @@ rm -rf "$IT_DIR/img"
 it_start_snapshotter --log-level info
 if has_sn soci; then SOCI_SOCK=$IT_DIR/soci.sock; export SOCI_SOCK; fi
 if has_sn nydus; then NYDUS_SOCK=$IT_DIR/nydus.sock; export NYDUS_SOCK; fi
+# The floor: bench/nullsnap, a proxy that does no work, through the same
+# containerd (latency only; it cannot unpack an image).
+if [ "${BENCH_NULL:-1}" = 1 ]; then
+  NULL_SOCK=$IT_DIR/null.sock
+  export NULL_SOCK
+  mkdir -p "$IT_DIR/null-dir"
+fi
 it_start_containerd 2
 if has_sn soci; then start_soci soci "$SOCI_SOCK"; fi
 if has_sn nydus; then start_nydus nydus "$NYDUS_SOCK"; fi
+if [ -n "${NULL_SOCK:-}" ]; then
+  bench_start null "$NULL_SOCK" "$IT_BUILD/bin/nullsnap" "$NULL_SOCK" "$IT_DIR/null-dir"
+fi
 
 # Each proxy snapshotter also gets a second instance that containerd does
 # not know, called straight on its socket: what the backend itself costs per
@@ -337,6 +349,7 @@ if has_sn nydus; then start_nydus nydus "$NYDUS_SOCK"; fi
 # machine's noise.
 sn_args=()
 for sn in "${SNS[@]}"; do sn_args+=(--snapshotter "$sn"); done
+if [ -n "${NULL_SOCK:-}" ]; then sn_args+=(--snapshotter null); fi
 direct=()
 n_pids=${#BENCH_PIDS[@]}
 if [ "${BENCH_DIRECT:-1}" = 1 ]; then
@@ -418,6 +431,25 @@ report() {
         line+=" $(r0 "$m") | $(r0 "$(awk -v a="$(med "$sn" "$o")" -v b="$m" 'BEGIN { print a - b }')") |"
       done
       echo "$line"
+    done
+  fi
+  if [ -n "${NULL_SOCK:-}" ]; then
+    echo
+    echo "### The floor: a proxy that does no work"
+    echo
+    echo "Same run, interleaved: *null* is bench/nullsnap, a proxy snapshotter on our gRPC" \
+      "server that keeps its snapshots in a table in memory (no disk, no sync, no mount)," \
+      "through the same containerd.  No proxy can answer a call through containerd faster;" \
+      "*null / $base* is the lowest ratio any proxy can reach, and *modelpack − null* what our" \
+      "snapshotter's own work adds above that floor."
+    echo
+    echo "| op | $base | null | null / $base | target | modelpack | modelpack − null |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
+    for o in "${ops[@]}"; do
+      m=$(med null "$o")
+      echo "| $o | $(r0 "$(med "$base" "$o")") | $(r0 "$m") | $(ratio "$m" "$(med "$base" "$o")") |" \
+        "≤ ${limit[$o]} | $(r0 "$(med modelpack "$o")") |" \
+        "$(r0 "$(awk -v a="$(med modelpack "$o")" -v b="$m" 'BEGIN { print a - b }')") |"
     done
   fi
   echo

@@ -26,8 +26,9 @@
 #   MP_BIN          snapshotter binary (default $BUILD/bin/modelpack-snapshotter,
 #                   BUILD defaulting to build as in the Makefile)
 #   IT_UNSTABLE_BIN unpacked Debian-unstable usr/bin (containerd 2.x, ...)
-#   SOCI_SOCK, NYDUS_SOCK  if set, containerd also gets proxy snapshotters
-#                   "soci" and "nydus" at these addresses (benchmarks)
+#   SOCI_SOCK, NYDUS_SOCK, NULL_SOCK  if set, containerd also gets proxy
+#                   snapshotters "soci", "nydus" and "null" at these addresses
+#                   (benchmarks)
 #
 # Exported after the matching it_start_*:
 #   IT_DIR IT_NAME IT_REPO IT_BUILD IT_SN
@@ -402,6 +403,7 @@ EOF
       if [ "$IT_SN" = modelpack ]; then it_proxy_toml modelpack "$MP_SOCK"; fi
       if [ -n "${SOCI_SOCK:-}" ]; then it_proxy_toml soci "$SOCI_SOCK"; fi
       if [ -n "${NYDUS_SOCK:-}" ]; then it_proxy_toml nydus "$NYDUS_SOCK"; fi
+      if [ -n "${NULL_SOCK:-}" ]; then it_proxy_toml null "$NULL_SOCK"; fi
     fi
   } > "$f"
 }
