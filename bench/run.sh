@@ -178,7 +178,7 @@ put_blob() {
 start_soci() {
   local d=$IT_DIR/$1 sock=$2
   if [ "${IT_IN_NS:-}" != 1 ] \
-    || [ "$(findmnt -n -o FSTYPE /run/containerd)" != tmpfs ]; then
+    || [ "$(findmnt -n -o FSTYPE -T /run/containerd)" != tmpfs ]; then
     it_log "soci needs the harness's private /run/containerd (IT_NO_UNSHARE unset)"
     return 1
   fi
