@@ -112,7 +112,8 @@ cli_ls (const struct cli_globals *g, int argc, char **argv)
 
   if (argc > 1)
     {
-      fputs ("usage: modelpack ls\n\nLists the models in the store.\n",
+      fputs ("usage: modelpack [--json] ls\n\nLists the models in the store "
+             "(name, digest, size); one JSON array with --json.\n",
              strcmp (argv[1], "--help") == 0 ? stdout : stderr);
       return strcmp (argv[1], "--help") == 0 ? CLI_OK : CLI_USAGE;
     }

@@ -174,7 +174,10 @@ crio_usage (FILE *out)
       "first if needed) and writes it to DIR/artifacts/ as one raw, titled "
       "layer per\n"
       "file, each blob a hard link into the cache, named REF.  rm removes it, "
-      "ls lists.\n",
+      "ls lists.\n"
+      "Here --store names the CRI-O store (the CLI's own store is the --store "
+      "given\n"
+      "before the command); $MODELPACK_CRIO_STORE is the default.\n",
       out);
 }
 
