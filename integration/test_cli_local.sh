@@ -168,7 +168,12 @@ it_expect_exit "pack with a bad Modelfile line" 8 "line 2" mp pack --src "$SRC" 
 printf 'MODEL ../*.bin\n' > "$IT_DIR/Modelfile.bad"
 it_expect_exit "a Modelfile pattern outside the model directory" 8 "outside" mp pack --src "$SRC" --modelfile "$IT_DIR/Modelfile.bad" --tag "$REF:x"
 it_expect_exit "inspect of an unknown reference" 4 "not in the store" mp inspect "$REF:nope"
-it_expect_exit "extract of an unknown reference" 4 "not in the store" mp extract "$REF:nope" "$IT_DIR/y"
+it_expect_exit "extract of an unknown digest" 4 "not in the store" \
+  mp extract "sha256:$(printf '%064d' 0)" "$IT_DIR/y"
+# A reference not in the store is read from its registry (none here).
+it_expect_exit "extract of an unknown reference, its registry unreachable" 6 "registry.example.com" \
+  mp extract "$REF:nope" "$IT_DIR/y"
+it_check "... leaves no scratch layout behind" bash -c "[ -z \"\$(ls -A '$IT_DIR/y' 2>/dev/null)\" ]"
 it_expect_exit "rm of an unknown reference" 4 "not in the store" mp rm "$REF:nope"
 touch "$IT_DIR/afile"
 it_expect_exit "a store path that is a file" 8 "not a directory" "$MP" --store "$IT_DIR/afile" ls
