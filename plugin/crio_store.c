@@ -342,6 +342,16 @@ place_blob (oci_layout *l, const char *path, const model_digest *d,
       *linked = true;
       return 0;
     }
+  /* Another export placed the same content meanwhile. */
+  if (errno == EEXIST && lstat (dst, &st) == 0 && S_ISREG (st.st_mode)
+      && st.st_size == size)
+    {
+      struct stat src;
+
+      *linked = stat (path, &src) == 0 && src.st_ino == st.st_ino
+                && src.st_dev == st.st_dev;
+      return 0;
+    }
   if (errno != EXDEV && errno != EPERM && errno != EMLINK)
     return mp_error_sys (err, errno, "link %s to %s", path, dst);
   /* Another filesystem (or links refused): copy through the verified
