@@ -156,8 +156,7 @@ tree_pinned (model_cache *c, struct source *s, const char *pin,
     }
 }
 
-/* ---- crio-store -----------------------------------------------------------
- */
+/* ---- crio-store -------------------------------------------------------- */
 
 static void
 crio_usage (FILE *out)
@@ -194,7 +193,9 @@ cli_crio_store (const struct cli_globals *g, int argc, char **argv)
   mp_error err = { 0 };
   int c, rc;
 
-  while ((c = getopt_long (argc, argv, "+h", opts, NULL)) != -1)
+  /* Options may come before or after the subcommand: getopt moves the
+   * subcommand and its reference behind them. */
+  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1)
     switch (c)
       {
       case 's':
@@ -211,27 +212,7 @@ cli_crio_store (const struct cli_globals *g, int argc, char **argv)
       }
   if (optind >= argc)
     return cli_usage_error ("crio-store: add, rm or ls expected");
-  sub = argv[optind];
-  /* Options may follow the subcommand too: parse what follows it as a new
-   * command line whose argv[0] is the subcommand. */
-  argc -= optind;
-  argv += optind;
-  optind = 0;
-  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1)
-    switch (c)
-      {
-      case 's':
-        store = optarg;
-        break;
-      case 'p':
-        plain = true;
-        break;
-      case 'h':
-        crio_usage (stdout);
-        return CLI_OK;
-      default:
-        return CLI_USAGE;
-      }
+  sub = argv[optind++];
   if (store == NULL || store[0] == '\0')
     return cli_usage_error ("crio-store: --store DIR is required");
 
@@ -346,8 +327,20 @@ cli_crio_store (const struct cli_globals *g, int argc, char **argv)
   return cli_usage_error ("crio-store: unknown subcommand %s", sub);
 }
 
-/* ---- preload --------------------------------------------------------------
- */
+/* ---- preload ----------------------------------------------------------- */
+
+/* The pin of a preloaded model: named by the digest REF names (a manifest,
+ * or an index the cache resolves to its manifest's tree). */
+static int
+preload_pin (const char *digest, char *out, size_t size, mp_error *err)
+{
+  model_digest d;
+
+  if (model_digest_parse (digest, &d, err) < 0)
+    return -1;
+  snprintf (out, size, "preload-%s", model_digest_hex (&d));
+  return 0;
+}
 
 static void
 preload_usage (FILE *out)
@@ -431,17 +424,9 @@ cli_preload (const struct cli_globals *g, int argc, char **argv)
         return rc;
       cache = cache_open (g, &err);
       rc = -1;
-      if (cache != NULL)
-        {
-          /* The pin names the manifest the tree was built for. */
-          cleanup_free char *t = model_cache_tree_path (cache, rs.digest);
-          const char *hex = t ? strrchr (t, '/') + 1 : NULL;
-
-          snprintf (pin, sizeof pin, "preload-%s",
-                    hex ? hex : strchr (rs.digest, ':') + 1);
-          rc = model_cache_unpin (cache, pin, &err);
-          model_cache_close (cache);
-        }
+      if (cache != NULL && preload_pin (rs.digest, pin, sizeof pin, &err) == 0)
+        rc = model_cache_unpin (cache, pin, &err);
+      model_cache_close (cache);
       if (rc < 0)
         {
           source_close (&rs);
@@ -459,14 +444,8 @@ cli_preload (const struct cli_globals *g, int argc, char **argv)
   cache = cache_open (g, &err);
   if (cache == NULL)
     goto fail;
-  {
-    model_digest d;
-
-    if (model_digest_parse (s.digest, &d, &err) < 0)
-      goto fail;
-    /* An index's pin is renamed to its manifest below once resolved. */
-    snprintf (pin, sizeof pin, "preload-%s", model_digest_hex (&d));
-  }
+  if (preload_pin (s.digest, pin, sizeof pin, &err) < 0)
+    goto fail;
   {
     cleanup_free char *have = NULL;
 
@@ -474,17 +453,6 @@ cli_preload (const struct cli_globals *g, int argc, char **argv)
   }
   if (tree_pinned (cache, &s, pin, s.name, &tree, &resolved, &st, &err) < 0)
     goto fail;
-  if (strcmp (resolved, s.digest) != 0)
-    {
-      model_digest d;
-      char mpin[128];
-
-      model_digest_parse (resolved, &d, NULL);
-      snprintf (mpin, sizeof mpin, "preload-%s", model_digest_hex (&d));
-      if (model_cache_pin (cache, mpin, resolved, s.name, &err) < 0)
-        goto fail;
-      model_cache_unpin (cache, pin, NULL);
-    }
   if (address != NULL
       && containerd_import (address, ns, s.name, s.digest, s.media_type, s.size,
                             oci_layout_open_blob, s.layout, &ist, &err)
@@ -492,14 +460,7 @@ cli_preload (const struct cli_globals *g, int argc, char **argv)
     {
       /* Not preloaded after all: a pin this run made goes. */
       if (!was_pinned)
-        {
-          model_digest d;
-          char mpin[128];
-
-          model_digest_parse (resolved, &d, NULL);
-          snprintf (mpin, sizeof mpin, "preload-%s", model_digest_hex (&d));
-          model_cache_unpin (cache, mpin, NULL);
-        }
+        model_cache_unpin (cache, pin, NULL);
       goto fail;
     }
   model_cache_close (cache);
@@ -528,8 +489,7 @@ fail:
   return cli_fail ("preload", &err);
 }
 
-/* ---- mount / umount -------------------------------------------------------
- */
+/* ---- mount / umount ---------------------------------------------------- */
 
 static int
 mount_pin_name (const char *dir, char *out, size_t size, mp_error *err)

@@ -810,10 +810,10 @@ model_cache_get_counters (model_cache *c, struct model_cache_stats *out)
 
 /* Read a manifest, index or config blob whole and verify its digest (and
  * size, if known) before anyone parses it. */
-static int
-read_document (model_blob_open_fn open_fn, void *ctx, const model_digest *d,
-               int64_t size, const char *what, char **out, size_t *outlen,
-               mp_error *err)
+int
+model_read_document (model_blob_open_fn open_fn, void *ctx,
+                     const model_digest *d, int64_t size, const char *what,
+                     char **out, size_t *outlen, mp_error *err)
 {
   cleanup_close int fd = -1;
   cleanup_free char *buf = NULL;
@@ -1562,8 +1562,8 @@ build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
       cleanup_free char *text = NULL;
       size_t len;
 
-      if (read_document (open_fn, ctx, &m->config.digest, m->config.size,
-                         "model config", &text, &len, err)
+      if (model_read_document (open_fn, ctx, &m->config.digest, m->config.size,
+                               "model config", &text, &len, err)
           < 0)
         return mp_error_prefix (err, "manifest %s", mdig->str);
       if (model_config_parse (text, len, &cfg, err) < 0)
@@ -1743,7 +1743,8 @@ resolve_and_build (model_cache *c, const model_digest *want,
   size_t len;
   ssize_t sel;
 
-  if (read_document (open_fn, ctx, want, -1, "manifest", &text, &len, err) < 0)
+  if (model_read_document (open_fn, ctx, want, -1, "manifest", &text, &len, err)
+      < 0)
     return -1;
   if (model_oci_detect (text, len, &kind, err) < 0)
     return mp_error_prefix (err, "%s", want->str);
@@ -1763,8 +1764,8 @@ resolve_and_build (model_cache *c, const model_digest *want,
     {
       free (text);
       text = NULL;
-      if (read_document (open_fn, ctx, mdig, idx->manifests[sel].size,
-                         "manifest", &text, &len, err)
+      if (model_read_document (open_fn, ctx, mdig, idx->manifests[sel].size,
+                               "manifest", &text, &len, err)
           < 0)
         return mp_error_prefix (err, "image index %s", want->str);
       if (model_oci_detect (text, len, &kind, err) < 0)
@@ -1953,24 +1954,6 @@ model_cache_pin_get (model_cache *c, const char *name, char **digest,
   if (*digest == NULL || (note != NULL && *note == NULL))
     return mp_error_sys (err, ENOMEM, "pin %s", name);
   return 0;
-}
-
-char *
-model_cache_tree_path (model_cache *c, const char *digest)
-{
-  model_digest d, target;
-  char *path = NULL;
-
-  if (model_digest_parse (digest, &d, NULL) < 0)
-    return NULL;
-  if (!is_dir_at (c->trees_fd, model_digest_hex (&d))
-      && alias_get (c, model_digest_hex (&d), &target))
-    d = target;
-  if (!is_dir_at (c->trees_fd, model_digest_hex (&d)))
-    return NULL;
-  if (asprintf (&path, "%s/trees/%s", c->root, model_digest_hex (&d)) < 0)
-    return NULL;
-  return path;
 }
 
 /* ---- gc ---------------------------------------------------------------- */

@@ -76,6 +76,16 @@ void model_cache_close (model_cache *c);
 typedef int (*model_blob_open_fn) (void *ctx, const char *digest, int64_t size,
                                    bool *verified, mp_error *err);
 
+/* Read a manifest, index or config blob whole through OPEN and verify its
+ * digest D (and SIZE, -1 if unknown) before anyone parses it; at most
+ * 4 MiB.  *OUT (malloc'd, NUL-terminated) and *OUTLEN get it.  Errors name
+ * WHAT ("manifest", "config", ...) and the digest. */
+struct model_digest;
+int model_read_document (model_blob_open_fn open, void *ctx,
+                         const struct model_digest *d, int64_t size,
+                         const char *what, char **out, size_t *outlen,
+                         mp_error *err);
+
 struct model_cache_stats
 {
   int layers_unpacked;
@@ -154,8 +164,6 @@ int model_cache_unpin (model_cache *c, const char *name, mp_error *err);
 /* The digest (and note, if NOTE is not NULL) pinned under NAME, malloc'd. */
 int model_cache_pin_get (model_cache *c, const char *name, char **digest,
                          char **note, mp_error *err);
-/* The absolute path of the tree of DIGEST (malloc'd), or NULL if none. */
-char *model_cache_tree_path (model_cache *c, const char *digest);
 
 /* Counters since open: for tests and the "second pod does no unpacking"
  * proof.  Each unpack is also logged at info level, each reuse at debug. */

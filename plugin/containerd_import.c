@@ -16,7 +16,6 @@
 #include "plugin/grpc_client.h"
 #include "util/cleanup.h"
 
-#define MAX_DOC (4 * 1024 * 1024)
 #define CHUNK (1024 * 1024)
 #define LABEL_CRI_MANAGED "io.cri-containerd.image"
 #define LABEL_GC_REF "containerd.io/gc.ref.content."
@@ -269,59 +268,23 @@ ensure_blob (struct importer *im, const char *digest, int64_t size,
 }
 
 static int
-read_doc (struct importer *im, const char *digest, char **buf, size_t *len,
-          mp_error *err)
-{
-  model_digest d, got;
-  bool verified = false;
-  cleanup_close int fd = -1;
-  cleanup_free char *data = malloc (MAX_DOC + 1);
-  size_t off = 0;
-
-  if (data == NULL)
-    return mp_error_sys (err, ENOMEM, "read %s", digest);
-  if (model_digest_parse (digest, &d, err) < 0)
-    return -1;
-  fd = im->open (im->ctx, digest, -1, &verified, err);
-  if (fd < 0)
-    return -1;
-  for (;;)
-    {
-      ssize_t n = read (fd, data + off, MAX_DOC - off);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        return mp_error_sys (err, errno, "read %s", digest);
-      if (n == 0)
-        break;
-      off += (size_t)n;
-      if (off == MAX_DOC)
-        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                             "%s: document too large", digest);
-    }
-  if (model_digest_buffer (d.algo, data, off, &got, err) < 0
-      || model_digest_verify (&d, &got, err) < 0)
-    return -1;
-  data[off] = '\0';
-  *buf = steal_pointer (&data);
-  *len = off;
-  return 0;
-}
-
-static int
 import_manifest (struct importer *im, const char *digest, int64_t size,
                  mp_error *err)
 {
   cleanup_free char *buf = NULL;
   size_t len = 0;
+  model_digest d;
   model_manifest *m = NULL;
   struct labels none = { 0 }, refs = { 0 };
   char key[64];
   int rc = -1;
 
-  if (read_doc (im, digest, &buf, &len, err) < 0
-      || model_manifest_parse (buf, len, &m, err) < 0)
+  if (model_digest_parse (digest, &d, err) < 0
+      || model_read_document (im->open, im->ctx, &d, size, "manifest", &buf,
+                              &len, err)
+             < 0)
+    return -1;
+  if (model_manifest_parse (buf, len, &m, err) < 0)
     return mp_error_prefix (err, "manifest %s", digest);
   if (ensure_blob (im, m->config.digest.str, m->config.size, &none, err) < 0
       || labels_add (&refs, LABEL_GC_REF "config", m->config.digest.str) < 0)
@@ -355,13 +318,18 @@ import_index (struct importer *im, const char *digest, int64_t size,
 {
   cleanup_free char *buf = NULL;
   size_t len = 0;
+  model_digest d;
   model_index *idx = NULL;
   struct labels refs = { 0 };
   char key[64];
   int rc = -1, imported = 0;
 
-  if (read_doc (im, digest, &buf, &len, err) < 0
-      || model_index_parse (buf, len, &idx, err) < 0)
+  if (model_digest_parse (digest, &d, err) < 0
+      || model_read_document (im->open, im->ctx, &d, size, "index", &buf, &len,
+                              err)
+             < 0)
+    return -1;
+  if (model_index_parse (buf, len, &idx, err) < 0)
     return mp_error_prefix (err, "index %s", digest);
   for (size_t i = 0; i < idx->n_manifests; i++)
     {

@@ -149,64 +149,6 @@ source_in_use (oci_layout *l, const char *source, const char *skip_name)
   return used;
 }
 
-/* ---- reading the source ------------------------------------------------- */
-
-static int
-read_source (model_blob_open_fn open_fn, void *ctx, const char *digest,
-             char **buf, size_t *len, mp_error *err)
-{
-  model_digest d;
-  bool verified = false;
-  cleanup_close int fd = -1;
-  cleanup_free char *data = NULL;
-  size_t off = 0, cap = 0;
-
-  if (model_digest_parse (digest, &d, err) < 0)
-    return -1;
-  fd = open_fn (ctx, digest, -1, &verified, err);
-  if (fd < 0)
-    return -1;
-  for (;;)
-    {
-      ssize_t r;
-
-      if (off == cap)
-        {
-          char *p;
-
-          if (cap >= MAX_DOC)
-            return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                                 "%s: document over %d bytes", digest, MAX_DOC);
-          cap = cap ? cap * 2 : 16384;
-          p = realloc (data, cap + 1);
-          if (p == NULL)
-            return mp_error_sys (err, ENOMEM, "read %s", digest);
-          data = p;
-        }
-      r = read (fd, data + off, cap - off);
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r < 0)
-        return mp_error_sys (err, errno, "read %s", digest);
-      if (r == 0)
-        break;
-      off += (size_t)r;
-    }
-  if (data == NULL)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "%s is empty", digest);
-  {
-    model_digest got;
-
-    if (model_digest_buffer (d.algo, data, off, &got, err) < 0
-        || model_digest_verify (&d, &got, err) < 0)
-      return -1;
-  }
-  data[off] = '\0';
-  *buf = steal_pointer (&data);
-  *len = off;
-  return 0;
-}
-
 /* ---- walking the tree --------------------------------------------------- */
 
 struct walk
@@ -329,25 +271,20 @@ place_blob (oci_layout *l, const char *path, const model_digest *d,
 
   if (dst == NULL)
     return mp_error_set (err, MP_ERR_INTERNAL, "bad digest %s", d->str);
-  if (lstat (dst, &st) == 0 && S_ISREG (st.st_mode) && st.st_size == size)
-    {
-      struct stat src;
-
-      *linked = stat (path, &src) == 0 && src.st_ino == st.st_ino
-                && src.st_dev == st.st_dev;
-      return 0;
-    }
   if (link (path, dst) == 0)
     {
       *linked = true;
       return 0;
     }
-  /* Another export placed the same content meanwhile. */
-  if (errno == EEXIST && lstat (dst, &st) == 0 && S_ISREG (st.st_mode)
-      && st.st_size == size)
+  if (errno == EEXIST)
     {
       struct stat src;
 
+      /* The same content is there already (this model exported before,
+       * another file with the same bytes, or another export meanwhile). */
+      if (lstat (dst, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size != size)
+        return mp_error_set (err, MP_ERR_INTERNAL,
+                             "%s exists but is not blob %s", dst, d->str);
       *linked = stat (path, &src) == 0 && src.st_ino == st.st_ino
                 && src.st_dev == st.st_dev;
       return 0;
@@ -568,14 +505,23 @@ crio_store_add (const char *store, model_cache *cache, const char *name,
         goto out;
     }
 
-  if (read_source (open_fn, ctx, resolved, &mbuf, &mlen, err) < 0
-      || model_manifest_parse (mbuf, mlen, &m, err) < 0)
-    {
-      mp_error_prefix (err, "manifest %s", resolved);
+  {
+    model_digest rd;
+
+    if (model_digest_parse (resolved, &rd, err) < 0
+        || model_read_document (open_fn, ctx, &rd, -1, "manifest", &mbuf, &mlen,
+                                err)
+               < 0)
       goto out;
-    }
+    if (model_manifest_parse (mbuf, mlen, &m, err) < 0)
+      {
+        mp_error_prefix (err, "manifest %s", resolved);
+        goto out;
+      }
+  }
   if (model_media_type_is_model_config (m->config.media_type)
-      && read_source (open_fn, ctx, m->config.digest.str, &cbuf, &clen, err)
+      && model_read_document (open_fn, ctx, &m->config.digest, m->config.size,
+                              "config", &cbuf, &clen, err)
              < 0)
     goto out;
 
