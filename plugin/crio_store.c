@@ -597,8 +597,10 @@ out:
     {
       if (!tagged && pin_new && pin[0] != '\0')
         model_cache_unpin (cache, pin, NULL);
-      /* Blobs nothing names (a failed export, a replaced one) go. */
-      oci_layout_gc (l, NULL, NULL);
+      /* Blobs nothing names (a failed export, a replaced one) go; a new
+       * name leaves none, so the walk over the whole store is spared. */
+      if (!tagged || had_old)
+        oci_layout_gc (l, NULL, NULL);
     }
   if (had_old)
     oci_layout_refs_free (&old, 1);

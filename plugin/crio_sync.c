@@ -46,7 +46,10 @@ crio_sync_once (const char *store, const char *source, model_cache *cache,
       return mp_error_prefix (err, "model store %s", source);
     }
   if (crio_store_list (store, &have, &nhave, &sources, &origins, err) < 0)
-    goto out;
+    {
+      rc = -1;
+      goto out;
+    }
 
   /* Export what is named in the source and not in the store as it is. */
   for (size_t i = 0; i < nwant; i++)
@@ -124,7 +127,7 @@ out:
   oci_layout_refs_free (have, nhave);
   oci_layout_refs_free (want, nwant);
   oci_layout_close (src);
-  return err->code != MP_OK && rc == 0 ? -1 : rc;
+  return rc;
 }
 
 struct crio_sync

@@ -134,35 +134,33 @@ mp_grpc_client_free (mp_grpc_client *c)
   grpc_shutdown ();
 }
 
+/* *SLOT = a copy of VALUE, or NULL for NULL or "" (no metadata). */
+static int
+set_metadata (char **slot, const char *value, const char *what, mp_error *err)
+{
+  char *copy = NULL;
+
+  if (value != NULL && *value != '\0')
+    {
+      copy = strdup (value);
+      if (copy == NULL)
+        return mp_error_sys (err, ENOMEM, "set %s", what);
+    }
+  free (*slot);
+  *slot = copy;
+  return 0;
+}
+
 int
 mp_grpc_client_set_namespace (mp_grpc_client *c, const char *ns, mp_error *err)
 {
-  char *copy = NULL;
-  if (ns != NULL && *ns != '\0')
-    {
-      copy = strdup (ns);
-      if (copy == NULL)
-        return mp_error_sys (err, ENOMEM, "set namespace");
-    }
-  free (c->ns);
-  c->ns = copy;
-  return 0;
+  return set_metadata (&c->ns, ns, "namespace", err);
 }
 
 int
 mp_grpc_client_set_lease (mp_grpc_client *c, const char *lease, mp_error *err)
 {
-  char *copy = NULL;
-
-  if (lease != NULL && *lease != '\0')
-    {
-      copy = strdup (lease);
-      if (copy == NULL)
-        return mp_error_sys (err, ENOMEM, "grpc client lease");
-    }
-  free (c->lease);
-  c->lease = copy;
-  return 0;
+  return set_metadata (&c->lease, lease, "lease", err);
 }
 
 const char *
