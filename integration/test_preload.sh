@@ -13,6 +13,7 @@
 #  - offline from an OCI layout (--from oci-layout:PATH): a layout written
 #    by our pack and one copied by skopeo (named by tag only) each preload
 #    and mount the same way, the registry still stopped;
+#  - a model of 70 files imports with a gc reference per layer;
 #  - bad input: an unknown reference, a layout without the model, an
 #    unreachable containerd: each a clear error.
 #
@@ -115,6 +116,16 @@ RS=example.com/ml/copied:v7
 out=$(mp preload "$RS" --from "oci-layout:$IT_DIR/sk" --containerd "$CTD_SOCK" 2>&1) || it_fail "preload --from skopeo layout: $out"
 pod "preload --from a layout skopeo wrote (named by tag): the pod sees the files" \
   --if-not-present --volume-ref "$RS" --exact "${EXPECT[@]}"
+
+# A model of many files: one gc reference per layer on its manifest.
+mkdir -p "$IT_DIR/many"
+for i in $(seq 1 70); do echo "doc $i" > "$IT_DIR/many/notes-$i.md"; done
+"$MP" --store "$IT_DIR/layout" pack --src "$IT_DIR/many" --tag example.com/ml/many:1 > "$IT_DIR/many.out" 2>&1 || it_fail "pack many"
+many=$(awk '{print $2}' "$IT_DIR/many.out")
+out=$(mp preload example.com/ml/many:1 --from "oci-layout:$IT_DIR/layout" --containerd "$CTD_SOCK" 2>&1) || it_fail "preload many: $out"
+# shellcheck disable=SC2086
+it_check "a 70-layer model imports whole: its manifest references the 70th layer" \
+  bash -c "$CTR -n k8s.io content ls | grep '^$many' | grep -q 'containerd.io/gc.ref.content.l.69='"
 
 # ---- bad input -----------------------------------------------------------------------
 it_expect_exit "an unknown reference with the registry down" 6 "$REGISTRY" \

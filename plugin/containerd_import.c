@@ -20,12 +20,13 @@
 #define LABEL_CRI_MANAGED "io.cri-containerd.image"
 #define LABEL_GC_REF "containerd.io/gc.ref.content."
 
-/* Labels as protobuf-c map entries: parallel arrays filled by the caller. */
+/* Labels to set on content: parallel arrays, as many as a manifest has
+ * layers (one gc reference each). */
 struct labels
 {
-  size_t n;
-  char *key[64];
-  char *value[64];
+  size_t n, cap;
+  char **key;
+  char **value;
 };
 
 static void
@@ -36,18 +37,35 @@ labels_clear (struct labels *l)
       free (l->key[i]);
       free (l->value[i]);
     }
-  l->n = 0;
+  free (l->key);
+  free (l->value);
+  memset (l, 0, sizeof *l);
 }
 
 static int
-labels_add (struct labels *l, const char *key, const char *value)
+labels_add (struct labels *l, const char *key, const char *value, mp_error *err)
 {
-  if (l->n == 64)
-    return -1;
+  if (l->n == l->cap)
+    {
+      size_t cap = l->cap ? l->cap * 2 : 16;
+      char **k = realloc (l->key, cap * sizeof *k);
+
+      if (k != NULL)
+        l->key = k;
+      k = k == NULL ? NULL : realloc (l->value, cap * sizeof *k);
+      if (k == NULL)
+        return mp_error_sys (err, ENOMEM, "labels");
+      l->value = k;
+      l->cap = cap;
+    }
   l->key[l->n] = strdup (key);
   l->value[l->n] = strdup (value);
   if (l->key[l->n] == NULL || l->value[l->n] == NULL)
-    return -1;
+    {
+      free (l->key[l->n]);
+      free (l->value[l->n]);
+      return mp_error_sys (err, ENOMEM, "labels");
+    }
   l->n++;
   return 0;
 }
@@ -93,14 +111,22 @@ update_labels (struct importer *im, const char *digest,
   Containerd__Services__Content__V1__Info info
       = CONTAINERD__SERVICES__CONTENT__V1__INFO__INIT;
   Google__Protobuf__FieldMask mask = GOOGLE__PROTOBUF__FIELD_MASK__INIT;
-  Containerd__Services__Content__V1__Info__LabelsEntry ents[64];
-  Containerd__Services__Content__V1__Info__LabelsEntry *pents[64];
-  char *paths[64];
+  Containerd__Services__Content__V1__Info__LabelsEntry *ents = NULL;
+  Containerd__Services__Content__V1__Info__LabelsEntry **pents = NULL;
+  char **paths = NULL;
   ProtobufCMessage *resp = NULL;
-  int r;
+  int r = -1;
 
   if (labels->n == 0)
     return 0;
+  ents = calloc (labels->n, sizeof *ents);
+  pents = calloc (labels->n, sizeof *pents);
+  paths = calloc (labels->n, sizeof *paths);
+  if (ents == NULL || pents == NULL || paths == NULL)
+    {
+      mp_error_sys (err, ENOMEM, "update %s", digest);
+      goto out;
+    }
   for (size_t i = 0; i < labels->n; i++)
     {
       containerd__services__content__v1__info__labels_entry__init (&ents[i]);
@@ -109,9 +135,9 @@ update_labels (struct importer *im, const char *digest,
       pents[i] = &ents[i];
       if (asprintf (&paths[i], "labels.%s", labels->key[i]) < 0)
         {
-          for (size_t j = 0; j < i; j++)
-            free (paths[j]);
-          return mp_error_sys (err, ENOMEM, "update %s", digest);
+          paths[i] = NULL;
+          mp_error_sys (err, ENOMEM, "update %s", digest);
+          goto out;
         }
     }
   info.digest = (char *)digest;
@@ -127,8 +153,12 @@ update_labels (struct importer *im, const char *digest,
       err);
   if (resp != NULL)
     protobuf_c_message_free_unpacked (resp, NULL);
-  for (size_t i = 0; i < labels->n; i++)
+out:
+  for (size_t i = 0; paths != NULL && i < labels->n; i++)
     free (paths[i]);
+  free (paths);
+  free (pents);
+  free (ents);
   return r == 0 ? 0 : -1;
 }
 
@@ -139,9 +169,13 @@ write_blob (struct importer *im, const char *digest, int64_t size,
 {
   Containerd__Services__Content__V1__WriteContentRequest req
       = CONTAINERD__SERVICES__CONTENT__V1__WRITE_CONTENT_REQUEST__INIT;
-  Containerd__Services__Content__V1__WriteContentRequest__LabelsEntry ents[64];
-  Containerd__Services__Content__V1__WriteContentRequest__LabelsEntry
-      *pents[64];
+  cleanup_free
+      Containerd__Services__Content__V1__WriteContentRequest__LabelsEntry *ents
+      = NULL;
+  cleanup_free
+      Containerd__Services__Content__V1__WriteContentRequest__LabelsEntry *
+          *pents
+      = NULL;
   mp_grpc_stream *s = NULL;
   ProtobufCMessage *resp = NULL;
   cleanup_free char *ref = NULL, *buf = NULL;
@@ -194,6 +228,13 @@ write_blob (struct importer *im, const char *digest, int64_t size,
     {
       mp_error_set (err, MP_ERR_DATA_LOSS, "%s: read %lld bytes, expected %lld",
                     digest, (long long)off, (long long)size);
+      goto fail;
+    }
+  ents = calloc (labels->n + 1, sizeof *ents);
+  pents = calloc (labels->n + 1, sizeof *pents);
+  if (ents == NULL || pents == NULL)
+    {
+      mp_error_sys (err, ENOMEM, "write %s", digest);
       goto fail;
     }
   for (size_t i = 0; i < labels->n; i++)
@@ -287,7 +328,8 @@ import_manifest (struct importer *im, const char *digest, int64_t size,
   if (model_manifest_parse (buf, len, &m, err) < 0)
     return mp_error_prefix (err, "manifest %s", digest);
   if (ensure_blob (im, m->config.digest.str, m->config.size, &none, err) < 0
-      || labels_add (&refs, LABEL_GC_REF "config", m->config.digest.str) < 0)
+      || labels_add (&refs, LABEL_GC_REF "config", m->config.digest.str, err)
+             < 0)
     goto out;
   for (size_t i = 0; i < m->n_layers; i++)
     {
@@ -296,12 +338,8 @@ import_manifest (struct importer *im, const char *digest, int64_t size,
           < 0)
         goto out;
       snprintf (key, sizeof key, LABEL_GC_REF "l.%zu", i);
-      if (labels_add (&refs, key, m->layers[i].desc.digest.str) < 0)
-        {
-          mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                        "manifest %s: too many layers to import", digest);
-          goto out;
-        }
+      if (labels_add (&refs, key, m->layers[i].desc.digest.str, err) < 0)
+        goto out;
     }
   if (ensure_blob (im, digest, size, &refs, err) < 0)
     goto out;
@@ -348,8 +386,8 @@ import_index (struct importer *im, const char *digest, int64_t size,
           goto out;
         }
       snprintf (key, sizeof key, LABEL_GC_REF "m.%zu", i);
-      if (labels_add (&refs, key, d->digest.str) < 0)
-        break;
+      if (labels_add (&refs, key, d->digest.str, err) < 0)
+        goto out;
       imported++;
     }
   if (imported == 0)
