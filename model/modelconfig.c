@@ -52,6 +52,21 @@ days_from_civil (int64_t y, unsigned m, unsigned d)
   return era * 146097 + (int64_t)doe - 719468;
 }
 
+void
+model_rfc3339_format (const struct timespec *t, bool nanos, char *buf,
+                      size_t size)
+{
+  struct tm tm;
+  size_t n;
+
+  gmtime_r (&t->tv_sec, &tm);
+  n = strftime (buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (nanos && t->tv_nsec != 0 && n < size)
+    n += (size_t)snprintf (buf + n, size - n, ".%09ld", t->tv_nsec);
+  if (n < size)
+    snprintf (buf + n, size - n, "Z");
+}
+
 bool
 model_rfc3339_parse (const char *s, int64_t *sec, int32_t *nsec)
 {

@@ -22,6 +22,7 @@
 #define MP_MODEL_MODELCONFIG_H
 
 #include <stdbool.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -141,5 +142,10 @@ const char *model_modality_name (enum model_modality m);
  * upper-case T and Z, real calendar dates, no leap second.  Fills seconds
  * since the epoch and nanoseconds (either may be NULL). */
 bool model_rfc3339_parse (const char *s, int64_t *sec, int32_t *nsec);
+
+/* T as an RFC 3339 date-time in UTC ("YYYY-MM-DDTHH:MM:SSZ"), with nine
+ * fraction digits when NANOS and T has any.  BUF of 40 bytes is enough. */
+void model_rfc3339_format (const struct timespec *t, bool nanos, char *buf,
+                           size_t size);
 
 #endif

@@ -437,14 +437,6 @@ put_json (oci_layout *l, json_t *j, char **digest, int64_t *size, mp_error *err)
   return oci_layout_put_blob (l, text, strlen (text), digest, err);
 }
 
-static void
-rfc3339 (const struct timespec *t, char *out, size_t n)
-{
-  struct tm tm;
-  gmtime_r (&t->tv_sec, &tm);
-  strftime (out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 int
 model_pack (oci_layout *l, const struct model_pack_opts *o,
             struct model_pack_result *out, mp_error *err)
@@ -506,7 +498,7 @@ model_pack (oci_layout *l, const struct model_pack_opts *o,
                         (json_int_t)f->size, "typeflag", 0);
       if (o->keep_times)
         {
-          rfc3339 (&f->mtime, tbuf, sizeof tbuf);
+          model_rfc3339_format (&f->mtime, false, tbuf, sizeof tbuf);
           json_object_set_new (meta, "mtime", json_string (tbuf));
         }
       metatext = json_dumps (meta, JSON_COMPACT);
@@ -544,7 +536,7 @@ model_pack (oci_layout *l, const struct model_pack_opts *o,
         struct timespec now;
         char tbuf[64];
         clock_gettime (CLOCK_REALTIME, &now);
-        rfc3339 (&now, tbuf, sizeof tbuf);
+        model_rfc3339_format (&now, false, tbuf, sizeof tbuf);
         set_str (descr, "createdAt", tbuf);
       }
     cfg = json_pack ("{s:o,s:o,s:{s:s,s:O}}", "descriptor", descr, "config",

@@ -12,6 +12,7 @@
 #include "model/digest.h"
 #include "model/manifest.h"
 #include "model/mediatype.h"
+#include "model/modelconfig.h"
 #include "plugin/containerd_import.h"
 #include "plugin/grpc_client.h"
 #include "util/cleanup.h"
@@ -416,16 +417,16 @@ lease_create (mp_grpc_client *c, char *id, size_t idsize, mp_error *err)
   ProtobufCMessage *resp = NULL;
   char expire[64];
   struct timespec now;
-  struct tm tm;
-  time_t t;
   int r;
 
   clock_gettime (CLOCK_REALTIME, &now);
   snprintf (id, idsize, "modelpack-preload-%d-%ld%09ld", (int)getpid (),
             (long)now.tv_sec, now.tv_nsec);
-  t = now.tv_sec + 3600;
-  gmtime_r (&t, &tm);
-  strftime (expire, sizeof expire, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  {
+    struct timespec later = { .tv_sec = now.tv_sec + 3600 };
+
+    model_rfc3339_format (&later, false, expire, sizeof expire);
+  }
   ent.key = "containerd.io/gc.expire";
   ent.value = expire;
   req.id = id;

@@ -244,19 +244,6 @@ file_kind (const model_layer *src, const char *rel)
   return k < 0 ? MODEL_LAYER_DOC : modelfile_kind_layer (k);
 }
 
-static void
-rfc3339 (const struct timespec *ts, char *buf, size_t size)
-{
-  struct tm tm;
-  size_t n;
-
-  gmtime_r (&ts->tv_sec, &tm);
-  n = strftime (buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
-  if (ts->tv_nsec != 0)
-    n += snprintf (buf + n, size - n, ".%09ld", ts->tv_nsec);
-  snprintf (buf + n, size - n, "Z");
-}
-
 /* Put the tree's file PATH into the layout as blob DIGEST: a hard link,
  * or a copy across filesystems.  *LINKED says which. */
 static int
@@ -384,7 +371,7 @@ export_files (oci_layout *l, const char *tree, const model_manifest *src,
         st->copied++;
       st->bytes += fst.st_size;
 
-      rfc3339 (&fst.st_mtim, tbuf, sizeof tbuf);
+      model_rfc3339_format (&fst.st_mtim, true, tbuf, sizeof tbuf);
       meta = json_pack (
           "{s:s,s:I,s:I,s:I,s:I,s:s,s:i}", "name", base ? base + 1 : rel,
           "mode", (json_int_t)(fst.st_mode & 07777), "uid",
