@@ -78,7 +78,7 @@ struct model_cache
   int work_fd; /* tmp/<work_name>, flock'ed for the cache's lifetime */
   char work_name[64];
   int64_t keep_seconds, keep_bytes;
-  bool keep_owners; /* apply layer owners: only root can */
+  struct model_unpack_limits limits; /* resolved: no zeros */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   struct flight *flights;
@@ -719,9 +719,9 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
   pthread_mutex_init (&c->mu, NULL);
   pthread_cond_init (&c->cv, NULL);
   pthread_cond_init (&c->sync_cv, NULL);
+  c->limits = model_unpack_limits_resolve (&o->limits);
   c->keep_seconds = o->keep_unused_seconds;
   c->keep_bytes = o->keep_unused_bytes;
-  c->keep_owners = geteuid () == 0;
 
   if (mp_mkdir_p (o->root, 0700, err) < 0)
     goto fail;
@@ -884,7 +884,8 @@ struct layer_plan
   char key[KEY_MAX + 1];
   const char *diff_id; /* expected, or NULL */
   struct model_file_meta meta;
-  int64_t size; /* from the layer's info file once present */
+  int64_t size;     /* from the layer's info file once present */
+  uint64_t entries; /* tar members (raw: 1); 0 if not recorded */
 };
 
 static const char *
@@ -915,12 +916,9 @@ raw_key (model_cache *c, struct layer_plan *p, mp_error *err)
   const struct model_file_meta *m = &p->meta;
   int n;
 
-  n = snprintf (text, sizeof text,
-                "raw\n%s\n%s\nmode %o\nowner %ld %ld\nmtime %lld.%09ld\n",
+  n = snprintf (text, sizeof text, "raw\n%s\n%s\nmode %o\nmtime %lld.%09ld\n",
                 p->l->desc.digest.str, p->l->path,
-                m->has_mode ? (unsigned)(m->mode & 0777) : 0644u,
-                c->keep_owners && m->has_owner ? (long)m->uid : -1L,
-                c->keep_owners && m->has_owner ? (long)m->gid : -1L,
+                m->has_mode ? (unsigned)(m->mode & 0755) : 0644u,
                 m->has_mtime ? (long long)m->mtime.tv_sec : -1LL,
                 m->has_mtime ? (long)m->mtime.tv_nsec : 0L);
   if (n < 0 || (size_t)n >= sizeof text)
@@ -935,78 +933,20 @@ static int
 plan_layer (model_cache *c, const model_manifest *m, const model_config *cfg,
             size_t i, struct layer_plan *p, mp_error *err)
 {
-  const model_layer *l = &m->layers[i];
-  char q[MODEL_QUOTE_BUF];
+  struct model_unpack_plan up;
 
-  p->l = l;
+  p->l = &m->layers[i];
   p->index = i;
-  if (m->is_modelpack && !l->type.is_modelpack
-      && l->type.kind != MODEL_LAYER_IMAGE)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "layers[%zu] (%s): media type %s is not a ModelPack "
-                         "layer type; cannot unpack it",
-                         i, l->desc.digest.str,
-                         model_quote (l->desc.media_type, q, sizeof q));
-  if (!m->is_modelpack && l->path == NULL)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "layers[%zu] (%s, media type %s) has no "
-                         "org.opencontainers.image.title annotation: no file "
-                         "name to give it",
-                         i, l->desc.digest.str,
-                         model_quote (l->desc.media_type, q, sizeof q));
-  if (l->is_file)
-    p->format = MODEL_LAYER_RAW;
-  else
-    switch (l->type.format)
-      {
-      case MODEL_FORMAT_TAR:
-        p->format = MODEL_LAYER_TAR;
-        break;
-      case MODEL_FORMAT_TAR_GZIP:
-        p->format = MODEL_LAYER_TAR_GZIP;
-        break;
-      case MODEL_FORMAT_TAR_ZSTD:
-        p->format = MODEL_LAYER_TAR_ZSTD;
-        break;
-      default:
-        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                             "layers[%zu] (%s): media type %s cannot be "
-                             "unpacked",
-                             i, l->desc.digest.str,
-                             model_quote (l->desc.media_type, q, sizeof q));
-      }
-  if (cfg != NULL)
-    p->diff_id = cfg->diff_ids.v[i];
-
+  if (model_unpack_plan_layer (m, cfg, i, &up, err) < 0)
+    return -1;
+  p->format = up.format;
+  p->diff_id = up.diff_id;
+  p->meta = up.meta;
   if (p->format != MODEL_LAYER_RAW)
     {
       snprintf (p->key, sizeof p->key, "%s",
-                model_digest_hex (&l->desc.digest));
+                model_digest_hex (&p->l->desc.digest));
       return 0;
-    }
-  if (l->path == NULL)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "layers[%zu] (%s): a raw layer needs a %s "
-                         "annotation to name its file",
-                         i, l->desc.digest.str, MODEL_ANNOTATION_FILEPATH);
-  if (l->has_metadata)
-    {
-      const model_file_metadata *md = &l->metadata;
-
-      if (md->type != MODEL_FILE_REGULAR)
-        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                             "layers[%zu] (%s): file metadata typeflag %d: "
-                             "a raw layer can only be a regular file",
-                             i, l->desc.digest.str, md->typeflag);
-      /* Absent members read as zero; no producer means mode 0. */
-      p->meta.has_mode = (md->mode & 0777) != 0;
-      p->meta.mode = (mode_t)(md->mode & 0777);
-      p->meta.has_owner = true;
-      p->meta.uid = (uid_t)md->uid;
-      p->meta.gid = (gid_t)md->gid;
-      p->meta.has_mtime = md->has_mtime;
-      p->meta.mtime.tv_sec = (time_t)md->mtime_sec;
-      p->meta.mtime.tv_nsec = md->mtime_nsec;
     }
   return raw_key (c, p, err);
 }
@@ -1038,6 +978,10 @@ layer_check (model_cache *c, struct layer_plan *p, mp_error *err)
                          "%s, the layer's content has %s",
                          p->index, p->l->desc.digest.str, p->diff_id, diff);
   p->size = strtoll (size, NULL, 10);
+  /* Layers stored before entries were recorded count as 0. */
+  p->entries = record_get (info, "entries", size, sizeof size)
+                   ? strtoull (size, NULL, 10)
+                   : 0;
   return 1;
 }
 
@@ -1052,7 +996,8 @@ layer_unpack (model_cache *c, struct layer_plan *p, model_blob_open_fn open_fn,
     .expected_diff_id = p->diff_id,
     .raw_path = l->path,
     .raw_meta = &p->meta,
-    .keep_owners = c->keep_owners,
+    .limits = &c->limits,
+    .blob_size = l->desc.size,
   };
   struct model_unpack_stats us;
   cleanup_close int dfd = -1, src = -1;
@@ -1085,12 +1030,16 @@ layer_unpack (model_cache *c, struct layer_plan *p, model_blob_open_fn open_fn,
       goto fail;
     }
   built_line (c, built, sizeof built);
-  snprintf (info, sizeof info, "digest %s\ndiffid %s\nsize %" PRIu64 "\n%s",
+  p->entries = p->format == MODEL_LAYER_RAW
+                   ? 1
+                   : us.files + us.dirs + us.symlinks + us.hardlinks;
+  snprintf (info, sizeof info,
+            "digest %s\ndiffid %s\nsize %" PRIu64 "\nentries %" PRIu64 "\n%s",
             l->desc.digest.str,
             p->format == MODEL_LAYER_RAW ? l->desc.digest.str
             : p->diff_id != NULL         ? p->diff_id
                                          : "-",
-            us.bytes_written, built);
+            us.bytes_written, p->entries, built);
   /* No sync here: the syncer makes it durable after the tree is built
    * (see "Durability" at the top). */
   if (write_file_at (dfd, "info", info, err) < 0)
@@ -1293,9 +1242,6 @@ merge_entry (struct merge *mg, int src, int dst, const char *name, int depth,
       target[n] = '\0';
       if (symlinkat (target, dst, name) < 0)
         return mp_error_sys (err, errno, "symlink");
-      if (mg->c->keep_owners
-          && fchownat (dst, name, s.st_uid, s.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
-        return mp_error_sys (err, errno, "chown symlink");
       if (utimensat (dst, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
         return mp_error_sys (err, errno, "set symlink time");
       return 0;
@@ -1414,8 +1360,7 @@ merge_finish_dirs (struct merge *mg, int root, mp_error *err)
             continue; /* replaced by a later layer */
           return mp_error_sys (err, errno, "tree directory \"%s\"", r->path);
         }
-      if ((mg->c->keep_owners && fchown (fd, r->uid, r->gid) < 0)
-          || fchmod (fd, r->mode) < 0 || futimens (fd, ts) < 0)
+      if (fchmod (fd, r->mode & 0755) < 0 || futimens (fd, ts) < 0)
         return mp_error_sys (err, errno, "tree directory \"%s\": set metadata",
                              r->path);
     }
@@ -1551,11 +1496,6 @@ build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
 
   if (model_manifest_parse (mtext, mlen, &m, err) < 0)
     return mp_error_prefix (err, "manifest %s", mdig->str);
-  if (m->is_image && !m->is_modelpack)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "manifest %s is a container image, not a model "
-                         "artifact",
-                         mdig->str);
   if (m->is_modelpack && model_media_type_is_model_config (m->config.media_type)
       && m->n_layers > 0)
     {
@@ -1569,14 +1509,10 @@ build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
       if (model_config_parse (text, len, &cfg, err) < 0)
         return mp_error_prefix (err, "manifest %s: model config %s", mdig->str,
                                 m->config.digest.str);
-      if (cfg->diff_ids.n != m->n_layers)
-        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                             "manifest %s: model config %s lists %zu diffIds "
-                             "for %zu layers",
-                             mdig->str, m->config.digest.str, cfg->diff_ids.n,
-                             m->n_layers);
     }
 
+  if (model_unpack_check_manifest (m, cfg, err) < 0)
+    return mp_error_prefix (err, "manifest %s", mdig->str);
   plans = calloc (m->n_layers ? m->n_layers : 1, sizeof *plans);
   if (plans == NULL)
     return mp_error_sys (err, ENOMEM, "manifest %s", mdig->str);
@@ -1587,9 +1523,17 @@ build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
       return mp_error_prefix (err, "manifest %s", mdig->str);
   if (check_space (c, mdig, plans, m->n_layers, err) < 0)
     return -1;
-  for (size_t i = 0; i < m->n_layers; i++)
-    if (layer_ensure (c, &plans[i], open_fn, ctx, st, err) < 0)
-      return mp_error_prefix (err, "manifest %s", mdig->str);
+  for (uint64_t i = 0, entries = 0; i < m->n_layers; i++)
+    {
+      if (layer_ensure (c, &plans[i], open_fn, ctx, st, err) < 0)
+        return mp_error_prefix (err, "manifest %s", mdig->str);
+      entries += plans[i].entries;
+      if (entries > c->limits.max_model_entries)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "manifest %s: more than %" PRIu64 " entries in "
+                             "the model's layers (max_model_entries)",
+                             mdig->str, c->limits.max_model_entries);
+    }
 
   /* The record says which layers the tree needs, for gc. */
   rcap = 32 + 160 + strlen (mdig->str) + m->n_layers * (KEY_MAX + 8);

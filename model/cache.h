@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/unpack.h"
 #include "util/error.h"
 
 typedef struct model_cache model_cache;
@@ -52,6 +53,8 @@ struct model_cache_options
   int64_t keep_unused_bytes;
   /* Tests: this boot's id instead of /proc/sys/kernel/random/boot_id. */
   const char *boot_id;
+  /* Bounds on what a layer and a model may expand to (zeros: defaults). */
+  struct model_unpack_limits limits;
 };
 
 /* Open (creating) the cache at o->root and remove what crashed processes
@@ -107,12 +110,13 @@ struct model_cache_stats
  * Layers: ModelPack types (vnd.cncf and legacy vnd.cnai) and OCI image
  * tar layers; a tar layer's diffId comes from the config's modelfs.diffIds
  * (or legacy diff_ids) at the layer's index and is verified; a raw layer is
- * written at its filepath annotation with its file metadata (mode,
- * uid/gid when running as root, mtime).  Generic OCI artifacts (not
- * ModelPack, e.g. oras): each titled layer is that file, raw (or, if oras
- * marked it io.deis.oras.content.unpack=true, a tar+gzip of a directory);
- * an untitled layer is an error naming it.  Container images are refused.
- * Later layers win on the same path.
+ * written at its filepath annotation with its file metadata (mode, mtime).
+ * Whatever owners a layer names, everything is the cache user's (root's),
+ * and nothing is writable by group or other (see model/unpack.h).  Generic OCI
+ * artifacts (not ModelPack, e.g. oras): each titled layer is that file, raw
+ * (or, if oras marked it io.deis.oras.content.unpack=true, a tar+gzip of a
+ * directory); an untitled layer is an error naming it.  Container images are
+ * refused. Later layers win on the same path.
  *
  * Errors: MP_ERR_INVALID_ARGUMENT for a bad digest or a bad artifact
  * (digest or diffId mismatch, unknown layer media type, unsafe path, ...),

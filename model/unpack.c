@@ -62,6 +62,10 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "model/digest.h"
+#include "model/manifest.h"
+#include "model/mediatype.h"
+#include "model/modelconfig.h"
 #include "util/fsutil.h"
 
 /* Overridable at build time for tuning.  8 x 1 MiB measured best on a
@@ -486,7 +490,8 @@ reader_main (void *p)
       if (t->limit != 0 && t->bytes > t->limit)
         {
           mp_error_set (&e, MP_ERR_INVALID_ARGUMENT,
-                        "tar stream exceeds the limit of %llu bytes",
+                        "tar stream exceeds the limit of %llu bytes "
+                        "(max_layer_bytes)",
                         (unsigned long long)t->limit);
           goto fail;
         }
@@ -628,8 +633,8 @@ decompressor_main (void *p)
       if (t->bytes > t->limit)
         {
           mp_error_set (&e, MP_ERR_INVALID_ARGUMENT,
-                        "uncompressed tar stream exceeds the limit of %llu "
-                        "bytes",
+                        "layer expands to more than %llu bytes "
+                        "(max_layer_bytes, max_layer_ratio)",
                         (unsigned long long)t->limit);
           goto fail;
         }
@@ -703,10 +708,21 @@ tree_free (struct tree *t)
   t->ndirs = t->capdirs = 0;
 }
 
+/* A control character in a name would reach terminals, logs and the
+ * annotations of a CRI-O export that no reader accepts: refused. */
+static bool
+has_control (const char *s)
+{
+  for (; *s != '\0'; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      return true;
+  return false;
+}
+
 /* Normalise an entry name into OUT (MODEL_UNPACK_MAX_PATH + 1 bytes):
  * components joined by single slashes, "." and empty components dropped,
- * "" for the layer root.  Rejects absolute names, "..", and names past the
- * limits. */
+ * "" for the layer root.  Rejects absolute names, "..", control
+ * characters, and names past the limits. */
 static int
 path_normalize (const char *in, char *out, const char *what, mp_error *err)
 {
@@ -720,6 +736,9 @@ path_normalize (const char *in, char *out, const char *what, mp_error *err)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "%s: path longer than %d bytes", what,
                          MODEL_UNPACK_MAX_PATH);
+  if (has_control (in))
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "%s \"%s\": control character in the name", what, in);
   while (*p != '\0')
     {
       const char *end = strchrnul (p, '/');
@@ -747,6 +766,38 @@ path_normalize (const char *in, char *out, const char *what, mp_error *err)
     }
   out[o] = '\0';
   return 0;
+}
+
+/* Whether symlink TARGET, read from the directory of the normalised entry
+ * PATH, stays inside the layer root.  Purely textual: components are not
+ * resolved (the tree never holds a path that crosses a symlink, and a
+ * reader resolves link chains inside the read-only mount). */
+static bool
+symlink_stays_inside (const char *path, const char *target)
+{
+  long depth = 0;
+  const char *p;
+
+  if (target[0] == '/')
+    return false;
+  for (p = path; *p != '\0'; p++)
+    if (*p == '/')
+      depth++;
+  for (p = target; *p != '\0';)
+    {
+      const char *end = strchrnul (p, '/');
+      size_t n = (size_t)(end - p);
+
+      if (n == 2 && p[0] == '.' && p[1] == '.')
+        {
+          if (--depth < 0)
+            return false;
+        }
+      else if (n > 0 && !(n == 1 && p[0] == '.'))
+        depth++;
+      p = *end ? end + 1 : end;
+    }
+  return true;
 }
 
 /* Split normalised PATH in place into its parent ("" for the root) and
@@ -945,10 +996,12 @@ static int
 apply_meta_fd (int fd, mode_t mode, bool owner, uid_t uid, gid_t gid,
                bool has_mtime, const struct timespec *mtime)
 {
-  /* chown first: it may clear mode bits we set. */
+  /* chown first: it may clear mode bits we set.  No group or other write,
+   * no setuid, setgid or sticky bit: what a model places is read-only to
+   * everyone but its owner. */
   if (owner && fchown (fd, uid, gid) < 0)
     return -1;
-  if (fchmod (fd, mode & 0777) < 0)
+  if (fchmod (fd, mode & 0755) < 0)
     return -1;
   if (has_mtime)
     {
@@ -990,6 +1043,63 @@ tree_finish_dirs (struct tree *t, mp_error *err)
       close (fd);
     }
   return 0;
+}
+
+/* ---- limits ---- */
+
+struct model_unpack_limits
+model_unpack_limits_resolve (const struct model_unpack_limits *l)
+{
+  struct model_unpack_limits r = { 0 };
+
+  if (l != NULL)
+    r = *l;
+  if (r.max_layer_bytes == 0)
+    r.max_layer_bytes = MODEL_UNPACK_DEFAULT_MAX_BYTES;
+  if (r.max_ratio == 0)
+    r.max_ratio = MODEL_UNPACK_DEFAULT_MAX_RATIO;
+  if (r.ratio_floor == 0)
+    r.ratio_floor = MODEL_UNPACK_DEFAULT_RATIO_FLOOR;
+  if (r.max_layer_entries == 0)
+    r.max_layer_entries = MODEL_UNPACK_DEFAULT_MAX_ENTRIES;
+  if (r.max_model_entries == 0)
+    r.max_model_entries = MODEL_UNPACK_DEFAULT_MAX_MODEL_ENTRIES;
+  return r;
+}
+
+/* The bounds for this layer: explicit options win; otherwise a compressed
+ * layer may expand to max_ratio times its blob (at least ratio_floor),
+ * and nothing past max_layer_bytes. */
+static void
+effective_limits (const struct model_unpack_opts *o, int src_fd,
+                  uint64_t *max_bytes, uint64_t *max_entries)
+{
+  struct model_unpack_limits l = model_unpack_limits_resolve (o->limits);
+  uint64_t bytes = l.max_layer_bytes;
+
+  if (o->format == MODEL_LAYER_TAR_GZIP || o->format == MODEL_LAYER_TAR_ZSTD)
+    {
+      int64_t blob = o->blob_size;
+      struct stat st;
+      uint64_t rel;
+
+      if (blob <= 0 && fstat (src_fd, &st) == 0 && S_ISREG (st.st_mode))
+        blob = st.st_size;
+      if (blob > 0)
+        {
+          rel = (uint64_t)blob > UINT64_MAX / l.max_ratio
+                    ? UINT64_MAX
+                    : (uint64_t)blob * l.max_ratio;
+          if (rel < l.ratio_floor)
+            rel = l.ratio_floor;
+          if (rel < bytes)
+            bytes = rel;
+        }
+      else if (l.ratio_floor < bytes)
+        bytes = l.ratio_floor;
+    }
+  *max_bytes = o->max_total_bytes ? o->max_total_bytes : bytes;
+  *max_entries = o->max_entries ? o->max_entries : l.max_layer_entries;
 }
 
 /* ---- tar entries ---- */
@@ -1074,17 +1184,13 @@ extract_file (struct extract *x, int d, const char *name,
 
       if (r == ARCHIVE_EOF)
         {
-          /* At EOF the offset is the file's full size: a sparse file may
-           * end in a hole. */
+          /* At EOF the offset is the file's full size: past the data
+           * only a sparse file has a hole, and those are refused. */
           if (off > 0 && (uint64_t)off > end)
-            {
-              if ((uint64_t)off > x->max_bytes - x->apparent)
-                goto too_big;
-              if (ftruncate (fd, off) < 0)
-                return mp_error_sys (err, errno, "entry \"%s\": truncate",
-                                     x->path);
-              end = (uint64_t)off;
-            }
+            return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                                 "entry \"%s\": sparse files are not allowed "
+                                 "in a model layer",
+                                 x->path);
           break;
         }
       if (r < ARCHIVE_WARN)
@@ -1096,8 +1202,12 @@ extract_file (struct extract *x, int d, const char *name,
       if (size > x->max_bytes - x->apparent
           || (uint64_t)off > x->max_bytes - x->apparent - size)
         goto too_big;
-      if ((uint64_t)off + size > end)
-        end = (uint64_t)off + size;
+      if ((uint64_t)off != end)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "entry \"%s\": sparse files are not allowed in "
+                             "a model layer",
+                             x->path);
+      end = (uint64_t)off + size;
       for (size_t done = 0; done < size;)
         {
           ssize_t w = pwrite (fd, (const char *)buf + done, size - done,
@@ -1122,7 +1232,8 @@ extract_file (struct extract *x, int d, const char *name,
 
 too_big:
   return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                       "entry \"%s\": files exceed the limit of %llu bytes",
+                       "entry \"%s\": the layer's files exceed the limit of "
+                       "%llu bytes (max_layer_bytes, max_layer_ratio)",
                        x->path, (unsigned long long)x->max_bytes);
 }
 
@@ -1168,11 +1279,18 @@ extract_symlink (struct extract *x, int d, const char *name,
   if (target == NULL)
     target = archive_entry_symlink_utf8 (e);
   /* The target is only text: it is never resolved while unpacking, and
-   * readers of the layer see it through a read-only mount. */
+   * readers of the layer see it through a read-only mount.  Still, a model
+   * has no business pointing outside itself (an extracted copy would lead
+   * whoever follows it elsewhere on the host). */
   if (target == NULL || target[0] == '\0'
-      || strlen (target) > MODEL_UNPACK_MAX_PATH)
+      || strlen (target) > MODEL_UNPACK_MAX_PATH || has_control (target))
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "entry \"%s\": bad symlink target", x->path);
+  if (!symlink_stays_inside (x->path, target))
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "entry \"%s\": symlink target \"%s\" is outside the "
+                         "model (absolute, or climbs above its root)",
+                         x->path, target);
   if (symlinkat (target, d, name) < 0)
     {
       if (errno != EEXIST)
@@ -1308,6 +1426,13 @@ extract_entry (struct extract *x, struct archive_entry *e, mp_error *err)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "entry \"%s\": unsupported entry type 0%o", x->path,
                          (unsigned)type);
+  /* Holes would be hashed, copied and exported densely by whoever reads
+   * the file next: a few kilobytes of tar could describe terabytes. */
+  if (archive_entry_sparse_count (e) > 0)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "entry \"%s\": sparse files are not allowed in a "
+                         "model layer",
+                         x->path);
 
   /* Split a copy: messages keep using the whole x->path. */
   {
@@ -1397,10 +1522,7 @@ unpack_tar (int src_fd, int root, const struct model_unpack_opts *o,
   x.tree.no_openat2 = model_unpack_no_openat2;
   x.o = o;
   x.st = st;
-  x.max_bytes = o->max_total_bytes ? o->max_total_bytes
-                                   : MODEL_UNPACK_DEFAULT_MAX_BYTES;
-  x.max_entries
-      = o->max_entries ? o->max_entries : MODEL_UNPACK_DEFAULT_MAX_ENTRIES;
+  effective_limits (o, src_fd, &x.max_bytes, &x.max_entries);
 
   ring_init (&in, 2);
   if (compressed)
@@ -1719,7 +1841,8 @@ done:
 
 too_big:
   return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                       "raw layer exceeds the limit of %llu bytes",
+                       "raw layer exceeds the limit of %llu bytes "
+                       "(max_layer_bytes)",
                        (unsigned long long)max_bytes);
 }
 
@@ -1751,8 +1874,7 @@ unpack_raw (int src_fd, int root, const struct model_unpack_opts *o,
 {
   char path[MODEL_UNPACK_MAX_PATH + 1], split[MODEL_UNPACK_MAX_PATH + 1];
   const struct model_file_meta *m = o->raw_meta;
-  uint64_t max_bytes = o->max_total_bytes ? o->max_total_bytes
-                                          : MODEL_UNPACK_DEFAULT_MAX_BYTES;
+  uint64_t max_bytes, max_entries;
   struct tree t = { .root = root,
                     .cached_fd = -1,
                     .no_openat2 = model_unpack_no_openat2 };
@@ -1762,6 +1884,8 @@ unpack_raw (int src_fd, int root, const struct model_unpack_opts *o,
   pthread_t thread;
   int d, ret = -1;
 
+  effective_limits (o, src_fd, &max_bytes, &max_entries);
+  (void)max_entries;
   if (o->raw_path == NULL)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "raw layer without a file path");
@@ -1967,4 +2091,107 @@ fail:
     mp_rmtree_at (dest_parent_fd, tmp, &ignored);
   }
   return -1;
+}
+
+/* ---- what every command checks before unpacking a manifest ---- */
+
+int
+model_unpack_plan_layer (const model_manifest *m, const model_config *cfg,
+                         size_t i, struct model_unpack_plan *p, mp_error *err)
+{
+  const model_layer *l = &m->layers[i];
+  char q[MODEL_QUOTE_BUF];
+
+  memset (p, 0, sizeof *p);
+  if (m->is_modelpack && !l->type.is_modelpack
+      && l->type.kind != MODEL_LAYER_IMAGE)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "layers[%zu] (%s): media type %s is not a ModelPack "
+                         "layer type; cannot unpack it",
+                         i, l->desc.digest.str,
+                         model_quote (l->desc.media_type, q, sizeof q));
+  if (!m->is_modelpack && l->path == NULL)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "layers[%zu] (%s, media type %s) has no "
+                         "org.opencontainers.image.title annotation: no file "
+                         "name to give it",
+                         i, l->desc.digest.str,
+                         model_quote (l->desc.media_type, q, sizeof q));
+  if (l->is_file)
+    p->format = MODEL_LAYER_RAW;
+  else
+    switch (l->type.format)
+      {
+      case MODEL_FORMAT_TAR:
+        p->format = MODEL_LAYER_TAR;
+        break;
+      case MODEL_FORMAT_TAR_GZIP:
+        p->format = MODEL_LAYER_TAR_GZIP;
+        break;
+      case MODEL_FORMAT_TAR_ZSTD:
+        p->format = MODEL_LAYER_TAR_ZSTD;
+        break;
+      default:
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "layers[%zu] (%s): media type %s cannot be "
+                             "unpacked",
+                             i, l->desc.digest.str,
+                             model_quote (l->desc.media_type, q, sizeof q));
+      }
+  if (cfg != NULL && i < cfg->diff_ids.n)
+    p->diff_id = cfg->diff_ids.v[i];
+  if (p->format != MODEL_LAYER_RAW)
+    return 0;
+  if (l->path == NULL)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "layers[%zu] (%s): a raw layer needs a %s "
+                         "annotation to name its file",
+                         i, l->desc.digest.str, MODEL_ANNOTATION_FILEPATH);
+  p->raw_path = l->path;
+  if (l->has_metadata)
+    {
+      const model_file_metadata *md = &l->metadata;
+
+      if (md->type != MODEL_FILE_REGULAR)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "layers[%zu] (%s): file metadata typeflag %d: "
+                             "a raw layer can only be a regular file",
+                             i, l->desc.digest.str, md->typeflag);
+      /* A size of 0 is what producers that omit it write. */
+      if (md->size != 0 && md->size != l->desc.size)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "layers[%zu] (%s): file metadata says %lld "
+                             "bytes, the descriptor %lld",
+                             i, l->desc.digest.str, (long long)md->size,
+                             (long long)l->desc.size);
+      /* Absent members read as zero; no producer means mode 0. */
+      p->meta.has_mode = (md->mode & 0777) != 0;
+      p->meta.mode = (mode_t)(md->mode & 0755);
+      p->meta.has_owner = true;
+      p->meta.uid = (uid_t)md->uid;
+      p->meta.gid = (gid_t)md->gid;
+      p->meta.has_mtime = md->has_mtime;
+      p->meta.mtime.tv_sec = (time_t)md->mtime_sec;
+      p->meta.mtime.tv_nsec = md->mtime_nsec;
+    }
+  return 0;
+}
+
+int
+model_unpack_check_manifest (const model_manifest *m, const model_config *cfg,
+                             mp_error *err)
+{
+  struct model_unpack_plan p;
+
+  if (m->is_image && !m->is_modelpack)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "a container image, not a model artifact");
+  if (cfg != NULL && cfg->diff_ids.n != m->n_layers)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "model config %s lists %zu diffIds for %zu layers",
+                         m->config.digest.str, cfg->diff_ids.n, m->n_layers);
+  for (size_t i = 0; i < m->n_layers; i++)
+    if (model_unpack_plan_layer (m, cfg, i, &p, err) < 0)
+      return -1;
+  return 0;
 }

@@ -9,12 +9,17 @@
  *
  * What a tar layer may contain:
  *   - regular files, directories, symlinks (any target text: they are never
- *     followed while unpacking), hard links to regular files already in the
+ *     followed while unpacking) that stay inside the layer when read
+ *     from where the link sits, hard links to regular files already in the
  *     layer;
  *   - no absolute paths, no ".." components, no path that crosses a symlink,
+ *     no control characters in names or link targets, no symlink whose
+ *     target is absolute or climbs above the layer root, no sparse files,
  *     no device nodes, FIFOs or sockets: each is an error, because a layer
  *     that tries any of them is a bad artifact, not something to repair;
- *   - setuid, setgid and sticky bits are dropped (mode & 0777);
+ *   - modes are kept except what would let anyone but the owner change
+ *     the files: setuid, setgid, sticky and group/other write bits are
+ *     dropped (mode & 0755);
  *   - ".wh." names are ordinary names: model layers are not image layers,
  *     no ModelPack producer writes whiteouts, and overlayfs only honours
  *     character-device whiteouts, which are refused anyway;
@@ -53,9 +58,31 @@ struct model_file_meta
   struct timespec mtime;
 };
 
-/* Defaults used when the corresponding option is 0. */
+/* Defaults used when the corresponding limit is 0. */
 #define MODEL_UNPACK_DEFAULT_MAX_BYTES (UINT64_C (1) << 40) /* 1 TiB */
-#define MODEL_UNPACK_DEFAULT_MAX_ENTRIES (UINT64_C (1) << 22)
+#define MODEL_UNPACK_DEFAULT_MAX_ENTRIES (UINT64_C (1) << 20)
+#define MODEL_UNPACK_DEFAULT_MAX_MODEL_ENTRIES (UINT64_C (1) << 22)
+#define MODEL_UNPACK_DEFAULT_MAX_RATIO 100
+#define MODEL_UNPACK_DEFAULT_RATIO_FLOOR (UINT64_C (256) << 20) /* 256 MiB */
+
+/* Bounds on what one layer, and one model, may expand to: against
+ * decompression bombs and disk filling.  Each 0 means its default.  A
+ * compressed layer may expand to max_ratio times its blob size, but always
+ * to ratio_floor bytes (small text layers compress well), and never past
+ * max_layer_bytes; a plain tar or raw layer is bounded by max_layer_bytes
+ * (its size is its blob's).  Entries count every tar member. */
+struct model_unpack_limits
+{
+  uint64_t max_layer_bytes;   /* MODEL_UNPACK_DEFAULT_MAX_BYTES */
+  uint64_t max_ratio;         /* MODEL_UNPACK_DEFAULT_MAX_RATIO */
+  uint64_t ratio_floor;       /* MODEL_UNPACK_DEFAULT_RATIO_FLOOR */
+  uint64_t max_layer_entries; /* MODEL_UNPACK_DEFAULT_MAX_ENTRIES */
+  uint64_t max_model_entries; /* MODEL_UNPACK_DEFAULT_MAX_MODEL_ENTRIES */
+};
+
+/* The limits with every 0 replaced by its default. */
+struct model_unpack_limits
+model_unpack_limits_resolve (const struct model_unpack_limits *l);
 /* Fixed limits on entry names (bytes without the NUL; path components). */
 #define MODEL_UNPACK_MAX_PATH 4095
 #define MODEL_UNPACK_MAX_DEPTH 128
@@ -82,10 +109,14 @@ struct model_unpack_opts
   const struct model_file_meta *raw_meta; /* raw layers; NULL = defaults */
   bool keep_owners; /* apply uid/gid from the layer (needs root) */
   /* Upper bound on the uncompressed tar stream and on the sum of file
-   * sizes (sparse holes included), against decompression bombs and disk
-   * filling; 0 = MODEL_UNPACK_DEFAULT_MAX_BYTES. */
+   * sizes, against decompression bombs and disk filling; 0 = the bound
+   * LIMITS gives (max_layer_bytes, and for a compressed layer the ratio to
+   * the blob's size: blob_size, or the source's size if it is a regular
+   * file). */
   uint64_t max_total_bytes;
-  uint64_t max_entries; /* 0 = MODEL_UNPACK_DEFAULT_MAX_ENTRIES */
+  uint64_t max_entries;                     /* 0 = limits->max_layer_entries */
+  const struct model_unpack_limits *limits; /* NULL = the defaults */
+  int64_t blob_size;                        /* -1 or 0 = unknown */
 };
 
 /* How a raw layer's bytes reached the file (see unpack.c). */
@@ -117,6 +148,36 @@ struct model_unpack_stats
 int model_unpack_layer (int src_fd, int dest_parent_fd, const char *dest_name,
                         const struct model_unpack_opts *o,
                         struct model_unpack_stats *stats, mp_error *err);
+
+/* The layer of a manifest as the unpacker needs it: the one check every
+ * command (pull, extract, the model cache's mount, export and preload)
+ * applies to a manifest before anything is unpacked, so none accepts what
+ * another refuses. */
+struct model_manifest;
+struct model_config;
+struct model_unpack_plan
+{
+  enum model_unpack_format format;
+  const char *raw_path;        /* raw layers: the file's path */
+  struct model_file_meta meta; /* raw layers: from the annotation */
+  const char *diff_id;         /* the config's diffId, or NULL */
+};
+
+/* Check that M (with its config CFG, NULL for a generic artifact) can be
+ * unpacked: not a container image, one diffId per layer, and every layer
+ * as model_unpack_plan_layer wants it.  MP_ERR_INVALID_ARGUMENT naming the
+ * first problem. */
+int model_unpack_check_manifest (const struct model_manifest *m,
+                                 const struct model_config *cfg, mp_error *err);
+
+/* Plan layer I of M: its format (ModelPack and OCI image tar layers, raw
+ * files; a generic artifact's titled layer is a raw file), a raw layer's
+ * path (required) and metadata (regular files only, size matching the
+ * descriptor), and its diffId.  Does not check the whole manifest: call
+ * model_unpack_check_manifest first. */
+int model_unpack_plan_layer (const struct model_manifest *m,
+                             const struct model_config *cfg, size_t i,
+                             struct model_unpack_plan *p, mp_error *err);
 
 /* Tests set this to exercise the component-by-component fallback used
  * where openat2 is missing (Linux < 5.6, or blocked by seccomp). */

@@ -354,7 +354,9 @@ make_index (const char *manifest, size_t size, const char *artifact_type,
 static model_cache *
 cache_open (int64_t keep_seconds, int64_t keep_bytes)
 {
-  struct model_cache_options o = { cache_root, keep_seconds, keep_bytes, NULL };
+  struct model_cache_options o = { .root = cache_root,
+                                   .keep_unused_seconds = keep_seconds,
+                                   .keep_unused_bytes = keep_bytes };
   mp_error err = { 0 };
   model_cache *c = model_cache_open (&o, &err);
 
@@ -506,7 +508,7 @@ raw_model (const char *a, const char *b, const char *a_path, const char *b_path,
       .path_key = K_PATH,
       .path = b_path,
       .meta_key = K_META,
-      .meta = "{\"name\":\"c\",\"mode\":420,"
+      .meta = "{\"name\":\"c\",\"mode\":438,"
               "\"mtime\":\"2023-05-06T07:08:09.5Z\",\"typeflag\":0}" },
   };
 
@@ -516,6 +518,33 @@ raw_model (const char *a, const char *b, const char *a_path, const char *b_path,
 }
 
 /* ---- tests ------------------------------------------------------------- */
+
+/* max_model_entries counts every layer's entries, reused ones too. */
+TEST (model_entries_bounded)
+{
+  char m[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  struct model_cache_options o = { .root = cache_root };
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  raw_model ("weights!", "{\"k\":1}", "model.safetensors", "config.json", m);
+  o.limits.max_model_entries = 1;
+  c = model_cache_open (&o, &err);
+  REQUIRE (c != NULL);
+  CHECK (get (c, m, &tree, &resolved, NULL, &err) < 0);
+  CHECK (err.code == MP_ERR_INVALID_ARGUMENT);
+  CHECK (strstr (err.msg, "max_model_entries") != NULL);
+  CHECK (count_sub ("trees") == 0);
+  model_cache_close (c);
+  o.limits.max_model_entries = 2;
+  c = model_cache_open (&o, &err);
+  REQUIRE (c != NULL);
+  CHECK (get (c, m, &tree, &resolved, NULL, &err) == 0);
+  model_cache_close (c);
+  world_free ();
+}
 
 TEST (raw_layers_get_path_and_metadata)
 {
@@ -543,7 +572,8 @@ TEST (raw_layers_get_path_and_metadata)
   CHECK ((s.st_mode & 07777) == 0600);
   CHECK (s.st_mtim.tv_sec == 1704164645 && s.st_mtim.tv_nsec == 0);
   if (geteuid () == 0)
-    CHECK (s.st_uid == 1234 && s.st_gid == 5678);
+    CHECK (s.st_uid == 0 && s.st_gid == 0); /* the cache's, not the layer's */
+  /* The layer says 0666: nobody but root may write what pods see. */
   REQUIRE (lstat_at (tree, "conf/config.json", &s));
   CHECK ((s.st_mode & 07777) == 0644);
   CHECK (s.st_mtim.tv_sec == 1683356889 && s.st_mtim.tv_nsec == 500000000);
@@ -613,7 +643,7 @@ TEST (tar_gzip_zstd_and_nested_dirs)
   REQUIRE (lstat_at (tree, "a/b/deep.txt", &s));
   CHECK ((s.st_mode & 07777) == 0640 && s.st_mtim.tv_sec == 1600000002);
   if (geteuid () == 0)
-    CHECK (s.st_uid == 1000);
+    CHECK (s.st_uid == 0); /* the cache's, not the tar's 1000 */
   REQUIRE (lstat_at (tree, "gz/link", &s));
   CHECK (S_ISLNK (s.st_mode));
   n = readlink (strcat (strcpy ((char[700]){ 0 }, tree), "/gz/link"), link,
@@ -1382,7 +1412,7 @@ TEST (open_removes_crash_leftovers)
 static model_cache *
 cache_open_boot (const char *boot)
 {
-  struct model_cache_options o = { cache_root, 0, 0, boot };
+  struct model_cache_options o = { .root = cache_root, .boot_id = boot };
   mp_error err = { 0 };
   model_cache *c = model_cache_open (&o, &err);
 
@@ -1521,4 +1551,4 @@ TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (two_caches_race_on_one_root), T (gc_removes_unused_keeps_in_use),
            T (gc_retention_by_time), T (gc_retention_by_size),
            T (open_removes_crash_leftovers), T (durability_across_boots),
-           T (pins_keep_trees_through_gc))
+           T (pins_keep_trees_through_gc), T (model_entries_bounded))

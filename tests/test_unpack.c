@@ -99,15 +99,44 @@ build (const struct ent *ents, size_t n, int filter)
         case 'p':
           archive_entry_set_filetype (e, AE_IFIFO);
           break;
+        case 's':
+          /* A sparse file: 8 MiB apparent, data at 0 and in its last
+           * 4 bytes. */
+          archive_entry_set_filetype (e, AE_IFREG);
+          break;
         }
       archive_entry_set_perm (e, x->mode ? x->mode : 0644);
-      archive_entry_set_size (e, (la_int64_t)size);
+      archive_entry_set_size (e, x->type == 's' ? (la_int64_t)8 << 20
+                                                : (la_int64_t)size);
+      if (x->type == 's')
+        {
+          /* After the size: regions past it are ignored. */
+          archive_entry_sparse_add_entry (e, 0, (la_int64_t)strlen (x->data));
+          archive_entry_sparse_add_entry (e, ((la_int64_t)8 << 20) - 4, 4);
+        }
       if (archive_write_header (a, e) != ARCHIVE_OK)
         {
           fprintf (stderr, "build: %s\n", archive_error_string (a));
           abort ();
         }
-      if (size > 0 && archive_write_data (a, x->data, size) != (la_ssize_t)size)
+      /* The writer takes the whole logical file and stores only the
+       * data regions. */
+      if (x->type == 's')
+        {
+          static char zero[1 << 16];
+          if (archive_write_data (a, x->data, strlen (x->data)) < 0)
+            abort ();
+          for (size_t off = strlen (x->data); off < (8u << 20);)
+            {
+              size_t k = (8u << 20) - off < sizeof zero ? (8u << 20) - off
+                                                        : sizeof zero;
+              if (archive_write_data (a, zero, k) < 0)
+                abort ();
+              off += k;
+            }
+        }
+      if (x->type != 's' && size > 0
+          && archive_write_data (a, x->data, size) != (la_ssize_t)size)
         abort ();
       archive_entry_free (e);
     }
@@ -369,7 +398,7 @@ static const struct ent tree_ents[] = {
   { 'f', "model/weights/part-1.bin", "weights one", 0600, 1600000004 },
   { 'f', "model/weights/part-2.bin", "weights two", 0444, 1600000005 },
   { 'l', "model/latest", "weights/part-2.bin", 0777, 1600000006 },
-  { 'l', "model/abs-link", "/etc/hostname", 0777, 1600000007 },
+  { 'l', "model/up-link", "../exec.sh", 0777, 1600000007 },
   { 'h', "model/weights/copy.bin", "model/weights/part-1.bin", 0600,
     1600000008 },
   { 'f', "deep/er/and/deeper/file.txt", "implicit parents", 0644, 1600000009 },
@@ -392,7 +421,7 @@ check_tree (const struct model_unpack_stats *st)
   CHECK_STR (read_at (".wh.ordinary"), "whiteouts are plain names");
   CHECK_STR (read_at ("empty"), "");
   CHECK_STR (readlink_at ("model/latest"), "weights/part-2.bin");
-  CHECK_STR (readlink_at ("model/abs-link"), "/etc/hostname");
+  CHECK_STR (readlink_at ("model/up-link"), "../exec.sh");
 
   REQUIRE (lstat_at ("", &s));
   CHECK ((s.st_mode & 07777) == 0755 && s.st_mtim.tv_sec == 1600000000);
@@ -691,29 +720,43 @@ TEST (test_symlink_escape)
 {
   setup ();
   {
-    /* a -> <outside>, then a/x: must not land in <outside>. */
-    const struct ent a[] = { { 'l', "a", outside, 0777, 0 },
+    /* Targets outside the model are refused outright: absolute, or
+     * climbing above the root from where the link sits. */
+    const struct ent o1[] = { { 'l', "a", outside, 0777, 0 } };
+    refuse_tar (o1, 1, "outside the model");
+    const struct ent o2[] = { { 'l', "a", "..", 0777, 0 } };
+    refuse_tar (o2, 1, "outside the model");
+    const struct ent o3[] = { { 'd', "d", NULL, 0755, 0 },
+                              { 'l', "d/l", "../../outside", 0777, 0 } };
+    refuse_tar (o3, 2, "outside the model");
+    const struct ent o4[] = { { 'l', "d/l", "x/../../../etc", 0777, 0 } };
+    refuse_tar (o4, 1, "outside the model");
+    /* Inside the model, a symlink is still never a path component while
+     * unpacking: a -> sub, then a/x. */
+    const struct ent a[] = { { 'd', "sub", NULL, 0755, 0 },
+                             { 'l', "a", "sub", 0777, 0 },
                              { 'f', "a/x", "through the link", 0644, 0 } };
-    refuse_tar (a, 2, "crosses a symlink");
-    /* a -> .., then a/a/x. */
-    const struct ent b[] = { { 'l', "a", "..", 0777, 0 },
-                             { 'f', "a/a/x", "up and out", 0644, 0 } };
+    refuse_tar (a, 3, "crosses a symlink");
+    /* a -> ., then a/a/x. */
+    const struct ent b[] = { { 'l', "a", ".", 0777, 0 },
+                             { 'f', "a/a/x", "round and round", 0644, 0 } };
     refuse_tar (b, 2, "crosses a symlink");
-    /* Deeper: d/l -> ../../outside, then d/l/x; and a directory entry. */
+    /* Deeper: d/l -> .., then a directory entry d/l/sub. */
     const struct ent c[] = { { 'd', "d", NULL, 0755, 0 },
-                             { 'l', "d/l", "../../outside", 0777, 0 },
+                             { 'l', "d/l", "..", 0777, 0 },
                              { 'd', "d/l/sub", NULL, 0755, 0 } };
     refuse_tar (c, 3, "crosses a symlink");
     /* A symlink as hard link path component. */
     const struct ent d[] = { { 'f', "t", "target", 0644, 0 },
-                             { 'l', "a", outside, 0777, 0 },
+                             { 'l', "a", ".", 0777, 0 },
                              { 'h', "a/x", "t", 0644, 0 } };
     refuse_tar (d, 3, "crosses a symlink");
     /* A symlink's own name can be replaced by a file: the file is written
      * in the layer, not through the link. */
-    const struct ent e[] = { { 'l', "a", "/etc/passwd", 0777, 0 },
+    const struct ent e[] = { { 'f', "t", "target", 0644, 0 },
+                             { 'l', "a", "t", 0777, 0 },
                              { 'f', "a", "replaced", 0644, 0 } };
-    struct blob bl = build (e, 2, ARCHIVE_FILTER_NONE);
+    struct blob bl = build (e, 3, ARCHIVE_FILTER_NONE);
     mp_error err;
     struct stat s;
     CHECK (unpack (&bl, MODEL_LAYER_TAR, NULL, NULL, &err) == 0);
@@ -744,7 +787,7 @@ TEST (test_hardlink_rules)
     const struct ent b[] = { { 'h', "l", "../victim", 0644, 0 } };
     refuse_tar (b, 1, "\"..\" component");
     const struct ent c[]
-        = { { 'l', "s", "/etc/passwd", 0777, 0 }, { 'h', "l", "s", 0644, 0 } };
+        = { { 'l', "s", "missing", 0777, 0 }, { 'h', "l", "s", 0644, 0 } };
     refuse_tar (c, 2, "not a regular file");
     const struct ent d[] = { { 'h', "l", "missing", 0644, 0 } };
     refuse_tar (d, 1, "not in the layer");
@@ -752,7 +795,7 @@ TEST (test_hardlink_rules)
         = { { 'd', "dir", NULL, 0755, 0 }, { 'h', "l", "dir", 0644, 0 } };
     refuse_tar (e, 2, "not a regular file");
     const struct ent f[]
-        = { { 'l', "s", "../..", 0777, 0 }, { 'h', "l", "s/victim", 0644, 0 } };
+        = { { 'l', "s", ".", 0777, 0 }, { 'h', "l", "s/victim", 0644, 0 } };
     refuse_tar (f, 2, "crosses a symlink");
     const struct ent g[]
         = { { 'f', "self", "x", 0644, 0 }, { 'h', "self", "self", 0644, 0 } };
@@ -778,18 +821,24 @@ TEST (test_special_files_refused)
   teardown ();
 }
 
+/* Nothing a model places is writable by group or other, nor setuid,
+ * setgid or sticky: a 1777 directory must not become 0777. */
 TEST (test_setuid_dropped)
 {
   const struct ent ents[] = { { 'd', "sticky", NULL, 01777, 0 },
                               { 'f', "suid", "x", 04755, 0 },
-                              { 'f', "sgid", "x", 02750, 0 } };
-  struct blob b = build (ents, 3, ARCHIVE_FILTER_NONE);
+                              { 'f', "sgid", "x", 02750, 0 },
+                              { 'f', "shared", "x", 0666, 0 },
+                              { 'd', "open", NULL, 0777, 0 } };
+  struct blob b = build (ents, 5, ARCHIVE_FILTER_NONE);
   struct stat s;
   mp_error err;
 
   setup ();
   CHECK (unpack (&b, MODEL_LAYER_TAR, NULL, NULL, &err) == 0);
-  CHECK (lstat_at ("sticky", &s) && (s.st_mode & 07777) == 0777);
+  CHECK (lstat_at ("sticky", &s) && (s.st_mode & 07777) == 0755);
+  CHECK (lstat_at ("shared", &s) && (s.st_mode & 07777) == 0644);
+  CHECK (lstat_at ("open", &s) && (s.st_mode & 07777) == 0755);
   CHECK (lstat_at ("suid", &s) && (s.st_mode & 07777) == 0755);
   CHECK (lstat_at ("sgid", &s) && (s.st_mode & 07777) == 0750);
   blob_free (&b);
@@ -863,7 +912,7 @@ TEST (test_limits)
   digest_of (b.p, b.len, dg);
   /* The uncompressed stream alone is larger than 15 bytes. */
   check_refused (unpack_opts (b.p, b.len, &o, false, NULL, &err), &err,
-                 "exceeds the limit");
+                 "expands to more than 15 bytes");
   o.max_total_bytes = 0;
   o.max_entries = 1;
   check_refused (unpack_opts (b.p, b.len, &o, false, NULL, &err), &err,
@@ -881,13 +930,66 @@ TEST (test_limits)
                                     .expected_digest = dg,
                                     .max_total_bytes = 50000 };
     check_refused (unpack_opts (b.p, b.len, &o, false, NULL, &err), &err,
-                   "exceeds the limit");
+                   "expands to more than 50000");
     o.format = MODEL_LAYER_RAW;
     o.raw_path = "raw";
     digest_of (big, sizeof big - 1, dg);
     check_refused (unpack_opts (big, sizeof big - 1, &o, false, NULL, &err),
                    &err, "exceeds the limit");
     blob_free (&b);
+  }
+
+  /* A compressed layer expands at most max_ratio times its blob, or to
+   * ratio_floor bytes, whichever is more: 1 MiB of zeros compresses to a
+   * few hundred bytes. */
+  {
+    static char zeros[1 << 20];
+    struct model_unpack_limits lim = { .max_ratio = 4, .ratio_floor = 4096 };
+    memset (zeros, '0', sizeof zeros - 1);
+    const struct ent one[] = { { 'f', "zeros", zeros, 0644, 0 } };
+    b = build (one, 1, ARCHIVE_FILTER_ZSTD);
+    digest_of (b.p, b.len, dg);
+    o = (struct model_unpack_opts){ .format = MODEL_LAYER_TAR_ZSTD,
+                                    .expected_digest = dg,
+                                    .limits = &lim };
+    check_refused (unpack_opts (b.p, b.len, &o, false, NULL, &err), &err,
+                   "max_layer_ratio");
+    /* The same through a pipe, with the size from the descriptor. */
+    o.blob_size = (int64_t)b.len;
+    check_refused (unpack_opts (b.p, b.len, &o, true, NULL, &err), &err,
+                   "max_layer_ratio");
+    /* A floor above the expansion lets it through. */
+    lim.ratio_floor = 2 << 20;
+    CHECK (unpack_opts (b.p, b.len, &o, false, NULL, &err) == 0);
+    mp_rmtree_at (parent_fd, "layer", &err);
+    /* The absolute bound caps even a generous ratio. */
+    lim = (struct model_unpack_limits){ .max_layer_bytes = 1000 };
+    check_refused (unpack_opts (b.p, b.len, &o, false, NULL, &err), &err,
+                   "max_layer_bytes");
+    /* Entries per layer from the limits. */
+    lim = (struct model_unpack_limits){ .max_layer_entries = 1 };
+    blob_free (&b);
+    b = build (two, 2, ARCHIVE_FILTER_NONE);
+    digest_of (b.p, b.len, dg);
+    o.format = MODEL_LAYER_TAR;
+    o.blob_size = 0;
+    check_refused (unpack_opts (b.p, b.len, &o, false, NULL, &err), &err,
+                   "more than 1 entries");
+    blob_free (&b);
+  }
+  /* Sparse members are refused, never written out densely. */
+  {
+    const struct ent sp[] = { { 's', "holes", "data", 0644, 0 } };
+    refuse_tar (sp, 1, "sparse files");
+  }
+  /* Control characters in names and link targets. */
+  {
+    const struct ent c1[] = { { 'f', "title\033]0;pwned\007", "x", 0644, 0 } };
+    refuse_tar (c1, 1, "control character");
+    const struct ent c2[] = { { 'f', "new\nline", "x", 0644, 0 } };
+    refuse_tar (c2, 1, "control character");
+    const struct ent c3[] = { { 'l', "l", "a\033[2Jb", 0777, 0 } };
+    refuse_tar (c3, 1, "bad symlink target");
   }
 
   memset (longname, 'n', sizeof longname - 1);
