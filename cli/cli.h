@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "model/unpack.h"
 #include "util/error.h"
 
 /* Exit codes, distinct per kind of failure so scripts can branch on them. */
@@ -38,7 +39,12 @@ struct cli_globals
   bool json;             /* machine-readable output */
   bool quiet;            /* no progress */
   bool progress;         /* progress bars (stderr is a terminal) */
+  struct model_unpack_limits limits; /* --limit; zeros are defaults */
 };
+
+/* Apply "KEY=N" (a [limits] key of the daemon's config) to L; -1 if it
+ * is not one or N is not a positive integer. */
+int cli_limit_set (struct model_unpack_limits *l, const char *kv);
 
 /* Print "modelpack: WHAT: ERR" (WHAT may be empty) on stderr and return
  * the exit code that ERR's code maps to. */

@@ -1,8 +1,12 @@
 /* What every subcommand shares: error output and exit codes. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cli/cli.h"
+#include "util/cleanup.h"
 
 int
 cli_exit_code (enum mp_errcode code)
@@ -50,4 +54,22 @@ cli_usage_error (const char *fmt, ...)
   va_end (ap);
   fputs ("\n", stderr);
   return CLI_USAGE;
+}
+
+int
+cli_limit_set (struct model_unpack_limits *l, const char *kv)
+{
+  const char *eq = strchr (kv, '=');
+  cleanup_free char *name = NULL;
+  unsigned long long v;
+  char *end;
+
+  if (eq == NULL || eq[1] < '0' || eq[1] > '9')
+    return -1;
+  errno = 0;
+  v = strtoull (eq + 1, &end, 10);
+  if (errno != 0 || *end != '\0' || v == 0)
+    return -1;
+  name = strndup (kv, (size_t)(eq - kv));
+  return name != NULL ? model_unpack_limit_set (l, name, (uint64_t)v) : -1;
 }

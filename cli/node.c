@@ -28,7 +28,7 @@
 static model_cache *
 cache_open (const struct cli_globals *g, mp_error *err)
 {
-  struct model_cache_options o = { .root = g->cache };
+  struct model_cache_options o = { .root = g->cache, .limits = g->limits };
 
   /* The daemon's retention settings govern gc; the CLI never collects. */
   o.keep_unused_seconds = 0;

@@ -199,6 +199,7 @@ main (int argc, char **argv)
       co.root = models;
       co.keep_unused_seconds = cfg.keep_unused_seconds;
       co.keep_unused_bytes = cfg.keep_unused_bytes;
+      co.limits = cfg.limits;
       cache = model_cache_open (&co, &err);
       if (cache == NULL)
         {

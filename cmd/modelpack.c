@@ -61,6 +61,11 @@ usage (FILE *out)
            "  --json            machine-readable output\n"
            "  -q, --quiet       no progress output\n"
            "  --log-level LVL   error, warn, info or debug (default warn)\n"
+           "  --limit KEY=N     bound what a model may expand to, as the "
+           "daemon's\n"
+           "                    [limits]: max_layer_bytes, max_layer_ratio,\n"
+           "                    ratio_floor_bytes, max_layer_entries,\n"
+           "                    max_model_entries (repeatable)\n"
            "  --version         print the version and exit\n"
            "  -h, --help        print this help and exit\n"
            "\n"
@@ -102,6 +107,7 @@ main (int argc, char **argv)
     OPT_JSON,
     OPT_LOG_LEVEL,
     OPT_VERSION,
+    OPT_LIMIT,
   };
   static const struct option opts[]
       = { { "store", required_argument, NULL, OPT_STORE },
@@ -112,6 +118,7 @@ main (int argc, char **argv)
           { "quiet", no_argument, NULL, 'q' },
           { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
           { "version", no_argument, NULL, OPT_VERSION },
+          { "limit", required_argument, NULL, OPT_LIMIT },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   struct cli_globals g = { 0 };
@@ -170,6 +177,14 @@ main (int argc, char **argv)
             return cli_usage_error ("unknown log level '%s'", optarg);
           mp_log_set_level ((enum mp_log_level)lvl);
         }
+        break;
+      case OPT_LIMIT:
+        if (cli_limit_set (&g.limits, optarg) < 0)
+          return cli_usage_error ("--limit %s: expected KEY=N with a positive "
+                                  "N and KEY one of max_layer_bytes, "
+                                  "max_layer_ratio, ratio_floor_bytes, "
+                                  "max_layer_entries, max_model_entries",
+                                  optarg);
         break;
       case OPT_VERSION:
         printf ("modelpack %s\n", MP_VERSION);

@@ -1047,6 +1047,26 @@ tree_finish_dirs (struct tree *t, mp_error *err)
 
 /* ---- limits ---- */
 
+const char *const model_unpack_limit_names[]
+    = { "max_layer_bytes",   "max_layer_ratio",   "ratio_floor_bytes",
+        "max_layer_entries", "max_model_entries", NULL };
+
+int
+model_unpack_limit_set (struct model_unpack_limits *l, const char *name,
+                        uint64_t v)
+{
+  uint64_t *fields[] = { &l->max_layer_bytes, &l->max_ratio, &l->ratio_floor,
+                         &l->max_layer_entries, &l->max_model_entries };
+
+  for (size_t i = 0; model_unpack_limit_names[i] != NULL; i++)
+    if (strcmp (name, model_unpack_limit_names[i]) == 0)
+      {
+        *fields[i] = v;
+        return 0;
+      }
+  return -1;
+}
+
 struct model_unpack_limits
 model_unpack_limits_resolve (const struct model_unpack_limits *l)
 {

@@ -80,6 +80,15 @@ struct model_unpack_limits
   uint64_t max_model_entries; /* MODEL_UNPACK_DEFAULT_MAX_MODEL_ENTRIES */
 };
 
+/* The limits' names as the daemon's [limits] and the CLI's --limit spell
+ * them (max_layer_bytes, max_layer_ratio, ratio_floor_bytes,
+ * max_layer_entries, max_model_entries), NULL-terminated. */
+extern const char *const model_unpack_limit_names[];
+
+/* Set the limit called NAME to V; -1 if there is no such limit. */
+int model_unpack_limit_set (struct model_unpack_limits *l, const char *name,
+                            uint64_t v);
+
 /* The limits with every 0 replaced by its default. */
 struct model_unpack_limits
 model_unpack_limits_resolve (const struct model_unpack_limits *l);

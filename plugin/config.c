@@ -57,7 +57,7 @@ mp_config_free (mp_config *c)
 
 static const char *const known_keys[]
     = { "root",          "address",     "log_level", "workers",
-        "image_volumes", "model_cache", "crio_store" };
+        "image_volumes", "model_cache", "crio_store", "limits" };
 
 static int
 load_string (const toml_value *t, const char *key, char **field, mp_error *err)
@@ -189,6 +189,40 @@ load_crio_store (mp_config *c, const toml_value *doc, mp_error *err)
   return 0;
 }
 
+/* [limits]: what a layer and a model may expand to.  Each key is a
+ * positive integer; absent keys keep their defaults (model/unpack.h). */
+static int
+load_limits (mp_config *c, const toml_value *doc, mp_error *err)
+{
+  const char *const *names = model_unpack_limit_names;
+  toml_value *t = NULL;
+  size_t n = 0;
+  int rc = toml_get_table (doc, "limits", &t, err);
+
+  if (rc <= 0)
+    return rc;
+  while (names[n] != NULL)
+    n++;
+  if (check_keys (t, "limits.", names, n, err) < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    {
+      int64_t v;
+
+      rc = toml_get_integer (t, names[i], &v, err);
+      if (rc < 0)
+        return -1;
+      if (rc == 0)
+        continue;
+      if (v < 1)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "limits.%s must be a positive integer, not %lld",
+                             names[i], (long long)v);
+      model_unpack_limit_set (&c->limits, names[i], (uint64_t)v);
+    }
+  return 0;
+}
+
 int
 mp_config_load (mp_config *c, const char *path, bool must_exist, mp_error *err)
 {
@@ -211,7 +245,7 @@ mp_config_load (mp_config *c, const char *path, bool must_exist, mp_error *err)
           < 0
       || load_image_volumes (c, doc, err) < 0
       || load_model_cache (c, doc, err) < 0
-      || load_crio_store (c, doc, err) < 0)
+      || load_crio_store (c, doc, err) < 0 || load_limits (c, doc, err) < 0)
     goto fail;
   if (load_string (doc, "root", &c->root, err) < 0
       || load_string (doc, "address", &c->address, err) < 0

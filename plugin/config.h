@@ -18,6 +18,13 @@
  *   verify_blobs = "untrusted"    # or "always": hash even the layer blobs
  *                                 # containerd verified when it stored them
  *
+ *   [limits]                      # what one layer / model may expand to
+ *   max_layer_bytes = 1099511627776   # uncompressed bytes of one layer
+ *   max_layer_ratio = 100         # ... and at most 100x its compressed blob
+ *   ratio_floor_bytes = 268435456 # (the ratio never bounds below this)
+ *   max_layer_entries = 1048576   # tar members in one layer
+ *   max_model_entries = 4194304   # ... in all of a model's layers
+ *
  *   [crio_store]                  # off unless dir is set (crio_sync.h)
  *   dir = "/var/lib/modelpack-snapshotter/crio"  # CRI-O additional store
  *   source = "/var/lib/modelpack/store"          # the models to mirror
@@ -29,6 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "model/unpack.h"
 #include "util/error.h"
 
 #define MP_DEFAULT_CONFIG "/etc/modelpack-snapshotter/config.toml"
@@ -61,6 +69,8 @@ typedef struct mp_config
   char *crio_store_dir;
   char *crio_store_source;
   int crio_store_poll_seconds;
+  /* [limits]: zeros are model/unpack.h's defaults. */
+  struct model_unpack_limits limits;
 } mp_config;
 
 int mp_config_init (mp_config *c, mp_error *err);

@@ -65,7 +65,11 @@ TEST (test_every_setting)
                              "keep_unused_bytes = 1000\n"
                              "verify_blobs = \"always\"\n"
                              "[crio_store]\ndir = \"/crio\"\n"
-                             "source = \"/src\"\npoll_seconds = 9\n");
+                             "source = \"/src\"\npoll_seconds = 9\n"
+                             "[limits]\nmax_layer_bytes = 1000000\n"
+                             "max_layer_ratio = 7\nratio_floor_bytes = 4096\n"
+                             "max_layer_entries = 11\n"
+                             "max_model_entries = 22\n");
 
   CHECK (mp_config_init (&c, &err) == 0);
   CHECK (mp_config_load (&c, p, true, &err) == 0);
@@ -81,6 +85,9 @@ TEST (test_every_setting)
   CHECK_STR (c.crio_store_dir, "/crio");
   CHECK_STR (c.crio_store_source, "/src");
   CHECK (c.crio_store_poll_seconds == 9);
+  CHECK (c.limits.max_layer_bytes == 1000000 && c.limits.max_ratio == 7);
+  CHECK (c.limits.ratio_floor == 4096 && c.limits.max_layer_entries == 11);
+  CHECK (c.limits.max_model_entries == 22);
   mp_config_free (&c);
   unlink (p);
 }
@@ -100,6 +107,8 @@ TEST (test_errors_name_the_problem)
     { "[model_cache]\nverify_blobs = \"never\"\n", "verify_blobs" },
     { "[crio_store]\npoll_seconds = 0\n", "poll_seconds" },
     { "[crio_store]\nstore = \"/x\"\n", "crio_store.store" },
+    { "[limits]\nmax_layer_ratio = 0\n", "max_layer_ratio" },
+    { "[limits]\nmax_bytes = 5\n", "limits.max_bytes" },
     { "root = \n", "line 1" },
   };
 
