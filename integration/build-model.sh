@@ -47,6 +47,16 @@
 #   bad-absolute   a tar layer holding /etc/x
 #   bad-symlink    a tar layer holding link -> /etc, then link/x
 #   bad-mediatype  a layer of type application/vnd.cncf.model.weight.v1.tar+lz4
+#   bad-bomb       a tar+zstd layer of a few KB expanding to 300 MiB of zeros
+#   bad-sparse     a tar layer holding a sparse 1 GiB file (8 bytes of data)
+#   bad-abslink    a tar layer holding link -> /etc/passwd (nothing through it)
+#   bad-ctrlname   a tar layer holding a name with an ESC sequence
+#   bad-rawsize    a raw layer whose file metadata size is not its blob's
+# And one good shape that asks for too much:
+#   lax-modes  a tar layer with a 0666 file, a 1777 and a 0777 directory,
+#              owner 65534, and a raw layer whose metadata says mode 0666
+#              and uid 65534; expected-modes.txt has what a consumer must
+#              serve instead (no group/other write, no sticky bit)
 #   Every bad shape has a good layer first, so a consumer must discard work
 #   already done; its expected files are empty.
 #
@@ -82,7 +92,8 @@ die() {
 }
 
 SHAPES=(raw tar targz tarzst nested overlap legacy oras bad-digest bad-diffid
-  bad-traversal bad-absolute bad-symlink bad-mediatype)
+  bad-traversal bad-absolute bad-symlink bad-mediatype bad-bomb bad-sparse
+  bad-abslink bad-ctrlname bad-rawsize lax-modes)
 TAG=1
 MTIME=2025-01-02T03:04:05Z
 ART_TYPE=application/vnd.cncf.model.manifest.v1+json
@@ -299,19 +310,32 @@ add_tar() {
 }
 
 # pytar OUT SPEC...: a tar GNU tar would refuse to write, with python's
-# tarfile.  SPEC: f:NAME:SRCFILE:MODE  d:NAME:MODE  l:NAME:TARGET (symlink).
+# tarfile.  SPEC: f:NAME:SRCFILE:MODE  d:NAME:MODE  l:NAME:TARGET (symlink)
+# s:NAME:SIZE (a sparse file of SIZE bytes, 4 bytes of data at each end).
+# Owner PYTAR_UID (default 0).
 pytar() {
-  "$PYTHON" - "$@" <<'EOF'
-import calendar, io, sys, tarfile, time
+  PYTAR_UID=${PYTAR_UID:-0} "$PYTHON" - "$@" <<'EOF'
+import calendar, io, os, sys, tarfile, time
 out, specs = sys.argv[1], sys.argv[2:]
 mtime = calendar.timegm(time.strptime("2025-01-02T03:04:05Z", "%Y-%m-%dT%H:%M:%SZ"))
+uid = int(os.environ["PYTAR_UID"])
 with open(out, "wb") as f, tarfile.open(fileobj=f, mode="w", format=tarfile.PAX_FORMAT) as t:
     for s in specs:
         kind, rest = s.split(":", 1)
         ti = tarfile.TarInfo()
-        ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = mtime, 0, 0, "", ""
+        ti.mtime, ti.uid, ti.gid, ti.uname, ti.gname = mtime, uid, uid, "", ""
         data = None
-        if kind == "f":
+        if kind == "s":
+            # GNU sparse format 0.1 in PAX headers: the member holds only
+            # the data regions listed in the map.
+            ti.name, size = rest.rsplit(":", 1)
+            size = int(size)
+            data = b"headtail"
+            ti.type, ti.mode, ti.size = tarfile.REGTYPE, 0o644, len(data)
+            ti.pax_headers = {"GNU.sparse.size": str(size),
+                              "GNU.sparse.numblocks": "2",
+                              "GNU.sparse.map": "0,4,%d,4" % (size - 4)}
+        elif kind == "f":
             ti.name, src, mode = rest.rsplit(":", 2)
             data = open(src, "rb").read()
             ti.type, ti.mode, ti.size = tarfile.REGTYPE, int(mode, 8), len(data)
@@ -445,7 +469,9 @@ write_expected() {
   (cd "$m" && find . -type f -printf '%P\0' | LC_ALL=C sort -z \
     | xargs -0 -r sha256sum) > "$out/expected.txt"
   # Files last written by a layer without metadata have no expected mode.
-  (cd "$m" && find . -type f -printf '%04m %P\n' | LC_ALL=C sort -k2) \
+  # Served modes: no group/other write, no setuid, setgid or sticky bit.
+  (cd "$m" && find . -type f -printf '%m %P\n' | LC_ALL=C sort -k2) \
+    | while read -r mo p; do printf '%04o %s\n' $((8#$mo & 8#755)) "$p"; done \
     | awk 'FILENAME == ARGV[1] { skip[$0] = 1; next } !(substr($0, 6) in skip)' \
       "$work/moded" - \
     > "$out/expected-modes.txt"
@@ -602,6 +628,49 @@ shape_bad_tar() {
       pytar "$t" l:link:/etc f:link/x:"$s/README.md":0644
       add_tarfile "$t" tar+gzip weight link
       ;;
+    bomb)
+      # 300 MiB of zeros: a few KB of zstd, past the default 256 MiB floor
+      # and 100x ratio.
+      "$PYTHON" - "$t" <<'EOF'
+import io, sys, tarfile
+class Zeros(io.RawIOBase):
+    def __init__(self, n): self.left = n
+    def readable(self): return True
+    def readinto(self, b):
+        k = min(len(b), self.left); b[:k] = bytes(k); self.left -= k; return k
+ti = tarfile.TarInfo("weights/zeros.bin")
+ti.size, ti.mode, ti.mtime = 300 << 20, 0o644, 1735787045
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    t.addfile(ti, io.BufferedReader(Zeros(ti.size), 1 << 20))
+EOF
+      local diff
+      diff="sha256:$(sha256sum "$t" | cut -d' ' -f1)"
+      zstd -q -3 -c "$t" > "$t.blob"
+      rm -f "$t"
+      add_layer "$t.blob" application/vnd.cncf.model.weight.v1.tar+zstd "$diff" \
+        '{"org.cncf.model.filepath": "weights"}'
+      ;;
+    sparse)
+      pytar "$t" d:weights:0755 s:weights/holes.bin:1073741824
+      add_tarfile "$t" tar weight weights
+      ;;
+    abslink)
+      pytar "$t" d:weights:0755 \
+        f:weights/ok.bin:"$s/model-00002-of-00002.safetensors":0644 \
+        l:weights/passwd:/etc/passwd
+      add_tarfile "$t" tar weight weights
+      ;;
+    ctrlname)
+      pytar "$t" d:weights:0755 \
+        f:$'weights/evil\e]0;pwned\a\e[2J.bin':"$s/README.md":0644
+      add_tarfile "$t" tar weight weights
+      ;;
+    rawsize)
+      add_raw "$s/README.md" README.md
+      local last=$((${#layers[@]} - 1))
+      layers[last]=$(jq -c '.annotations["org.cncf.model.file.metadata+json"] |= (fromjson | .size = 1073741824 | tojson)' \
+        <<<"${layers[last]}")
+      ;;
     mediatype)
       tar_entries "$s" "$t" model-00001-of-00002.safetensors
       add_tarfile "$t" tar weight model-00001-of-00002.safetensors
@@ -610,6 +679,22 @@ shape_bad_tar() {
         <<<"${layers[last]}")
       ;;
   esac
+}
+
+# shape_lax_modes: modes and owners no consumer should serve as they are.
+shape_lax_modes() {
+  local s=$work/src t=$work/lax.tar last
+  mkdir -p "$s"
+  stage_model "$s"
+  PYTAR_UID=65534 pytar "$t" d:shared:1777 d:shared/open:0777 \
+    f:shared/open/rw.bin:"$s/model-00002-of-00002.safetensors":0666 \
+    f:shared/suid.sh:"$s/README.md":4777
+  add_tarfile "$t" tar weight shared
+  chmod 0666 "$s/config.json"
+  add_raw "$s/config.json" config.json
+  last=$((${#layers[@]} - 1))
+  layers[last]=$(jq -c '.annotations["org.cncf.model.file.metadata+json"] |= (fromjson | .uid = 65534 | .gid = 65534 | tojson)' \
+    <<<"${layers[last]}")
 }
 
 # ---- push -----------------------------------------------------------------
@@ -735,6 +820,12 @@ case $shape in
   bad-absolute) shape_bad_tar absolute ;;
   bad-symlink) shape_bad_tar symlink ;;
   bad-mediatype) shape_bad_tar mediatype ;;
+  bad-bomb) shape_bad_tar bomb ;;
+  bad-sparse) shape_bad_tar sparse ;;
+  bad-abslink) shape_bad_tar abslink ;;
+  bad-ctrlname) shape_bad_tar ctrlname ;;
+  bad-rawsize) shape_bad_tar rawsize ;;
+  lax-modes) shape_lax_modes ;;
 esac
 [ "$shape" = oras ] || finish "tiny-$shape"
 

@@ -1495,7 +1495,7 @@ extract_tar (struct extract *x, struct ring_reader *rr, mp_error *err)
         goto archive_fail;
       if (++x->entries > x->max_entries)
         return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                             "more than %llu entries",
+                             "more than %llu entries (max_layer_entries)",
                              (unsigned long long)x->max_entries);
       if (extract_entry (x, e, err) < 0)
         return -1;
