@@ -5,7 +5,8 @@
 # snapshotter: the acceptance items of the feature.
 #
 #  1. Shapes (build-model.sh): raw, tar, targz, tarzst, nested, overlap,
-#     legacy, and a model pushed by `oras push` (build-model.sh oras-push):
+#     legacy, lax-modes (served without group/other write, sticky or
+#     setuid bits, whatever the layers ask), and a model pushed by `oras push` (build-model.sh oras-push):
 #     each mounted at /model shows exactly the files of expected.txt with
 #     those hashes, the modes of expected-modes.txt, and is read-only.
 #  2. Sharing: a second pod mounting the model while the first still runs
@@ -17,7 +18,8 @@
 #     With the default config, layer blobs in containerd's content
 #     directory are vouched for (not hashed again); the log shows it.
 #  3. Bad artifacts (bad-digest, bad-diffid, bad-traversal, bad-absolute,
-#     bad-symlink, bad-mediatype), with verify_blobs = "always" (the daemon
+#     bad-symlink, bad-mediatype, and the hostile ones: bad-bomb, bad-sparse,
+#     bad-abslink, bad-ctrlname, bad-rawsize), with verify_blobs = "always" (the daemon
 #     restarted; bad-digest corrupts containerd's stored copy behind its
 #     back, which only that setting catches): CreateContainer fails with an error that
 #     names the problem, and nothing is left: no work in models/tmp, no
@@ -39,8 +41,9 @@
 
 BIG_MIB=${MODEL_BIG_MIB:-1024}
 READY_MS=${MODEL_READY_MS:-50}
-GOOD_SHAPES="raw tar targz tarzst nested overlap legacy"
-BAD_SHAPES="bad-digest bad-diffid bad-traversal bad-absolute bad-symlink bad-mediatype"
+GOOD_SHAPES="raw tar targz tarzst nested overlap legacy lax-modes"
+BAD_SHAPES="bad-digest bad-diffid bad-traversal bad-absolute bad-symlink bad-mediatype
+  bad-bomb bad-sparse bad-abslink bad-ctrlname bad-rawsize"
 CRI_PULL=${CRI_PULL:-local}
 export CRI_PULL
 
@@ -497,7 +500,12 @@ declare -A bad_text=(
   [bad-diffid]="diffId mismatch"
   [bad-traversal]='".." component'
   [bad-absolute]="absolute path"
-  [bad-symlink]="crosses a symlink"
+  [bad-symlink]="outside the model"
+  [bad-bomb]="max_layer_ratio"
+  [bad-sparse]="sparse files are not allowed"
+  [bad-abslink]="outside the model"
+  [bad-ctrlname]="control character"
+  [bad-rawsize]="file metadata says"
   [bad-mediatype]="application/vnd.cncf.model.weight.v1.tar+lz4"
 )
 for s in $BAD_SHAPES; do
