@@ -77,7 +77,7 @@ selected (const model_layer *ly, char **inc, size_t n)
 static int
 merge_layer (int src, int dst, const char *where, mp_error *err)
 {
-  int fd = dup (src);
+  int fd = openat (src, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   cleanup_dir DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
   struct dirent *e;
 
@@ -158,7 +158,7 @@ static int
 walk_tree (int tree, int dst, walk_fn fn, struct walk *w, size_t len,
            mp_error *err)
 {
-  int fd = dup (tree);
+  int fd = openat (tree, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   cleanup_dir DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
   struct dirent *e;
 

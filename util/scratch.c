@@ -21,7 +21,7 @@
 static int
 remove_children (int fd, mp_error *err)
 {
-  int dfd = dup (fd);
+  int dfd = openat (fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   cleanup_dir DIR *d = dfd >= 0 ? fdopendir (dfd) : NULL;
   struct dirent *e;
 
@@ -120,7 +120,7 @@ mp_scratch_remove (int dirfd, const char *name, int fd, mp_error *err)
 int
 mp_scratch_sweep (int dirfd, const char *prefix)
 {
-  int dfd = dup (dirfd);
+  int dfd = openat (dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   cleanup_dir DIR *d = dfd >= 0 ? fdopendir (dfd) : NULL;
   size_t plen = strlen (prefix);
   struct dirent *e;
