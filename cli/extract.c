@@ -289,65 +289,52 @@ move_entry (int tree, int dst, const char *name, const struct stat *ms,
   return 0;
 }
 
-static void
-raw_meta (const model_layer *ly, struct model_file_meta *m)
-{
-  memset (m, 0, sizeof *m);
-  if (!ly->has_metadata)
-    return;
-  m->has_mode = (ly->metadata.mode & 0777) != 0;
-  m->mode = (mode_t)(ly->metadata.mode & 0777);
-  m->has_mtime = ly->metadata.has_mtime;
-  m->mtime.tv_sec = (time_t)ly->metadata.mtime_sec;
-  m->mtime.tv_nsec = ly->metadata.mtime_nsec;
-}
-
-static enum model_unpack_format
-unpack_format (const model_layer *ly)
-{
-  if (ly->is_file)
-    return MODEL_LAYER_RAW;
-  switch (ly->type.format)
-    {
-    case MODEL_FORMAT_TAR_GZIP:
-      return MODEL_LAYER_TAR_GZIP;
-    case MODEL_FORMAT_TAR_ZSTD:
-      return MODEL_LAYER_TAR_ZSTD;
-    default:
-      return MODEL_LAYER_TAR;
-    }
-}
-
 /* The selected layers unpacked, verified and merged into SFD/tree. */
 static int
-unpack_all (oci_layout *l, const struct cli_model *m, char **inc, size_t n_inc,
+unpack_all (oci_layout *l, const struct cli_model *m,
+            const struct model_unpack_limits *lim, char **inc, size_t n_inc,
             int sfd, int tfd, size_t *n_done, mp_error *err)
 {
+  struct model_unpack_limits rl = model_unpack_limits_resolve (lim);
+  uint64_t entries = 0;
+
   for (size_t i = 0; i < m->manifest->n_layers; i++)
     {
       const model_layer *ly = &m->manifest->layers[i];
-      struct model_file_meta meta;
+      struct model_unpack_plan p;
       struct model_unpack_opts o = { 0 };
+      struct model_unpack_stats us;
       char name[32];
       bool verified;
       cleanup_close int bfd = -1, lfd = -1;
 
       if (!selected (ly, inc, n_inc))
         continue;
-      raw_meta (ly, &meta);
-      o.format = unpack_format (ly);
+      /* The plan the model cache makes too: every command accepts and
+       * refuses the same layers. */
+      if (model_unpack_plan_layer (m->manifest, m->config, i, &p, err) < 0)
+        return -1;
+      o.format = p.format;
       o.expected_digest = ly->desc.digest.str;
-      o.expected_diff_id = m->config != NULL && i < m->config->diff_ids.n
-                               ? m->config->diff_ids.v[i]
-                               : NULL;
-      o.raw_path = ly->path;
-      o.raw_meta = &meta;
+      o.expected_diff_id = p.diff_id;
+      o.raw_path = p.raw_path;
+      o.raw_meta = &p.meta;
+      o.limits = &rl;
+      o.blob_size = ly->desc.size;
       bfd = oci_layout_open_blob (l, ly->desc.digest.str, ly->desc.size,
                                   &verified, err);
       snprintf (name, sizeof name, "L%zu", i);
-      if (bfd < 0 || model_unpack_layer (bfd, sfd, name, &o, NULL, err) < 0)
+      if (bfd < 0 || model_unpack_layer (bfd, sfd, name, &o, &us, err) < 0)
         return mp_error_prefix (err, "layer %zu (%s)", i,
                                 ly->path ? ly->path : ly->desc.digest.str);
+      entries += p.format == MODEL_LAYER_RAW
+                     ? 1
+                     : us.files + us.dirs + us.symlinks + us.hardlinks;
+      if (entries > rl.max_model_entries)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "more than %llu entries in the model's layers "
+                             "(max_model_entries)",
+                             (unsigned long long)rl.max_model_entries);
       lfd = openat (sfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (lfd < 0)
         return mp_error_sys (err, errno, "open layer %zu", i);
@@ -498,7 +485,9 @@ cli_extract (const struct cli_globals *g, int argc, char **argv)
       goto fail;
     }
   /* Every selected layer unpacked, verified and merged in scratch ... */
-  if (unpack_all (l, &m, inc, n_inc, sfd, tfd, &n_done, &err) < 0)
+  if (model_unpack_check_manifest (m.manifest, m.config, &err) < 0
+      || unpack_all (l, &m, &g->limits, inc, n_inc, sfd, tfd, &n_done, &err)
+             < 0)
     goto fail;
   /* ... every path of the result checked against DIR ... */
   w = calloc (1, sizeof *w);

@@ -52,7 +52,9 @@
 #   bad-abslink    a tar layer holding link -> /etc/passwd (nothing through it)
 #   bad-ctrlname   a tar layer holding a name with an ESC sequence
 #   bad-rawsize    a raw layer whose file metadata size is not its blob's
-# And one good shape that asks for too much:
+# Good shapes that ask for much:
+#   many       one tar+gzip layer "data" of 150 small files and a config (for
+#              entry limits)
 #   lax-modes  a tar layer with a 0666 file, a 1777 and a 0777 directory,
 #              owner 65534, and a raw layer whose metadata says mode 0666
 #              and uid 65534; expected-modes.txt has what a consumer must
@@ -93,7 +95,7 @@ die() {
 
 SHAPES=(raw tar targz tarzst nested overlap legacy oras bad-digest bad-diffid
   bad-traversal bad-absolute bad-symlink bad-mediatype bad-bomb bad-sparse
-  bad-abslink bad-ctrlname bad-rawsize lax-modes)
+  bad-abslink bad-ctrlname bad-rawsize lax-modes many)
 TAG=1
 MTIME=2025-01-02T03:04:05Z
 ART_TYPE=application/vnd.cncf.model.manifest.v1+json
@@ -681,6 +683,16 @@ EOF
   esac
 }
 
+# shape_many: 150 files in one tar layer.
+shape_many() {
+  local s=$work/src i
+  mkdir -p "$s/data"
+  stage_model "$s"
+  for ((i = 1; i <= 150; i++)); do echo "$i" > "$s/data/f$i.txt"; done
+  add_raw "$s/config.json" config.json
+  add_tar "$s" data tar+gzip weight
+}
+
 # shape_lax_modes: modes and owners no consumer should serve as they are.
 shape_lax_modes() {
   local s=$work/src t=$work/lax.tar last
@@ -826,6 +838,7 @@ case $shape in
   bad-ctrlname) shape_bad_tar ctrlname ;;
   bad-rawsize) shape_bad_tar rawsize ;;
   lax-modes) shape_lax_modes ;;
+  many) shape_many ;;
 esac
 [ "$shape" = oras ] || finish "tiny-$shape"
 

@@ -36,17 +36,10 @@ mp() { "$MP" --store "$IT_DIR/store" --cache "$CACHE" "$@"; }
 it_start_registry || { it_fail "docker-registry starts"; it_done; }
 
 BAD="bad-bomb bad-sparse bad-abslink bad-ctrlname bad-rawsize bad-traversal bad-symlink"
-for s in $BAD lax-modes raw; do
+for s in $BAD lax-modes raw many; do
   bash "$B" "$s" "$M/$s" "docker://$REGISTRY/hostile/$s:1" > "$IT_DIR/build.log" 2>&1 \
     || it_fail "build-model.sh $s: $(tail -3 "$IT_DIR/build.log")"
 done
-
-# A tar layer of 150 files (one directory is one tar layer): over a
-# 100-entry limit.
-mkdir -p "$IT_DIR/many/data"
-for i in $(seq 1 150); do echo "$i" > "$IT_DIR/many/data/f$i.txt"; done
-"$MP" --store "$IT_DIR/pack" pack --src "$IT_DIR/many" --tag "$REGISTRY/hostile/many:1" \
-  --format tar --push > "$IT_DIR/pack.log" 2>&1 || it_fail "pack many: $(cat "$IT_DIR/pack.log")"
 
 declare -A cause=(
   [bad-bomb]="max_layer_ratio"
@@ -64,7 +57,12 @@ state() {
   {
     find "$CACHE/trees" "$CACHE/pins" -mindepth 1 2>/dev/null
     find "$CACHE/tmp" -mindepth 2 2>/dev/null
-    [ -f "$ST/artifacts/index.json" ] && jq -c '.manifests | length' "$ST/artifacts/index.json"
+    # An empty store made on the way counts as none.
+    if [ -f "$ST/artifacts/index.json" ]; then
+      jq -c '.manifests | length' "$ST/artifacts/index.json"
+    else
+      echo 0
+    fi
     ls -A "$ST/artifacts/blobs/sha256" 2>/dev/null | wc -l
     grep -c " $IT_DIR/mnt" /proc/self/mountinfo
     find "$IT_DIR/x" 2>/dev/null | LC_ALL=C sort

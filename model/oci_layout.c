@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "model/digest.h"
@@ -151,6 +152,38 @@ read_whole_at (int dfd, const char *name, size_t max, size_t *len)
   return steal_pointer (&buf);
 }
 
+/* Remove ingest files whose writer is gone (no flock on them) and that
+ * were last written at least MIN_AGE seconds ago: gc passes 0 (it holds
+ * the store exclusively), open a margin, as a writer flocks its file just
+ * after creating it. */
+static void
+sweep_ingest (oci_layout *l, time_t min_age)
+{
+  int fd = openat (l->dfd, ".ingest", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
+  struct dirent *e;
+  time_t now = time (NULL);
+
+  if (d == NULL && fd >= 0)
+    close (fd);
+  while (d != NULL && (e = readdir (d)) != NULL)
+    {
+      struct stat st;
+      int f;
+
+      if (e->d_name[0] == '.')
+        continue;
+      f = openat (dirfd (d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+      if (f >= 0 && fstat (f, &st) == 0 && now - st.st_mtime >= min_age
+          && flock (f, LOCK_EX | LOCK_NB) == 0)
+        unlinkat (dirfd (d), e->d_name, 0);
+      if (f >= 0)
+        close (f);
+    }
+  if (d != NULL)
+    closedir (d);
+}
+
 oci_layout *
 oci_layout_open (const char *dir, bool create, mp_error *err)
 {
@@ -219,6 +252,9 @@ oci_layout_open (const char *dir, bool create, mp_error *err)
           goto fail;
         }
     }
+  /* What a killed pull left behind goes at the next open. */
+  if (create)
+    sweep_ingest (l, 60);
   l->lock_fd = openat (l->dfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (l->lock_fd >= 0)
     while (flock (l->lock_fd, LOCK_SH) < 0 && errno == EINTR)
@@ -940,26 +976,7 @@ oci_layout_gc (oci_layout *l, int64_t *freed, mp_error *err)
         closedir (d);
       }
   }
-  /* Ingest files whose writer is gone (no flock on them). */
-  {
-    int fd = openat (l->dfd, ".ingest", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    d = fd >= 0 ? fdopendir (fd) : NULL;
-    if (d == NULL && fd >= 0)
-      close (fd);
-    while (d != NULL && (e = readdir (d)) != NULL)
-      {
-        int f;
-        if (e->d_name[0] == '.')
-          continue;
-        f = openat (dirfd (d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (f >= 0 && flock (f, LOCK_EX | LOCK_NB) == 0)
-          unlinkat (dirfd (d), e->d_name, 0);
-        if (f >= 0)
-          close (f);
-      }
-    if (d != NULL)
-      closedir (d);
-  }
+  sweep_ingest (l, 0);
   if (freed != NULL)
     *freed = total;
   rc = 0;
