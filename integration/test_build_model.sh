@@ -139,6 +139,9 @@ for s in "${shapes[@]}"; do
     # a raw layer's diffId is its blob digest: the corrupt blob fails both
     bad-digest) want=$'layers[4]: blob digest\nlayers[4]: diffId' ;;
     bad-diffid) want="layers[5]: diffId" ;;
+    # the metadata is the point of these two shapes
+    bad-rawsize) want='layers[1]: metadata {"name":"README.md","mode":420,"uid":0,"gid":0,"size":1073741824,"mtime":"2025-01-02T03:04:05Z","typeflag":0}' ;;
+    lax-modes) want='layers[1]: metadata {"name":"config.json","mode":438,"uid":65534,"gid":65534,"size":139,"mtime":"2025-01-02T03:04:05Z","typeflag":0}' ;;
     *) want="" ;;
   esac
   got=$(layout_problems "$M/$s" "$s")
