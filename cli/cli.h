@@ -38,6 +38,9 @@ struct cli_globals
   bool json;             /* machine-readable output */
   bool quiet;            /* no progress */
   bool progress;         /* progress bars (stderr is a terminal) */
+  /* Registry transfers, in seconds: 0 none, -1 the client's default. */
+  int stall_timeout;
+  int transfer_timeout; /* per request */
 };
 
 /* Print "modelpack: WHAT: ERR" (WHAT may be empty) on stderr and return

@@ -1,4 +1,5 @@
 /* modelpack: pack, push, pull, inspect, extract and mount ModelPack models. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,17 @@ usage (FILE *out)
            "hosts.toml layout\n"
            "                    ($MODELPACK_HOSTS_DIR, default "
            "/etc/containerd/certs.d)\n"
+           "  --stall-timeout SECONDS\n"
+           "                    give up a registry transfer that moves less "
+           "than 1 KiB\n"
+           "                    in SECONDS ($MODELPACK_STALL_TIMEOUT, default "
+           "30; 0: never)\n"
+           "  --transfer-timeout SECONDS\n"
+           "                    the time one registry request may take, plus "
+           "16 s per\n"
+           "                    MiB of a blob ($MODELPACK_TRANSFER_TIMEOUT, "
+           "default 120;\n"
+           "                    0: no limit)\n"
            "  --json            machine-readable output\n"
            "  -q, --quiet       no progress output\n"
            "  --log-level LVL   error, warn, info or debug (default warn)\n"
@@ -78,6 +90,22 @@ env_or (const char *name, char *fallback)
       return strdup (v);
     }
   return fallback;
+}
+
+/* SECONDS for OPTION (a flag or an environment variable): 0 to a week. */
+static int
+parse_seconds (const char *option, const char *text, int *out)
+{
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol (text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < 0 || v > 7 * 86400)
+    return cli_usage_error ("%s: '%s' is not a number of seconds (0 to %d)",
+                            option, text, 7 * 86400);
+  *out = (int)v;
+  return 0;
 }
 
 static char *
@@ -102,6 +130,8 @@ main (int argc, char **argv)
     OPT_JSON,
     OPT_LOG_LEVEL,
     OPT_VERSION,
+    OPT_STALL_TIMEOUT,
+    OPT_TRANSFER_TIMEOUT,
   };
   static const struct option opts[]
       = { { "store", required_argument, NULL, OPT_STORE },
@@ -111,6 +141,8 @@ main (int argc, char **argv)
           { "json", no_argument, NULL, OPT_JSON },
           { "quiet", no_argument, NULL, 'q' },
           { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+          { "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
+          { "transfer-timeout", required_argument, NULL, OPT_TRANSFER_TIMEOUT },
           { "version", no_argument, NULL, OPT_VERSION },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
@@ -136,6 +168,18 @@ main (int argc, char **argv)
     auth = join (home, "/.docker/config.json");
   auth = env_or ("REGISTRY_AUTH_FILE", auth);
   hosts = env_or ("MODELPACK_HOSTS_DIR", strdup ("/etc/containerd/certs.d"));
+  g.stall_timeout = g.transfer_timeout = -1; /* the registry client's */
+  {
+    const char *e = getenv ("MODELPACK_STALL_TIMEOUT");
+    if (e != NULL && *e != '\0'
+        && parse_seconds ("MODELPACK_STALL_TIMEOUT", e, &g.stall_timeout) < 0)
+      return CLI_USAGE;
+    e = getenv ("MODELPACK_TRANSFER_TIMEOUT");
+    if (e != NULL && *e != '\0'
+        && parse_seconds ("MODELPACK_TRANSFER_TIMEOUT", e, &g.transfer_timeout)
+               < 0)
+      return CLI_USAGE;
+  }
   mp_log_set_level (MP_LOG_WARN);
 
   while ((c = getopt_long (argc, argv, "+qh", opts, NULL)) != -1)
@@ -170,6 +214,15 @@ main (int argc, char **argv)
             return cli_usage_error ("unknown log level '%s'", optarg);
           mp_log_set_level ((enum mp_log_level)lvl);
         }
+        break;
+      case OPT_STALL_TIMEOUT:
+        if (parse_seconds ("--stall-timeout", optarg, &g.stall_timeout) < 0)
+          return CLI_USAGE;
+        break;
+      case OPT_TRANSFER_TIMEOUT:
+        if (parse_seconds ("--transfer-timeout", optarg, &g.transfer_timeout)
+            < 0)
+          return CLI_USAGE;
         break;
       case OPT_VERSION:
         printf ("modelpack %s\n", MP_VERSION);
