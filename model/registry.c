@@ -471,6 +471,7 @@ struct response
 static size_t piece_body (struct response *r, long code, const char *buf,
                           size_t len);
 static int64_t piece_room (const struct response *r, long code);
+static int64_t piece_offset (const struct response *r);
 
 /* "the 10 bytes the manifest declares", or the limit on a document of
  * undeclared size. */
@@ -552,9 +553,20 @@ on_header (char *buf, size_t size, size_t n, void *ctx)
           || r->hdr_status > 299)
         return size * n;
       room = body_room (r, r->hdr_status);
-      if (room >= 0 && r->content_length > room)
-        return refuse_size (r, r->content_length);
-      return size * n;
+      if (room < 0 || r->content_length <= room)
+        return size * n;
+      if (r->piece != NULL && r->hdr_status == 206)
+        {
+          mp_error_set (r->err, MP_ERR_DATA_LOSS,
+                        "%s: %s: the registry announced %" PRId64
+                        " bytes (Content-Length) for the %" PRId64
+                        " asked for at offset %" PRId64,
+                        r->where, r->what, r->content_length, room,
+                        piece_offset (r));
+          r->sink_failed = true;
+          return 0;
+        }
+      return refuse_size (r, r->content_length);
     }
   v = strchr (line, ':');
   if (v == NULL)
@@ -655,6 +667,7 @@ struct request
   int64_t carries;  /* bytes the exchange is to move: its time grows */
   double deadline;  /* CLOCK_MONOTONIC seconds; 0: none (set by exchange) */
   int64_t budget_s; /* what the deadline allowed, for the message */
+  bool preset;      /* deadline set by the caller (a range: its blob's) */
 };
 
 static double
@@ -675,11 +688,13 @@ set_deadline (registry_client *rc, struct request *q)
   int64_t bytes
       = q->carries > (int64_t)q->body_len ? q->carries : (int64_t)q->body_len;
 
+  if (q->preset)
+    return;
   q->deadline = 0;
   if (t < 0)
     return;
-  q->budget_s = (t > 0 ? t : TRANSFER_TIMEOUT)
-                + (bytes + (1 << 20) - 1) / (1 << 20) * SECONDS_PER_MIB;
+  q->budget_s
+      = (t > 0 ? t : TRANSFER_TIMEOUT) + bytes * SECONDS_PER_MIB / (1 << 20);
   q->deadline = now_s () + (double)q->budget_s;
 }
 
@@ -767,7 +782,7 @@ perform (registry_client *rc, const struct request *q, struct response *r,
       = { q->upload_fd, q->upload_off, (int64_t)q->body_len, rc, q };
   struct stall_watch sw = { .mark_t = now_s () };
   bool is_get = strcmp (q->method, "GET") == 0;
-  char range[64];
+  char range[64], subject[MODEL_REF_MAX + 600];
   CURLcode cc;
 
   if (c == NULL)
@@ -789,6 +804,11 @@ perform (registry_client *rc, const struct request *q, struct response *r,
                                             : 0;
   if (q->upload_fd >= 0 || q->body_len > 0)
     sw.upload_len = (curl_off_t)q->body_len;
+  /* What the timeout messages name: the blob or manifest, else the URL. */
+  if (r->where != NULL && r->what != NULL)
+    snprintf (subject, sizeof subject, "%s: %s", r->where, r->what);
+  else
+    snprintf (subject, sizeof subject, "%s", q->url);
   if (q->deadline > 0)
     {
       double left = q->deadline - now_s ();
@@ -798,7 +818,7 @@ perform (registry_client *rc, const struct request *q, struct response *r,
           return mp_error_set (err, MP_ERR_UNAVAILABLE,
                                "%s: no answer within %" PRId64
                                " s (transfer timeout)",
-                               q->url, q->budget_s);
+                               subject, q->budget_s);
         }
       curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, (long)(left * 1000) + 1);
     }
@@ -902,7 +922,7 @@ perform (registry_client *rc, const struct request *q, struct response *r,
     return mp_error_set (err, MP_ERR_UNAVAILABLE,
                          "%s: stalled: less than %d bytes moved in %d s "
                          "(stall timeout)",
-                         q->url, STALL_BYTES, sw.timeout);
+                         subject, STALL_BYTES, sw.timeout);
   if (cc == CURLE_OPERATION_TIMEDOUT && q->deadline > 0
       && now_s () >= q->deadline - 0.1)
     {
@@ -910,7 +930,7 @@ perform (registry_client *rc, const struct request *q, struct response *r,
       return mp_error_set (err, MP_ERR_UNAVAILABLE,
                            "%s: not done within %" PRId64
                            " s (transfer timeout)",
-                           q->url, q->budget_s);
+                           subject, q->budget_s);
     }
   if (cc == CURLE_TOO_MANY_REDIRECTS)
     {
@@ -918,7 +938,7 @@ perform (registry_client *rc, const struct request *q, struct response *r,
       return mp_error_set (err, MP_ERR_UNAVAILABLE,
                            "%s: too many redirects (more than %d): a "
                            "redirect loop",
-                           q->url, MAX_REDIRECTS);
+                           subject, MAX_REDIRECTS);
     }
   if (cc != CURLE_OK)
     return mp_error_set (err, MP_ERR_UNAVAILABLE, "%s: %s", q->url,
@@ -946,7 +966,11 @@ struct ranged
   int64_t received; /* atomic, for progress */
   bool range_ok;    /* a 206 was seen: helpers may start */
   bool failed;
-  bool final;          /* failed in a way retrying cannot mend (atomic) */
+  bool final; /* failed in a way retrying cannot mend (atomic) */
+  /* One deadline for all the ranges: a registry that trickles cannot
+   * stretch the blob's time chunk by chunk. */
+  double deadline;
+  int64_t budget_s;
   mp_error err;        /* the first failure */
   struct piece *first; /* the caller's: it alone starts helpers */
   struct piece *helpers;
@@ -1068,6 +1092,13 @@ ranged_add_helper (struct ranged *b)
       return;
     }
   b->n_threads++;
+}
+
+/* Where a piece's next byte goes in the blob. */
+static int64_t
+piece_offset (const struct response *r)
+{
+  return r->piece->start + r->piece->got;
 }
 
 /* What a piece's answer may carry: the rest of the range asked for, or
@@ -1579,13 +1610,13 @@ piece_fetch (struct piece *p, mp_error *err)
                         .what = what,
                         .declared = b->size,
                         .declarer = "the manifest" };
-  /* The first range may turn out to be the whole blob (a registry
-   * without Range support): its time is the blob's. */
   struct request q = { .method = "GET",
                        .url = b->url,
                        .upload_fd = -1,
                        .range_to = -1,
-                       .carries = p->start == 0 ? b->size : p->end - p->start };
+                       .deadline = b->deadline,
+                       .budget_s = b->budget_s,
+                       .preset = true };
   int e;
 
   snprintf (where, sizeof where, "%s/%s", b->host, b->repo);
@@ -1678,8 +1709,12 @@ ranged_fetch (registry_client *rc, const struct endpoint *ep,
                       .streams = rc->o.range_streams > 0 ? rc->o.range_streams
                                                          : RANGE_STREAMS };
   struct piece first = { .b = &b };
+  struct request whole = { .carries = size };
   int fl = fcntl (b.fd, F_GETFL);
 
+  set_deadline (rc, &whole);
+  b.deadline = whole.deadline;
+  b.budget_s = whole.budget_s;
   b.first = &first;
   b.helpers = calloc ((size_t)b.streams, sizeof *b.helpers);
   b.threads = calloc ((size_t)b.streams, sizeof *b.threads);
