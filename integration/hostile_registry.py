@@ -28,6 +28,9 @@ Modes:
   redirect-loop-blob  the weights alone: 302 back to itself
   wrong-size          the manifest declares the weights 1 byte smaller than
                       their bytes, whose digest it keeps
+  cut-no-range        not a lie: a registry without Range support (200, the
+                      whole blob, whatever the Range) that cuts the first
+                      transfer of the weights halfway
 
 A request for a range is answered for that range (206), the fault applied
 to it.  Every request is logged to LOG once it ends, as
@@ -50,6 +53,7 @@ interval = 3.0
 if len(sys.argv) > 5 and sys.argv[4] == "--interval":
     interval = float(sys.argv[5])
 lock = threading.Lock()
+cut_done = False
 
 
 def blob_path(digest):
@@ -192,6 +196,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         faulty = digest == target and mode != "good"
         if mode == "redirect-loop" or (faulty and mode == "redirect-loop-blob"):
             self.redirect()
+            return
+        if faulty and mode == "cut-no-range":
+            global cut_done
+            with lock:
+                cut, cut_done = not cut_done, True
+            self.head(200, len(data))
+            self.write(data[: len(data) // 2] if cut else data)
+            if cut:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
             return
         status, extra = 200, []
         rng = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", "") or "")

@@ -20,6 +20,8 @@
 #    so far), a registry that never answers, one that trickles 2 KiB/s
 #    (only --transfer-timeout ends it), and as 16 KiB ranges (parallel Range
 #    requests): endless, big-length, short, a redirect loop and a stall;
+#  - a registry without Range support that cuts a transfer: the blob starts
+#    over and the pull succeeds;
 #  - then the good model from the same registry pulls, extracts, mounts,
 #    exports to CRI-O and preloads.
 #
@@ -191,6 +193,15 @@ it_check "pull as ranges, trickle: exit 6, one deadline for the blob's ranges: $
   bash -c "[ $rc = 6 ] && grep -qF 'blob $WEIGHTS: not done within 3 s (transfer timeout)' '$IT_DIR/err'"
 unset MODELPACK_RANGE_CHUNK
 rm -rf "$STORE"/blobs/sha256/*
+
+# A registry without Range support that cuts a transfer is no liar: the
+# resume it answers with the whole blob starts the blob over.
+: > "$SLOG"
+got=$(mp pull "$REG/cut-no-range/m:1" 2> "$IT_DIR/err" | awk '{print $2}') || true
+it_expect_eq "pull, a cut and no Range support: the blob starts over and the pull succeeds" "$MAN" "$got"
+it_check "... after a resume answered with 200 (the whole blob)" \
+  grep -qE "cut-no-range/m/blobs/$WEIGHTS bytes=[0-9]+- -> 200" "$SLOG"
+mp rm "$REG/cut-no-range/m:1" > /dev/null 2>&1 || it_fail "rm the model"
 
 # ---- the good model from the same registry ---------------------------------------
 sums() { (cd "$1" && find . -type f -printf '%P\n' | LC_ALL=C sort | xargs sha256sum); }

@@ -493,18 +493,24 @@ refuse_size (struct response *r, int64_t announced)
 {
   char bound[200];
 
+  r->sink_failed = true;
+  if (r->what == NULL)
+    {
+      /* A token, an upload's answer. */
+      mp_error_set (r->err, MP_ERR_DATA_LOSS,
+                    "the registry's answer is larger than %zu bytes", r->max);
+      return 0;
+    }
   bound_text (r, bound, sizeof bound);
   if (announced >= 0)
     mp_error_set (r->err, MP_ERR_DATA_LOSS,
                   "%s: %s: the registry announced %" PRId64
                   " bytes (Content-Length), more than %s",
-                  r->where ? r->where : "registry",
-                  r->what ? r->what : "answer", announced, bound);
+                  r->where, r->what, announced, bound);
   else
-    mp_error_set (
-        r->err, MP_ERR_DATA_LOSS, "%s: %s: the registry sent more than %s",
-        r->where ? r->where : "registry", r->what ? r->what : "answer", bound);
-  r->sink_failed = true;
+    mp_error_set (r->err, MP_ERR_DATA_LOSS,
+                  "%s: %s: the registry sent more than %s", r->where, r->what,
+                  bound);
   return 0;
 }
 
@@ -514,6 +520,8 @@ body_room (const struct response *r, long code)
 {
   if (r->piece != NULL)
     return piece_room (r, code);
+  if (r->w != NULL && code == 200)
+    return r->declared; /* the whole blob (a resume answered so: see on_body) */
   if (r->w != NULL)
     return r->declared >= 0 ? r->declared - r->written : -1;
   return (int64_t)r->max;
@@ -604,6 +612,17 @@ on_body (char *buf, size_t size, size_t n, void *ctx)
       if (!r->body_started)
         {
           r->body_started = true;
+          if (code == 200 && r->written > 0)
+            {
+              /* The whole blob again, not the rest: it cannot be
+               * appended.  Start over (registry_fetch_blob). */
+              mp_error_set (r->err, MP_ERR_UNAVAILABLE,
+                            "%s: %s: the registry ignored a Range request; "
+                            "retry",
+                            r->where, r->what);
+              r->sink_failed = true;
+              return 0;
+            }
           if (code == 206 && r->range_start != r->written)
             {
               mp_error_set (r->err, MP_ERR_DATA_LOSS,
@@ -776,7 +795,7 @@ static int
 perform (registry_client *rc, const struct request *q, struct response *r,
          mp_error *err)
 {
-  CURL *c = curl_easy_init ();
+  CURL *c;
   struct curl_slist *h = NULL;
   struct fd_reader fr
       = { q->upload_fd, q->upload_off, (int64_t)q->body_len, rc, q };
@@ -785,6 +804,21 @@ perform (registry_client *rc, const struct request *q, struct response *r,
   char range[64], subject[MODEL_REF_MAX + 600];
   CURLcode cc;
 
+  /* What the timeout messages name: the blob or manifest, else the URL. */
+  if (r->where != NULL && r->what != NULL)
+    snprintf (subject, sizeof subject, "%s: %s", r->where, r->what);
+  else
+    snprintf (subject, sizeof subject, "%s", q->url);
+  r->final = false;
+  if (q->deadline > 0 && q->deadline - now_s () < 0.001)
+    {
+      r->final = true;
+      return mp_error_set (err, MP_ERR_UNAVAILABLE,
+                           "%s: no answer within %" PRId64
+                           " s (transfer timeout)",
+                           subject, q->budget_s);
+    }
+  c = curl_easy_init ();
   if (c == NULL)
     return mp_error_set (err, MP_ERR_INTERNAL, "curl init failed");
   r->curl = c;
@@ -794,7 +828,6 @@ perform (registry_client *rc, const struct request *q, struct response *r,
   r->head = strcmp (q->method, "HEAD") == 0;
   r->truncated = false;
   r->stalled = false;
-  r->final = false;
   /* Downloads are watched for stalls; a request with a body while it is
    * sent; a bodyless POST or PUT (closing an upload) only by the
    * deadline. */
@@ -804,24 +837,9 @@ perform (registry_client *rc, const struct request *q, struct response *r,
                                             : 0;
   if (q->upload_fd >= 0 || q->body_len > 0)
     sw.upload_len = (curl_off_t)q->body_len;
-  /* What the timeout messages name: the blob or manifest, else the URL. */
-  if (r->where != NULL && r->what != NULL)
-    snprintf (subject, sizeof subject, "%s: %s", r->where, r->what);
-  else
-    snprintf (subject, sizeof subject, "%s", q->url);
   if (q->deadline > 0)
-    {
-      double left = q->deadline - now_s ();
-      if (left <= 0)
-        {
-          r->final = true;
-          return mp_error_set (err, MP_ERR_UNAVAILABLE,
-                               "%s: no answer within %" PRId64
-                               " s (transfer timeout)",
-                               subject, q->budget_s);
-        }
-      curl_easy_setopt (c, CURLOPT_TIMEOUT_MS, (long)(left * 1000) + 1);
-    }
+    curl_easy_setopt (c, CURLOPT_TIMEOUT_MS,
+                      (long)((q->deadline - now_s ()) * 1000) + 1);
   for (const struct curl_slist *e = q->ep ? q->ep->headers : NULL; e;
        e = e->next)
     h = curl_slist_append (h, e->data);
