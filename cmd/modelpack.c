@@ -92,7 +92,8 @@ env_or (const char *name, char *fallback)
   return fallback;
 }
 
-/* SECONDS for OPTION (a flag or an environment variable): 0 to a week. */
+/* SECONDS for OPTION (a flag or an environment variable): 0 to a week;
+ * -1, having said why, for anything else. */
 static int
 parse_seconds (const char *option, const char *text, int *out)
 {
@@ -102,8 +103,11 @@ parse_seconds (const char *option, const char *text, int *out)
   errno = 0;
   v = strtol (text, &end, 10);
   if (errno != 0 || end == text || *end != '\0' || v < 0 || v > 7 * 86400)
-    return cli_usage_error ("%s: '%s' is not a number of seconds (0 to %d)",
-                            option, text, 7 * 86400);
+    {
+      cli_usage_error ("%s: '%s' is not a number of seconds (0 to %d)", option,
+                       text, 7 * 86400);
+      return -1;
+    }
   *out = (int)v;
   return 0;
 }

@@ -203,6 +203,11 @@ it_check "... after a resume answered with 200 (the whole blob)" \
   grep -qE "cut-no-range/m/blobs/$WEIGHTS bytes=[0-9]+- -> 200" "$SLOG"
 mp rm "$REG/cut-no-range/m:1" > /dev/null 2>&1 || it_fail "rm the model"
 
+it_expect_exit "--stall-timeout x" 2 "--stall-timeout: 'x' is not a number of seconds" \
+  "$MP" --store "$STORE" --stall-timeout x pull "$REG/good/m:1"
+it_expect_exit "MODELPACK_TRANSFER_TIMEOUT=-1" 2 "MODELPACK_TRANSFER_TIMEOUT: '-1' is not a number of seconds" \
+  env MODELPACK_TRANSFER_TIMEOUT=-1 "$MP" --store "$STORE" pull "$REG/good/m:1"
+
 # ---- the good model from the same registry ---------------------------------------
 sums() { (cd "$1" && find . -type f -printf '%P\n' | LC_ALL=C sort | xargs sha256sum); }
 rc=0

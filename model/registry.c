@@ -1391,6 +1391,13 @@ token_put (registry_client *rc, const char *key, char *header)
 
 /* ---- requests with auth and retries ------------------------------------ */
 
+/* The wait before retry ATTEMPT + 1: 0.25 s, 0.5 s, 1 s... */
+static double
+backoff_s (int attempt)
+{
+  return 0.25 * (double)(1 << attempt);
+}
+
 static void
 backoff (int attempt)
 {
@@ -1466,6 +1473,20 @@ exchange (registry_client *rc, const struct endpoint *ep, const char *host,
                           "%s: HTTP %ld after %d attempts", q->url, r->status,
                           ATTEMPTS);
           return -1;
+        }
+      if (q->deadline > 0 && now_s () + backoff_s (attempt) >= q->deadline)
+        {
+          /* The retry would start after the deadline: say what failed. */
+          char why[sizeof err->msg];
+          if (rc_ == 0)
+            snprintf (why, sizeof why, "%s: HTTP %ld", q->url, r->status);
+          else
+            snprintf (why, sizeof why, "%s", err->msg);
+          r->final = true;
+          return mp_error_set (err, MP_ERR_UNAVAILABLE,
+                               "%.900s; no time left for a retry within "
+                               "%" PRId64 " s (transfer timeout)",
+                               why, q->budget_s);
         }
       mp_log_info ("registry: %s: %s; retrying", q->url,
                    rc_ < 0 ? err->msg : "server error");
