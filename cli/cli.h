@@ -40,6 +40,9 @@ struct cli_globals
   bool quiet;            /* no progress */
   bool progress;         /* progress bars (stderr is a terminal) */
   struct model_unpack_limits limits; /* --limit; zeros are defaults */
+  /* Registry transfers, in seconds: 0 none, -1 the client's default. */
+  int stall_timeout;
+  int transfer_timeout; /* per request */
 };
 
 /* Apply "KEY=N" (a [limits] key of the daemon's config) to L; -1 if it

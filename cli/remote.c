@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <libgen.h>
 #include <pthread.h>
@@ -24,8 +25,6 @@
 #include "util/base64.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
-
-#define MAX_DOC (4 * 1024 * 1024)
 
 /* Progress on a terminal: one line per blob of 1 MiB or more while it
  * moves ("sha256:0123456789ab  120.0/520.0 MiB  [=====>    ]  812.3
@@ -138,9 +137,18 @@ progress (void *ctx, const char *digest, int64_t done, int64_t total)
 static registry_client *
 client (const struct cli_globals *g, bool plain_http, mp_error *err)
 {
-  struct registry_options o = { .auth_file = g->auth_file,
-                                .hosts_dir = g->hosts_dir,
-                                .plain_http = plain_http };
+  struct registry_options o
+      = { .auth_file = g->auth_file,
+          .hosts_dir = g->hosts_dir,
+          .plain_http = plain_http,
+          /* Ours: 0 is none, -1 the default; the client's: the other
+           * way round. */
+          .stall_timeout = g->stall_timeout == 0  ? -1
+                           : g->stall_timeout < 0 ? 0
+                                                  : g->stall_timeout,
+          .transfer_timeout = g->transfer_timeout == 0  ? -1
+                              : g->transfer_timeout < 0 ? 0
+                                                        : g->transfer_timeout };
   const char *e;
 
   /* Sizes for tests and tuning; see docs/cli.md. */
@@ -377,7 +385,7 @@ pull_into (const struct cli_globals *g, const char *dir,
   l = oci_layout_open (dir, true, err);
   if (l == NULL)
     goto out;
-  if (registry_get_manifest (rc, ref, NULL, &mt, &dg, &body, &len, err) < 0)
+  if (registry_get_manifest (rc, ref, NULL, -1, &mt, &dg, &body, &len, err) < 0)
     goto out;
   if (strcmp (mt, MODEL_OCI_MEDIA_TYPE_INDEX) == 0
       || strcmp (mt, MODEL_DOCKER_MEDIA_TYPE_MANIFEST_LIST) == 0)
@@ -385,11 +393,14 @@ pull_into (const struct cli_globals *g, const char *dir,
       model_index *idx = NULL;
       ssize_t k;
       char *child;
+      int64_t child_size = -1;
 
       if (model_index_parse (body, len, &idx, err) < 0)
         goto out;
       k = model_index_select (idx, NULL, err);
       child = k >= 0 ? strdup (idx->manifests[k].digest.str) : NULL;
+      if (k >= 0)
+        child_size = idx->manifests[k].size;
       model_index_free (idx);
       if (child == NULL)
         {
@@ -400,7 +411,8 @@ pull_into (const struct cli_globals *g, const char *dir,
       free (dg);
       free (body);
       mt = dg = body = NULL;
-      ret = registry_get_manifest (rc, ref, child, &mt, &dg, &body, &len, err);
+      ret = registry_get_manifest (rc, ref, child, child_size, &mt, &dg, &body,
+                                   &len, err);
       free (child);
       if (ret < 0)
         goto out;
@@ -416,6 +428,18 @@ pull_into (const struct cli_globals *g, const char *dir,
       mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                     "%s/%s: %s is a container image, not a model", ref->host,
                     ref->path, dg);
+      goto out;
+    }
+  /* A model config is read whole: one larger than a document may be is
+   * refused before a byte of it is downloaded. */
+  if (m->is_modelpack && model_media_type_is_model_config (m->config.media_type)
+      && m->config.size > MODEL_MAX_DOCUMENT)
+    {
+      mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                    "%s/%s: manifest %s declares a config of %" PRId64
+                    " bytes, more than the %d a model config may have",
+                    ref->host, ref->path, dg, m->config.size,
+                    MODEL_MAX_DOCUMENT);
       goto out;
     }
   if (registry_fetch_blob (rc, ref, l, m->config.digest.str, m->config.size,
@@ -437,8 +461,8 @@ pull_into (const struct cli_globals *g, const char *dir,
       size_t clen = 0;
       model_config *cfg = NULL;
 
-      if (oci_layout_read_blob (l, m->config.digest.str, MAX_DOC, &ctext, &clen,
-                                err)
+      if (oci_layout_read_blob (l, m->config.digest.str, MODEL_MAX_DOCUMENT,
+                                &ctext, &clen, err)
               < 0
           || model_config_parse (ctext, clen, &cfg, err) < 0)
         {
@@ -630,7 +654,8 @@ push_model (const struct cli_globals *g, const char *text, const char *target,
         goto fail;
       counts[how]++;
     }
-  if (oci_layout_read_blob (l, m.digest, MAX_DOC, &body, &len, &err) < 0
+  if (oci_layout_read_blob (l, m.digest, MODEL_MAX_DOCUMENT, &body, &len, &err)
+          < 0
       || registry_put_manifest (rc, &ref,
                                 m.manifest->media_type
                                     ? m.manifest->media_type

@@ -1,4 +1,5 @@
 /* modelpack: pack, push, pull, inspect, extract and mount ModelPack models. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,17 @@ usage (FILE *out)
            "hosts.toml layout\n"
            "                    ($MODELPACK_HOSTS_DIR, default "
            "/etc/containerd/certs.d)\n"
+           "  --stall-timeout SECONDS\n"
+           "                    give up a registry transfer that moves less "
+           "than 1 KiB\n"
+           "                    in SECONDS ($MODELPACK_STALL_TIMEOUT, default "
+           "30; 0: never)\n"
+           "  --transfer-timeout SECONDS\n"
+           "                    the time one registry request may take, plus "
+           "16 s per\n"
+           "                    MiB of a blob ($MODELPACK_TRANSFER_TIMEOUT, "
+           "default 120;\n"
+           "                    0: no limit)\n"
            "  --json            machine-readable output\n"
            "  -q, --quiet       no progress output\n"
            "  --log-level LVL   error, warn, info or debug (default warn)\n"
@@ -85,6 +97,26 @@ env_or (const char *name, char *fallback)
   return fallback;
 }
 
+/* SECONDS for OPTION (a flag or an environment variable): 0 to a week;
+ * -1, having said why, for anything else. */
+static int
+parse_seconds (const char *option, const char *text, int *out)
+{
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol (text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < 0 || v > 7 * 86400)
+    {
+      cli_usage_error ("%s: '%s' is not a number of seconds (0 to %d)", option,
+                       text, 7 * 86400);
+      return -1;
+    }
+  *out = (int)v;
+  return 0;
+}
+
 static char *
 join (const char *a, const char *b)
 {
@@ -108,6 +140,8 @@ main (int argc, char **argv)
     OPT_LOG_LEVEL,
     OPT_VERSION,
     OPT_LIMIT,
+    OPT_STALL_TIMEOUT,
+    OPT_TRANSFER_TIMEOUT,
   };
   static const struct option opts[]
       = { { "store", required_argument, NULL, OPT_STORE },
@@ -117,6 +151,8 @@ main (int argc, char **argv)
           { "json", no_argument, NULL, OPT_JSON },
           { "quiet", no_argument, NULL, 'q' },
           { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+          { "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
+          { "transfer-timeout", required_argument, NULL, OPT_TRANSFER_TIMEOUT },
           { "version", no_argument, NULL, OPT_VERSION },
           { "limit", required_argument, NULL, OPT_LIMIT },
           { "help", no_argument, NULL, 'h' },
@@ -143,6 +179,18 @@ main (int argc, char **argv)
     auth = join (home, "/.docker/config.json");
   auth = env_or ("REGISTRY_AUTH_FILE", auth);
   hosts = env_or ("MODELPACK_HOSTS_DIR", strdup ("/etc/containerd/certs.d"));
+  g.stall_timeout = g.transfer_timeout = -1; /* the registry client's */
+  {
+    const char *e = getenv ("MODELPACK_STALL_TIMEOUT");
+    if (e != NULL && *e != '\0'
+        && parse_seconds ("MODELPACK_STALL_TIMEOUT", e, &g.stall_timeout) < 0)
+      return CLI_USAGE;
+    e = getenv ("MODELPACK_TRANSFER_TIMEOUT");
+    if (e != NULL && *e != '\0'
+        && parse_seconds ("MODELPACK_TRANSFER_TIMEOUT", e, &g.transfer_timeout)
+               < 0)
+      return CLI_USAGE;
+  }
   mp_log_set_level (MP_LOG_WARN);
 
   while ((c = getopt_long (argc, argv, "+qh", opts, NULL)) != -1)
@@ -185,6 +233,15 @@ main (int argc, char **argv)
                                   "max_layer_ratio, ratio_floor_bytes, "
                                   "max_layer_entries, max_model_entries",
                                   optarg);
+        break;
+      case OPT_STALL_TIMEOUT:
+        if (parse_seconds ("--stall-timeout", optarg, &g.stall_timeout) < 0)
+          return CLI_USAGE;
+        break;
+      case OPT_TRANSFER_TIMEOUT:
+        if (parse_seconds ("--transfer-timeout", optarg, &g.transfer_timeout)
+            < 0)
+          return CLI_USAGE;
         break;
       case OPT_VERSION:
         printf ("modelpack %s\n", MP_VERSION);

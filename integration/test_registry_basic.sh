@@ -100,7 +100,11 @@ it_expect_exit "pull from an unreachable registry" 6 "127.0.0.1:$port" mp pull "
 bl=$(jq -r '.layers[] | select(.annotations["org.cncf.model.filepath"] == "model.safetensors") | .digest' <<<"$man")
 f=$IT_DIR/reg/docker/registry/v2/blobs/sha256/${bl:7:2}/${bl#sha256:}/data
 if [ -f "$f" ]; then
-  printf 'X' | dd of="$f" bs=1 seek=1000 conv=notrunc status=none
+  # Flip a bit: writing a fixed byte over random data changes nothing one
+  # time in 256.
+  python3 -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(1000); b = f.read(1)[0]; f.seek(1000); f.write(bytes([b ^ 1]))' "$f"
   it_expect_exit "pull of a blob with the wrong digest" 7 "${bl:0:19}" env STORE=store5 "$MP" --store "$IT_DIR/store5" --auth-file "$AUTH" pull "$R:raw"
   it_expect_eq "... the store has no tag" "" "$(jq -r '.manifests[]?.annotations["org.opencontainers.image.ref.name"]' "$IT_DIR/store5/index.json")"
   it_check "... no blob of the corrupt layer, no ingest file" \

@@ -54,9 +54,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 
-/* Registries commonly refuse manifests over 4 MiB; a ModelPack config is a
- * few kilobytes.  Anything larger is not worth reading into memory. */
-#define MAX_DOCUMENT (4 * 1024 * 1024)
+#define MAX_DOCUMENT MODEL_MAX_DOCUMENT
 /* Records and layer info files are written by us; the bound only guards
  * against reading something else by mistake. */
 #define MAX_RECORD (64 * 1024 * 1024)

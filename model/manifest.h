@@ -24,6 +24,12 @@
 #include "model/modelconfig.h"
 #include "util/error.h"
 
+/* The most a manifest, index or config may weigh, wherever one is read
+ * whole: registries commonly refuse manifests over 4 MiB, and a ModelPack
+ * config is a few kilobytes.  A document fetched without a declared size
+ * (a manifest by tag) is cut off here. */
+#define MODEL_MAX_DOCUMENT (4 * 1024 * 1024)
+
 typedef struct model_annotation
 {
   char *key;

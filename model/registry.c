@@ -16,15 +16,24 @@
 #include <unistd.h>
 
 #include "model/digest.h"
+#include "model/manifest.h"
 #include "model/mediatype.h"
 #include "util/base64.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "util/toml.h"
 
-#define MAX_MANIFEST (4 * 1024 * 1024)
 #define MAX_SMALL (1024 * 1024) /* token and error bodies */
 #define ATTEMPTS 4
+/* A transfer that moves less than STALL_BYTES in the stall timeout is
+ * stalled; one that outlasts the transfer timeout (plus
+ * SECONDS_PER_MIB for each MiB it carries: a 64 KiB/s floor) has taken
+ * too long. */
+#define STALL_TIMEOUT 30
+#define STALL_BYTES 1024
+#define TRANSFER_TIMEOUT 120
+#define SECONDS_PER_MIB 16
+#define MAX_REDIRECTS 8
 #define RANGE_CHUNK (32 << 20)
 #define RANGE_STREAMS 4
 #define UPLOAD_CHUNK (64 << 20)
@@ -445,10 +454,78 @@ struct response
   struct piece *piece; /* or one Range of a large blob */
   int64_t range_start; /* Content-Range's first byte, or -1 */
   bool body_started;   /* of the current answer */
+  /* What a successful answer may carry, for the messages that refuse
+   * more or less: WHERE is "host/repo", WHAT "blob sha256:…", DECLARED
+   * the size DECLARER ("the manifest") gives it, or -1 (then MAX is the
+   * limit: a document of undeclared size). */
+  const char *where, *what, *declarer;
+  int64_t declared;
+  int hdr_status;         /* of the current answer */
+  int64_t content_length; /* of the current answer, or -1 */
+  bool head;              /* a HEAD: Content-Length is not a body's */
+  bool truncated;         /* an error page cut at max */
+  bool stalled;           /* the last transfer stalled */
+  bool final;             /* a failure retrying cannot mend */
 };
 
 static size_t piece_body (struct response *r, long code, const char *buf,
                           size_t len);
+static int64_t piece_room (const struct response *r, long code);
+static int64_t piece_offset (const struct response *r);
+
+/* "the 10 bytes the manifest declares", or the limit on a document of
+ * undeclared size. */
+static void
+bound_text (const struct response *r, char *buf, size_t n)
+{
+  if (r->declared >= 0)
+    snprintf (buf, n, "the %" PRId64 " bytes %s declares", r->declared,
+              r->declarer ? r->declarer : "its descriptor");
+  else
+    snprintf (buf, n, "the limit of %zu bytes on a document of undeclared size",
+              r->max);
+}
+
+/* The answer carries more than it may: ANNOUNCED is its Content-Length,
+ * or -1 when the bytes themselves went past the bound. */
+static size_t
+refuse_size (struct response *r, int64_t announced)
+{
+  char bound[200];
+
+  r->sink_failed = true;
+  if (r->what == NULL)
+    {
+      /* A token, an upload's answer. */
+      mp_error_set (r->err, MP_ERR_DATA_LOSS,
+                    "the registry's answer is larger than %zu bytes", r->max);
+      return 0;
+    }
+  bound_text (r, bound, sizeof bound);
+  if (announced >= 0)
+    mp_error_set (r->err, MP_ERR_DATA_LOSS,
+                  "%s: %s: the registry announced %" PRId64
+                  " bytes (Content-Length), more than %s",
+                  r->where, r->what, announced, bound);
+  else
+    mp_error_set (r->err, MP_ERR_DATA_LOSS,
+                  "%s: %s: the registry sent more than %s", r->where, r->what,
+                  bound);
+  return 0;
+}
+
+/* The body a successful answer (CODE) may still carry; -1: no bound. */
+static int64_t
+body_room (const struct response *r, long code)
+{
+  if (r->piece != NULL)
+    return piece_room (r, code);
+  if (r->w != NULL && code == 200)
+    return r->declared; /* the whole blob (a resume answered so: see on_body) */
+  if (r->w != NULL)
+    return r->declared >= 0 ? r->declared - r->written : -1;
+  return (int64_t)r->max;
+}
 
 static size_t
 on_header (char *buf, size_t size, size_t n, void *ctx)
@@ -465,13 +542,40 @@ on_header (char *buf, size_t size, size_t n, void *ctx)
   if (strncmp (line, "HTTP/", 5) == 0)
     {
       /* A new response (after a redirect or 100): forget the last. */
+      const char *sp = strchr (line, ' ');
       r->digest[0] = r->location[0] = r->challenge[0] = '\0';
       r->range_start = -1;
+      r->content_length = -1;
+      r->hdr_status = sp ? atoi (sp + 1) : 0;
       r->body_started = false;
       return len;
     }
   while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n'))
     line[--len] = '\0';
+  if (len == 0)
+    {
+      /* The end of the headers: a body announced larger than what was
+       * asked for is refused before a byte of it is read. */
+      int64_t room;
+      if (r->head || r->content_length < 0 || r->hdr_status < 200
+          || r->hdr_status > 299)
+        return size * n;
+      room = body_room (r, r->hdr_status);
+      if (room < 0 || r->content_length <= room)
+        return size * n;
+      if (r->piece != NULL && r->hdr_status == 206)
+        {
+          mp_error_set (r->err, MP_ERR_DATA_LOSS,
+                        "%s: %s: the registry announced %" PRId64
+                        " bytes (Content-Length) for the %" PRId64
+                        " asked for at offset %" PRId64,
+                        r->where, r->what, r->content_length, room,
+                        piece_offset (r));
+          r->sink_failed = true;
+          return 0;
+        }
+      return refuse_size (r, r->content_length);
+    }
   v = strchr (line, ':');
   if (v == NULL)
     return size * n;
@@ -487,6 +591,9 @@ on_header (char *buf, size_t size, size_t n, void *ctx)
   else if (strcasecmp (line, "Content-Range") == 0
            && strncmp (v, "bytes ", 6) == 0)
     r->range_start = strtoll (v + 6, NULL, 10);
+  else if (strcasecmp (line, "Content-Length") == 0
+           && isdigit ((unsigned char)*v))
+    r->content_length = strtoll (v, NULL, 10);
   return size * n;
 }
 
@@ -502,6 +609,32 @@ on_body (char *buf, size_t size, size_t n, void *ctx)
     return piece_body (r, code, buf, len);
   if (r->w != NULL && (code == 200 || code == 206))
     {
+      if (!r->body_started)
+        {
+          r->body_started = true;
+          if (code == 200 && r->written > 0)
+            {
+              /* The whole blob again, not the rest: it cannot be
+               * appended.  Start over (registry_fetch_blob). */
+              mp_error_set (r->err, MP_ERR_UNAVAILABLE,
+                            "%s: %s: the registry ignored a Range request; "
+                            "retry",
+                            r->where, r->what);
+              r->sink_failed = true;
+              return 0;
+            }
+          if (code == 206 && r->range_start != r->written)
+            {
+              mp_error_set (r->err, MP_ERR_DATA_LOSS,
+                            "%s: %s: the registry answered a Range request "
+                            "from byte %" PRId64 " with bytes from %" PRId64,
+                            r->where, r->what, r->written, r->range_start);
+              r->sink_failed = true;
+              return 0;
+            }
+        }
+      if (r->declared >= 0 && (int64_t)len > r->declared - r->written)
+        return refuse_size (r, -1);
       if (oci_blob_write (r->w, buf, len, r->err) < 0)
         {
           r->sink_failed = true;
@@ -515,14 +648,11 @@ on_body (char *buf, size_t size, size_t n, void *ctx)
     }
   if (r->len + len > r->max)
     {
-      if (r->w == NULL && (code == 200 || code == 201))
-        {
-          mp_error_set (r->err, MP_ERR_INVALID_ARGUMENT,
-                        "answer larger than %zu bytes", r->max);
-          r->sink_failed = true;
-          return 0;
-        }
-      return len; /* an error page: keep what fits */
+      if (r->w == NULL && code >= 200 && code <= 299)
+        return refuse_size (r, -1);
+      /* An error page: keep what fits, read no further. */
+      len = r->max - r->len;
+      r->truncated = true;
     }
   {
     char *b = realloc (r->body, r->len + len + 1);
@@ -533,7 +663,7 @@ on_body (char *buf, size_t size, size_t n, void *ctx)
     r->len += len;
     r->body[r->len] = '\0';
   }
-  return len;
+  return r->truncated ? 0 : len;
 }
 
 struct request
@@ -553,7 +683,79 @@ struct request
   const char *digest;        /* upload progress: the blob, its size */
   int64_t total;
   const struct endpoint *ep;
+  int64_t carries;  /* bytes the exchange is to move: its time grows */
+  double deadline;  /* CLOCK_MONOTONIC seconds; 0: none (set by exchange) */
+  int64_t budget_s; /* what the deadline allowed, for the message */
+  bool preset;      /* deadline set by the caller (a range: its blob's) */
 };
+
+static double
+now_s (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Q's deadline: the transfer timeout from now, plus its share for the
+ * bytes Q is to carry. */
+static void
+set_deadline (registry_client *rc, struct request *q)
+{
+  int t = rc->o.transfer_timeout;
+  int64_t bytes
+      = q->carries > (int64_t)q->body_len ? q->carries : (int64_t)q->body_len;
+
+  if (q->preset)
+    return;
+  q->deadline = 0;
+  if (t < 0)
+    return;
+  q->budget_s
+      = (t > 0 ? t : TRANSFER_TIMEOUT) + bytes * SECONDS_PER_MIB / (1 << 20);
+  q->deadline = now_s () + (double)q->budget_s;
+}
+
+/* The stall watch of one transfer: the bytes moved at the last mark, and
+ * when.  A mark is set whenever STALL_BYTES more have moved. */
+struct stall_watch
+{
+  int timeout;           /* seconds; 0: off */
+  curl_off_t upload_len; /* a request body: the wait for the answer after
+                            it is not watched (the registry may be
+                            checking a large blob) */
+  curl_off_t mark;
+  double mark_t;
+  bool stalled;
+};
+
+static int
+on_progress (void *ctx, curl_off_t dltotal, curl_off_t dlnow,
+             curl_off_t ultotal, curl_off_t ulnow)
+{
+  struct stall_watch *sw = ctx;
+  curl_off_t moved = dlnow + ulnow;
+  double t;
+
+  (void)dltotal;
+  (void)ultotal;
+  if (sw->timeout <= 0)
+    return 0;
+  t = now_s ();
+  /* Counters start again after a redirect: that is progress too. */
+  if (moved < sw->mark || moved - sw->mark >= STALL_BYTES
+      || (sw->upload_len > 0 && ulnow >= sw->upload_len && dlnow == 0))
+    {
+      sw->mark = moved;
+      sw->mark_t = t;
+      return 0;
+    }
+  if (t - sw->mark_t < (double)sw->timeout)
+    return 0;
+  sw->stalled = true;
+  return 1;
+}
 
 struct fd_reader
 {
@@ -593,19 +795,51 @@ static int
 perform (registry_client *rc, const struct request *q, struct response *r,
          mp_error *err)
 {
-  CURL *c = curl_easy_init ();
+  CURL *c;
   struct curl_slist *h = NULL;
   struct fd_reader fr
       = { q->upload_fd, q->upload_off, (int64_t)q->body_len, rc, q };
-  char range[64];
+  struct stall_watch sw = { .mark_t = now_s () };
+  bool is_get = strcmp (q->method, "GET") == 0;
+  char range[64], subject[MODEL_REF_MAX + 600];
   CURLcode cc;
 
+  /* What the timeout messages name: the blob or manifest, else the URL. */
+  if (r->where != NULL && r->what != NULL)
+    snprintf (subject, sizeof subject, "%s: %s", r->where, r->what);
+  else
+    snprintf (subject, sizeof subject, "%s", q->url);
+  r->final = false;
+  if (q->deadline > 0 && q->deadline - now_s () < 0.001)
+    {
+      r->final = true;
+      return mp_error_set (err, MP_ERR_UNAVAILABLE,
+                           "%s: no answer within %" PRId64
+                           " s (transfer timeout)",
+                           subject, q->budget_s);
+    }
+  c = curl_easy_init ();
   if (c == NULL)
     return mp_error_set (err, MP_ERR_INTERNAL, "curl init failed");
   r->curl = c;
   r->rc = rc;
   r->err = err;
   r->status = 0;
+  r->head = strcmp (q->method, "HEAD") == 0;
+  r->truncated = false;
+  r->stalled = false;
+  /* Downloads are watched for stalls; a request with a body while it is
+   * sent; a bodyless POST or PUT (closing an upload) only by the
+   * deadline. */
+  if (is_get || r->head || q->upload_fd >= 0 || q->body_len > 0)
+    sw.timeout = rc->o.stall_timeout > 0    ? rc->o.stall_timeout
+                 : rc->o.stall_timeout == 0 ? STALL_TIMEOUT
+                                            : 0;
+  if (q->upload_fd >= 0 || q->body_len > 0)
+    sw.upload_len = (curl_off_t)q->body_len;
+  if (q->deadline > 0)
+    curl_easy_setopt (c, CURLOPT_TIMEOUT_MS,
+                      (long)((q->deadline - now_s ()) * 1000) + 1);
   for (const struct curl_slist *e = q->ep ? q->ep->headers : NULL; e;
        e = e->next)
     h = curl_slist_append (h, e->data);
@@ -638,13 +872,13 @@ perform (registry_client *rc, const struct request *q, struct response *r,
   curl_easy_setopt (c, CURLOPT_HTTPHEADER, h);
   curl_easy_setopt (c, CURLOPT_USERAGENT, "modelpack/0.1");
   curl_easy_setopt (c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt (c, CURLOPT_MAXREDIRS, 8L);
+  curl_easy_setopt (c, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
   curl_easy_setopt (c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt (c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt (c, CURLOPT_CONNECTTIMEOUT, 15L);
-  /* A stall of a minute is a broken connection: resume it. */
-  curl_easy_setopt (c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt (c, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt (c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt (c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt (c, CURLOPT_XFERINFODATA, &sw);
   curl_easy_setopt (c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt (c, CURLOPT_HEADERDATA, r);
   curl_easy_setopt (c, CURLOPT_WRITEFUNCTION, on_body);
@@ -699,6 +933,31 @@ perform (registry_client *rc, const struct request *q, struct response *r,
   r->curl = NULL;
   if (r->sink_failed)
     return -1;
+  if (cc == CURLE_WRITE_ERROR && r->truncated)
+    return 0; /* the error page's first MAX_SMALL bytes are enough */
+  r->stalled = cc == CURLE_ABORTED_BY_CALLBACK && sw.stalled;
+  if (r->stalled)
+    return mp_error_set (err, MP_ERR_UNAVAILABLE,
+                         "%s: stalled: less than %d bytes moved in %d s "
+                         "(stall timeout)",
+                         subject, STALL_BYTES, sw.timeout);
+  if (cc == CURLE_OPERATION_TIMEDOUT && q->deadline > 0
+      && now_s () >= q->deadline - 0.1)
+    {
+      r->final = true;
+      return mp_error_set (err, MP_ERR_UNAVAILABLE,
+                           "%s: not done within %" PRId64
+                           " s (transfer timeout)",
+                           subject, q->budget_s);
+    }
+  if (cc == CURLE_TOO_MANY_REDIRECTS)
+    {
+      r->final = true;
+      return mp_error_set (err, MP_ERR_UNAVAILABLE,
+                           "%s: too many redirects (more than %d): a "
+                           "redirect loop",
+                           subject, MAX_REDIRECTS);
+    }
   if (cc != CURLE_OK)
     return mp_error_set (err, MP_ERR_UNAVAILABLE, "%s: %s", q->url,
                          curl_easy_strerror (cc));
@@ -725,6 +984,11 @@ struct ranged
   int64_t received; /* atomic, for progress */
   bool range_ok;    /* a 206 was seen: helpers may start */
   bool failed;
+  bool final; /* failed in a way retrying cannot mend (atomic) */
+  /* One deadline for all the ranges: a registry that trickles cannot
+   * stretch the blob's time chunk by chunk. */
+  double deadline;
+  int64_t budget_s;
   mp_error err;        /* the first failure */
   struct piece *first; /* the caller's: it alone starts helpers */
   struct piece *helpers;
@@ -848,6 +1112,25 @@ ranged_add_helper (struct ranged *b)
   b->n_threads++;
 }
 
+/* Where a piece's next byte goes in the blob. */
+static int64_t
+piece_offset (const struct response *r)
+{
+  return r->piece->start + r->piece->got;
+}
+
+/* What a piece's answer may carry: the rest of the range asked for, or
+ * for a 200 (no Range support) the whole blob. */
+static int64_t
+piece_room (const struct response *r, long code)
+{
+  const struct piece *p = r->piece;
+
+  if (code == 200)
+    return p->b->size;
+  return p->end - p->start - p->got;
+}
+
 static size_t
 piece_body (struct response *r, long code, const char *buf, size_t len)
 {
@@ -885,9 +1168,12 @@ piece_body (struct response *r, long code, const char *buf, size_t len)
     }
   if ((int64_t)len > p->end - p->start - p->got)
     {
+      if (p->end == b->size && p->start == 0)
+        return refuse_size (r, -1);
       mp_error_set (r->err, MP_ERR_DATA_LOSS,
-                    "blob %s: more bytes than asked for at %" PRId64, b->digest,
-                    p->start);
+                    "%s: blob %s: the registry sent more than the %" PRId64
+                    " bytes asked for at offset %" PRId64,
+                    r->where, b->digest, p->end - p->start, p->start);
       r->sink_failed = true;
       return 0;
     }
@@ -1035,6 +1321,7 @@ authenticate (registry_client *rc, const struct endpoint *ep, const char *host,
             return mp_error_sys (err, ENOMEM, "auth");
           q.auth = basic;
         }
+      set_deadline (rc, &q);
       if (perform (rc, &q, &r, err) < 0)
         {
           free (r.body);
@@ -1104,6 +1391,13 @@ token_put (registry_client *rc, const char *key, char *header)
 
 /* ---- requests with auth and retries ------------------------------------ */
 
+/* The wait before retry ATTEMPT + 1: 0.25 s, 0.5 s, 1 s... */
+static double
+backoff_s (int attempt)
+{
+  return 0.25 * (double)(1 << attempt);
+}
+
 static void
 backoff (int attempt)
 {
@@ -1117,8 +1411,9 @@ backoff (int attempt)
 }
 
 /* Q against endpoint EP for HOST, authenticating on a 401 and retrying
- * transport failures and 5xx/429.  Blob downloads (r->w set) resume from
- * what was written. */
+ * transport failures and 5xx/429, all within Q's deadline.  A stall is
+ * retried once; a timeout or a redirect loop not at all (r->final).  Blob
+ * downloads (r->w set) resume from what was written. */
 static int
 exchange (registry_client *rc, const struct endpoint *ep, const char *host,
           const char *scope, struct request *q, struct response *r,
@@ -1126,8 +1421,10 @@ exchange (registry_client *rc, const struct endpoint *ep, const char *host,
 {
   char key[2700];
   bool authed = false;
+  int stalls = 0;
 
   snprintf (key, sizeof key, "%s %s", host, scope);
+  set_deadline (rc, q);
   for (int attempt = 0;; attempt++)
     {
       int rc_;
@@ -1143,8 +1440,13 @@ exchange (registry_client *rc, const struct endpoint *ep, const char *host,
       r->len = 0;
       mp_error_clear (err);
       rc_ = perform (rc, q, r, err);
-      if (rc_ < 0 && r->sink_failed)
+      if (rc_ < 0 && (r->sink_failed || r->final))
         return -1;
+      if (rc_ < 0 && r->stalled && stalls++ > 0)
+        {
+          r->final = true;
+          return -1;
+        }
       if (rc_ == 0 && r->status == 401 && !authed && r->challenge[0])
         {
           char *hdr = NULL;
@@ -1171,6 +1473,20 @@ exchange (registry_client *rc, const struct endpoint *ep, const char *host,
                           "%s: HTTP %ld after %d attempts", q->url, r->status,
                           ATTEMPTS);
           return -1;
+        }
+      if (q->deadline > 0 && now_s () + backoff_s (attempt) >= q->deadline)
+        {
+          /* The retry would start after the deadline: say what failed. */
+          char why[sizeof err->msg];
+          if (rc_ == 0)
+            snprintf (why, sizeof why, "%s: HTTP %ld", q->url, r->status);
+          else
+            snprintf (why, sizeof why, "%s", err->msg);
+          r->final = true;
+          return mp_error_set (err, MP_ERR_UNAVAILABLE,
+                               "%.900s; no time left for a retry within "
+                               "%" PRId64 " s (transfer timeout)",
+                               why, q->budget_s);
         }
       mp_log_info ("registry: %s: %s; retrying", q->url,
                    rc_ < 0 ? err->msg : "server error");
@@ -1202,26 +1518,38 @@ status_error (const struct response *r, const char *host, const char *repo,
 
 int
 registry_get_manifest (registry_client *rc, const model_reference *ref,
-                       const char *digest_or_null, char **media_type,
-                       char **digest, char **body, size_t *len, mp_error *err)
+                       const char *digest_or_null, int64_t size,
+                       char **media_type, char **digest, char **body,
+                       size_t *len, mp_error *err)
 {
   struct endpoint eps[MAX_ENDPOINTS];
   size_t n = 0;
   const char *want = digest_or_null   ? digest_or_null
                      : ref->digest[0] ? ref->digest
                                       : NULL;
-  char what[300], scope[1200];
+  char what[300], where[MODEL_REF_MAX + 300], scope[1200];
   int ret = -1;
 
   snprintf (what, sizeof what, want ? "manifest %s" : "tag %s",
             want ? want : ref->tag);
+  snprintf (where, sizeof where, "%s/%s", ref->host, ref->path);
+  if (size > MODEL_MAX_DOCUMENT)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "%s: %s: the index declares %" PRId64
+                         " bytes, more than the %d a manifest may have",
+                         where, what, size, MODEL_MAX_DOCUMENT);
   snprintf (scope, sizeof scope, "repository:%s:pull", ref->path);
   if (endpoints_for (rc, ref->host, false, eps, MAX_ENDPOINTS, &n, err) < 0)
     return -1;
   for (size_t i = 0; i < n; i++)
     {
       char url[40960];
-      struct response r = { .max = MAX_MANIFEST };
+      struct response r
+          = { .max = size >= 0 ? (size_t)size : MODEL_MAX_DOCUMENT,
+              .where = where,
+              .what = what,
+              .declared = size,
+              .declarer = "the index" };
       struct request q
           = { .method = "GET", .url = url, .accept = ACCEPT, .upload_fd = -1 };
       model_digest got, expect;
@@ -1241,6 +1569,15 @@ registry_get_manifest (registry_client *rc, const model_reference *ref,
           if (r.status == 404 && i + 1 < n)
             continue;
           status_error (&r, ref->host, ref->path, what, err);
+          goto out;
+        }
+      if (size >= 0 && (int64_t)r.len != size)
+        {
+          free (r.body);
+          mp_error_set (err, MP_ERR_DATA_LOSS,
+                        "%s: %s: the registry sent %zu bytes, fewer than "
+                        "the %" PRId64 " bytes the index declares",
+                        where, what, r.len, size);
           goto out;
         }
       if (model_digest_buffer (MODEL_DIGEST_SHA256, r.body ? r.body : "", r.len,
@@ -1305,26 +1642,40 @@ static int
 piece_fetch (struct piece *p, mp_error *err)
 {
   struct ranged *b = p->b;
-  struct response r = { .max = MAX_SMALL, .piece = p };
-  struct request q
-      = { .method = "GET", .url = b->url, .upload_fd = -1, .range_to = -1 };
-  int e = exchange (b->rc, b->ep, b->host, b->scope, &q, &r, err);
+  char where[MODEL_REF_MAX + 300], what[200];
+  struct response r = { .max = MAX_SMALL,
+                        .piece = p,
+                        .where = where,
+                        .what = what,
+                        .declared = b->size,
+                        .declarer = "the manifest" };
+  struct request q = { .method = "GET",
+                       .url = b->url,
+                       .upload_fd = -1,
+                       .range_to = -1,
+                       .deadline = b->deadline,
+                       .budget_s = b->budget_s,
+                       .preset = true };
+  int e;
 
+  snprintf (where, sizeof where, "%s/%s", b->host, b->repo);
+  snprintf (what, sizeof what, "blob %s", b->digest);
+  e = exchange (b->rc, b->ep, b->host, b->scope, &q, &r, err);
   free (r.body);
   if (e < 0)
-    return -1;
-  if (r.status != 200 && r.status != 206)
     {
-      char what[200];
-      snprintf (what, sizeof what, "blob %s", b->digest);
-      return status_error (&r, b->host, b->repo, what, err);
+      if (r.final)
+        __atomic_store_n (&b->final, true, __ATOMIC_RELAXED);
+      return -1;
     }
+  if (r.status != 200 && r.status != 206)
+    return status_error (&r, b->host, b->repo, what, err);
   if (p->got != p->end - p->start)
-    return mp_error_set (err, MP_ERR_UNAVAILABLE,
-                         "%s: blob %s: %" PRId64 " bytes at %" PRId64
-                         " where %" PRId64 " were asked for",
-                         b->host, b->digest, p->got, p->start,
-                         p->end - p->start);
+    return mp_error_set (err, MP_ERR_DATA_LOSS,
+                         "%s: %s: the registry sent %" PRId64
+                         " bytes, fewer than the %" PRId64
+                         " asked for at offset %" PRId64,
+                         where, what, p->got, p->end - p->start, p->start);
   return 0;
 }
 
@@ -1381,7 +1732,7 @@ static int
 ranged_fetch (registry_client *rc, const struct endpoint *ep,
               const model_reference *ref, const char *scope, const char *url,
               const char *digest, oci_blob_writer *w, int64_t size,
-              int64_t chunk, mp_error *err)
+              int64_t chunk, bool *final, mp_error *err)
 {
   struct ranged b = { .rc = rc,
                       .ep = ep,
@@ -1397,8 +1748,12 @@ ranged_fetch (registry_client *rc, const struct endpoint *ep,
                       .streams = rc->o.range_streams > 0 ? rc->o.range_streams
                                                          : RANGE_STREAMS };
   struct piece first = { .b = &b };
+  struct request whole = { .carries = size };
   int fl = fcntl (b.fd, F_GETFL);
 
+  set_deadline (rc, &whole);
+  b.deadline = whole.deadline;
+  b.budget_s = whole.budget_s;
   b.first = &first;
   b.helpers = calloc ((size_t)b.streams, sizeof *b.helpers);
   b.threads = calloc ((size_t)b.streams, sizeof *b.threads);
@@ -1438,6 +1793,7 @@ ranged_fetch (registry_client *rc, const struct endpoint *ep,
   if (b.failed)
     {
       *err = b.err;
+      *final = b.final;
       return -1;
     }
   if (b.written != size)
@@ -1454,23 +1810,32 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
 {
   struct endpoint eps[MAX_ENDPOINTS];
   size_t n = 0;
-  char scope[1200], what[200];
+  char scope[1200], what[200], where[MODEL_REF_MAX + 300];
   int64_t chunk = rc->o.range_chunk > 0 ? rc->o.range_chunk : RANGE_CHUNK;
   int ret = -1;
 
   chunk = (chunk + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
   if (oci_layout_has_blob (l, digest))
     return 0;
+  if (size < 0)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "blob %s: no size declared", digest);
   snprintf (scope, sizeof scope, "repository:%s:pull", ref->path);
   snprintf (what, sizeof what, "blob %s", digest);
+  snprintf (where, sizeof where, "%s/%s", ref->host, ref->path);
   if (endpoints_for (rc, ref->host, false, eps, MAX_ENDPOINTS, &n, err) < 0)
     return -1;
   for (size_t i = 0; i < n && ret < 0; i++)
     for (int restart = 0; restart < 2 && ret < 0; restart++)
       {
         char url[40960];
-        struct response r = { .max = MAX_SMALL };
-        struct request q = { .method = "GET", .url = url, .upload_fd = -1 };
+        struct response r = { .max = MAX_SMALL,
+                              .where = where,
+                              .what = what,
+                              .declared = size,
+                              .declarer = "the manifest" };
+        struct request q
+            = { .method = "GET", .url = url, .upload_fd = -1, .carries = size };
         int e;
 
         r.w = oci_layout_blob_begin (l, digest, size, err);
@@ -1483,7 +1848,7 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
         if (size > 4 * chunk)
           {
             e = ranged_fetch (rc, &eps[i], ref, scope, url, digest, r.w, size,
-                              chunk, err);
+                              chunk, &r.final, err);
             if (e < 0 && err->code == MP_ERR_NOT_FOUND && i + 1 < n)
               {
                 oci_blob_abort (r.w);
@@ -1510,8 +1875,20 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
         if (e < 0)
           {
             oci_blob_abort (r.w);
-            if (err->code == MP_ERR_UNAVAILABLE)
-              continue; /* start over, or the next endpoint */
+            if (err->code != MP_ERR_UNAVAILABLE)
+              goto out;
+            if (r.final)
+              break;  /* a timeout or a redirect loop: the next endpoint */
+            continue; /* start over, or the next endpoint */
+          }
+        if (size <= 4 * chunk && r.written != size)
+          {
+            oci_blob_abort (r.w);
+            mp_error_set (err, MP_ERR_DATA_LOSS,
+                          "%s: %s: the registry sent %" PRId64
+                          " bytes, fewer than the %" PRId64
+                          " bytes the manifest declares",
+                          where, what, r.written, size);
             goto out;
           }
         if (oci_blob_commit (r.w, NULL, err) < 0)
@@ -1635,7 +2012,8 @@ upload_chunked (registry_client *rc, const struct endpoint *ep,
     struct request q = { .method = "PUT",
                          .url = url,
                          .upload_fd = -1,
-                         .content_type = "application/octet-stream" };
+                         .content_type = "application/octet-stream",
+                         .carries = size };
     snprintf (query, sizeof query, "digest=%s", digest);
     upload_url (url, sizeof url, ep, location, query);
     if (exchange (rc, ep, ref->host, scope, &q, &r, err) < 0)

@@ -36,11 +36,25 @@
  *
  * Failures: connection errors and 5xx/429 answers are retried with backoff
  * (4 attempts); a blob download (or one range of it) cut short resumes
- * with a Range request where the registry allows it.  Errors:
- * MP_ERR_UNAVAILABLE (unreachable, or failing after retries), MP_ERR_NOT_FOUND
- * (no such tag, manifest or blob), MP_ERR_UNAUTHENTICATED (no or wrong
- * credentials), MP_ERR_PERMISSION_DENIED, MP_ERR_DATA_LOSS (content that does
- * not match its digest); each message names the registry and repository. */
+ * with a Range request where the registry allows it.
+ *
+ * A registry is not trusted with sizes or time.  A download is counted
+ * against the size its descriptor declares (a document without one, a
+ * manifest by tag, against MODEL_MAX_DOCUMENT): an answer that announces
+ * more (Content-Length) is refused before its body, one that sends more is
+ * cut off at the first byte too many, one that sends less is an error; an
+ * error page is read up to 1 MiB and no further.  A transfer that moves
+ * less than 1 KiB in stall_timeout seconds is a stall: retried once, then
+ * given up.  Each request, retries included, has transfer_timeout seconds,
+ * plus 16 s per MiB it is to carry (a blob, a range, an upload).  Redirects
+ * are followed 8 deep.  Neither a timeout nor a redirect loop is retried.
+ *
+ * Errors: MP_ERR_UNAVAILABLE (unreachable, failing after retries, stalled,
+ * timed out, redirected in circles), MP_ERR_NOT_FOUND (no such tag,
+ * manifest or blob), MP_ERR_UNAUTHENTICATED (no or wrong credentials),
+ * MP_ERR_PERMISSION_DENIED, MP_ERR_DATA_LOSS (content that does not match
+ * its digest or its declared size); each message names the registry and
+ * repository. */
 #ifndef MP_MODEL_REGISTRY_H
 #define MP_MODEL_REGISTRY_H
 
@@ -66,6 +80,8 @@ struct registry_options
   int64_t range_chunk;  /* bytes per Range request; 0: 32 MiB */
   int range_streams;    /* connections per large blob; 0: 4 */
   int64_t upload_chunk; /* bytes per PATCH; 0: 64 MiB */
+  int stall_timeout;    /* seconds; 0: 30, < 0: none */
+  int transfer_timeout; /* seconds; 0: 120, < 0: none */
 };
 
 /* One client may serve several threads at once (blob downloads in
@@ -74,13 +90,14 @@ registry_client *registry_client_new (const struct registry_options *o,
                                       mp_error *err);
 void registry_client_free (registry_client *rc);
 
-/* The manifest or index REF names (tag or digest), verified against its
- * digest (the one in REF, else the registry's Docker-Content-Digest, else
- * the body's sha256).  *body is malloc'd. */
+/* The manifest or index REF names (tag or digest), or DIGEST_OR_NULL of
+ * SIZE bytes (-1: unknown; at most MODEL_MAX_DOCUMENT), verified against
+ * its digest (the one asked for, else the registry's
+ * Docker-Content-Digest, else the body's sha256).  *body is malloc'd. */
 int registry_get_manifest (registry_client *rc, const model_reference *ref,
-                           const char *digest_or_null, char **media_type,
-                           char **digest, char **body, size_t *len,
-                           mp_error *err);
+                           const char *digest_or_null, int64_t size,
+                           char **media_type, char **digest, char **body,
+                           size_t *len, mp_error *err);
 /* Download blob DIGEST of REF's repository into the layout (nothing is
  * written if it is there already): streamed, hashed, resumed after a cut,
  * visible only once verified. */
