@@ -21,6 +21,7 @@
 #include "model/modelconfig.h"
 #include "model/oci_layout.h"
 #include "model/reference.h"
+#include "model/unpack.h"
 #include "model/registry.h"
 #include "util/base64.h"
 #include "util/cleanup.h"
@@ -444,8 +445,38 @@ pull_into (const struct cli_globals *g, const char *dir,
     }
   if (registry_fetch_blob (rc, ref, l, m->config.digest.str, m->config.size,
                            err)
-          < 0
-      || fetch_layers (rc, ref, l, m, want, want_ctx, err) < 0)
+      < 0)
+    goto out;
+  /* The config is checked against model-spec, and the manifest as every
+   * command that unpacks it checks it, before any layer is fetched. */
+  {
+    model_config *cfg = NULL;
+    int bad = 0;
+
+    if (m->is_modelpack
+        && model_media_type_is_model_config (m->config.media_type))
+      {
+        cleanup_free char *ctext = NULL;
+        size_t clen = 0;
+
+        if (oci_layout_read_blob (l, m->config.digest.str, MODEL_MAX_DOCUMENT,
+                                  &ctext, &clen, err)
+                < 0
+            || model_config_parse (ctext, clen, &cfg, err) < 0)
+          bad = mp_error_prefix (err, "%s/%s: model config %s", ref->host,
+                                 ref->path, m->config.digest.str);
+      }
+    if (bad == 0 && model_unpack_check_manifest (m, cfg, err) < 0)
+      bad = mp_error_prefix (err, "%s/%s: manifest %s", ref->host, ref->path,
+                             dg);
+    model_config_free (cfg);
+    if (bad < 0)
+      {
+        oci_layout_gc (l, NULL, NULL);
+        goto out;
+      }
+  }
+  if (fetch_layers (rc, ref, l, m, want, want_ctx, err) < 0)
     goto out;
   if (oci_layout_put_blob (l, body, len, &stored, err) < 0)
     goto out;
@@ -453,26 +484,6 @@ pull_into (const struct cli_globals *g, const char *dir,
     model_reference_string (ref, name, namesize);
   else
     snprintf (name, namesize, "%s/%s@%s", ref->host, ref->path, dg);
-  /* The config is checked against model-spec before the model is named. */
-  if (m->is_modelpack
-      && model_media_type_is_model_config (m->config.media_type))
-    {
-      cleanup_free char *ctext = NULL;
-      size_t clen = 0;
-      model_config *cfg = NULL;
-
-      if (oci_layout_read_blob (l, m->config.digest.str, MODEL_MAX_DOCUMENT,
-                                &ctext, &clen, err)
-              < 0
-          || model_config_parse (ctext, clen, &cfg, err) < 0)
-        {
-          mp_error_prefix (err, "%s: model config %s", name,
-                           m->config.digest.str);
-          oci_layout_gc (l, NULL, NULL);
-          goto out;
-        }
-      model_config_free (cfg);
-    }
   if (oci_layout_tag (l, name, mt, dg, (int64_t)len, m->artifact_type, err) < 0)
     goto out;
   if (strcmp (dir, g->store) == 0)
