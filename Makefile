@@ -28,7 +28,8 @@ PROTOS := proto/google/protobuf/empty.proto proto/google/protobuf/timestamp.prot
 PB_C := $(PROTOS:proto/%.proto=$(GEN)/%.pb-c.c)
 PB_H := $(PB_C:.c=.h)
 
-LIB_SRCS := $(sort $(wildcard util/*.c snapshotter/*.c model/*.c plugin/*.c)) $(PB_C)
+LIB_SRCS := $(sort $(wildcard util/*.c snapshotter/*.c model/*.c registry/*.c \
+	store/*.c plugin/*.c)) $(PB_C)
 # cli/*.c: the modelpack CLI's subcommands (cmd/modelpack.c dispatches).
 CLI_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard cli/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)

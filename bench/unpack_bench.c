@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model/unpack.h"
+#include "store/unpack.h"
 
 int
 main (int argc, char **argv)

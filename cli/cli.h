@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "model/unpack.h"
+#include "store/unpack.h"
 #include "util/error.h"
 
 /* Exit codes, distinct per kind of failure so scripts can branch on them. */

@@ -12,7 +12,7 @@
 #include "model/manifest.h"
 #include "model/mediatype.h"
 #include "model/modelconfig.h"
-#include "model/oci_layout.h"
+#include "store/oci_layout.h"
 #include "model/reference.h"
 #include "util/cleanup.h"
 

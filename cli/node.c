@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "model/cache.h"
+#include "store/cache.h"
 #include "model/digest.h"
 #include "model/mediatype.h"
-#include "model/oci_layout.h"
+#include "store/oci_layout.h"
 #include "model/reference.h"
 #include "plugin/containerd_import.h"
 #include "plugin/crio_store.h"

@@ -11,7 +11,7 @@
 #include "cli/cli.h"
 #include "model/mediatype.h"
 #include "model/modelfile.h"
-#include "model/oci_layout.h"
+#include "store/oci_layout.h"
 #include "model/pack.h"
 #include "model/reference.h"
 #include "util/cleanup.h"
@@ -96,6 +96,7 @@ cli_pack (const struct cli_globals *g, int argc, char **argv)
   char name[MODEL_REF_MAX + 512];
   modelfile *mf = NULL;
   oci_layout *l = NULL;
+  model_blob_sink sink;
   bool push = false, plain_http = false;
   mp_error err = { 0 };
   int c, rc;
@@ -165,7 +166,8 @@ cli_pack (const struct cli_globals *g, int argc, char **argv)
       modelfile_free (mf);
       return cli_fail ("pack: store", &err);
     }
-  rc = model_pack (l, &po, &res, &err);
+  oci_layout_sink (l, &sink);
+  rc = model_pack (&sink, &po, &res, &err);
   if (rc == 0)
     rc = oci_layout_tag (l, name, MODEL_OCI_MEDIA_TYPE_MANIFEST,
                          res.manifest_digest, res.manifest_size,

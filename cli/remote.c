@@ -19,10 +19,10 @@
 #include "model/manifest.h"
 #include "model/mediatype.h"
 #include "model/modelconfig.h"
-#include "model/oci_layout.h"
+#include "store/oci_layout.h"
 #include "model/reference.h"
-#include "model/unpack.h"
-#include "model/registry.h"
+#include "store/unpack.h"
+#include "registry/registry.h"
 #include "util/base64.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
@@ -294,7 +294,7 @@ struct fetch_job
 {
   registry_client *rc;
   const model_reference *ref;
-  oci_layout *l;
+  model_blob_sink sink;
   const model_manifest *m;
   cli_layer_filter want; /* NULL: every layer */
   void *want_ctx;
@@ -324,7 +324,7 @@ fetch_worker (void *arg)
       pthread_mutex_unlock (&j->mu);
       if (j->want != NULL && !j->want (ly, j->want_ctx))
         continue;
-      if (registry_fetch_blob (j->rc, j->ref, j->l, ly->desc.digest.str,
+      if (registry_fetch_blob (j->rc, j->ref, &j->sink, ly->desc.digest.str,
                                ly->desc.size, &e)
           < 0)
         {
@@ -343,11 +343,12 @@ fetch_layers (registry_client *rc, const model_reference *ref, oci_layout *l,
               mp_error *err)
 {
   struct fetch_job j = {
-    .rc = rc, .ref = ref, .l = l, .m = m, .want = want, .want_ctx = want_ctx
+    .rc = rc, .ref = ref, .m = m, .want = want, .want_ctx = want_ctx
   };
   pthread_t th[PULL_STREAMS];
   size_t n = 0;
 
+  oci_layout_sink (l, &j.sink);
   pthread_mutex_init (&j.mu, NULL);
   for (; n < PULL_STREAMS && n < m->n_layers; n++)
     if (pthread_create (&th[n], NULL, fetch_worker, &j) != 0)
@@ -376,6 +377,7 @@ pull_into (const struct cli_globals *g, const char *dir,
 {
   registry_client *rc = client (g, plain_http, err);
   oci_layout *l = NULL;
+  model_blob_sink sink;
   cleanup_free char *mt = NULL, *dg = NULL, *body = NULL, *stored = NULL;
   size_t len = 0;
   model_manifest *m = NULL;
@@ -443,8 +445,9 @@ pull_into (const struct cli_globals *g, const char *dir,
                     MODEL_MAX_DOCUMENT);
       goto out;
     }
-  if (registry_fetch_blob (rc, ref, l, m->config.digest.str, m->config.size,
-                           err)
+  oci_layout_sink (l, &sink);
+  if (registry_fetch_blob (rc, ref, &sink, m->config.digest.str,
+                           m->config.size, err)
       < 0)
     goto out;
   /* The config is checked against model-spec, and the manifest as every

@@ -9,7 +9,7 @@
 
 #include "plugin/config.h"
 #include "plugin/crio_sync.h"
-#include "model/cache.h"
+#include "store/cache.h"
 #include "plugin/grpc_server.h"
 #include "plugin/image_volume.h"
 #include "plugin/snapshots_service.h"

@@ -74,11 +74,18 @@ weights = max(manifest["layers"], key=lambda d: d["size"])["digest"]
 config = manifest["config"]["digest"]
 media_type = manifest.get("mediaType", "application/vnd.oci.image.manifest.v1+json")
 
-# wrong-size: the same manifest, the weights declared a byte short.
+# wrong-size: the same manifest, the weights declared a byte short (and
+# their file metadata with them, so that only the download can tell).
 lying = json.loads(manifest_bytes)
 for d in lying["layers"]:
     if d["digest"] == weights:
         d["size"] -= 1
+        for k, v in d.get("annotations", {}).items():
+            if k.endswith(".file.metadata+json"):
+                meta = json.loads(v)
+                if "size" in meta:
+                    meta["size"] -= 1
+                d["annotations"][k] = json.dumps(meta, separators=(",", ":"))
 lying_bytes = json.dumps(lying, separators=(",", ":")).encode()
 
 

@@ -165,7 +165,7 @@ pfile_cmp (const void *a, const void *b)
  * the blob writer. */
 struct sink
 {
-  oci_blob_writer *w;
+  model_blob_writer *w;
   model_hasher *diff;
   enum model_layer_format format;
   z_stream z;
@@ -192,7 +192,7 @@ sink_compressed (struct sink *s, const void *data, size_t len, bool end)
           if (r == Z_STREAM_ERROR)
             return mp_error_set (s->err, MP_ERR_INTERNAL, "gzip failed");
           if (CHUNK - s->z.avail_out > 0
-              && oci_blob_write (s->w, s->buf, CHUNK - s->z.avail_out, s->err)
+              && model_blob_write (s->w, s->buf, CHUNK - s->z.avail_out, s->err)
                      < 0)
             return -1;
           if (end ? r == Z_STREAM_END : s->z.avail_out != 0)
@@ -209,7 +209,7 @@ sink_compressed (struct sink *s, const void *data, size_t len, bool end)
         if (ZSTD_isError (left))
           return mp_error_set (s->err, MP_ERR_INTERNAL, "zstd: %s",
                                ZSTD_getErrorName (left));
-        if (outb.pos > 0 && oci_blob_write (s->w, s->buf, outb.pos, s->err) < 0)
+        if (outb.pos > 0 && model_blob_write (s->w, s->buf, outb.pos, s->err) < 0)
           return -1;
         if (end ? left == 0 : in.pos == in.size)
           return 0;
@@ -226,7 +226,7 @@ sink_write (struct archive *a, void *ctx, const void *data, size_t len)
     return -1;
   if (model_hasher_update (s->diff, data, len, s->err) < 0
       || (s->format == MODEL_FORMAT_TAR
-              ? oci_blob_write (s->w, data, len, s->err)
+              ? model_blob_write (s->w, data, len, s->err)
               : sink_compressed (s, data, len, false))
              < 0)
     {
@@ -238,14 +238,14 @@ sink_write (struct archive *a, void *ctx, const void *data, size_t len)
 
 /* Copy FD into the writer (raw) or through a tar of one entry. */
 static int
-pack_file (oci_layout *l, const struct model_pack_opts *o, int srcfd,
+pack_file (const model_blob_sink *l, const struct model_pack_opts *o, int srcfd,
            const struct pfile *f, model_digest *blob, model_digest *diff,
            int64_t *blob_size, mp_error *err)
 {
   cleanup_free unsigned char *buf = malloc (CHUNK);
   cleanup_free unsigned char *zbuf = NULL;
   cleanup_close int fd = -1;
-  oci_blob_writer *w = NULL;
+  model_blob_writer *w = NULL;
   struct archive *a = NULL;
   struct archive_entry *ae = NULL;
   struct sink s = { 0 };
@@ -258,7 +258,7 @@ pack_file (oci_layout *l, const struct model_pack_opts *o, int srcfd,
   fd = openat (srcfd, f->rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return mp_error_sys (err, errno, "open %s/%s", o->src, f->rel);
-  w = oci_layout_blob_begin (l, NULL, -1, err);
+  w = model_blob_begin (l, NULL, -1, err);
   if (w == NULL)
     return -1;
   if (o->format != MODEL_FORMAT_RAW)
@@ -361,7 +361,7 @@ pack_file (oci_layout *l, const struct model_pack_opts *o, int srcfd,
                 goto out;
               }
           }
-        else if (oci_blob_write (w, buf, (size_t)n, err) < 0)
+        else if (model_blob_write (w, buf, (size_t)n, err) < 0)
           goto out;
       }
     if (total != f->size)
@@ -388,14 +388,14 @@ pack_file (oci_layout *l, const struct model_pack_opts *o, int srcfd,
     }
   {
     struct stat st;
-    if (fstat (oci_blob_writer_fd (w), &st) < 0)
+    if (fstat (model_blob_writer_fd (w), &st) < 0)
       {
         mp_error_sys (err, errno, "stat blob");
         goto out;
       }
     *blob_size = st.st_size;
   }
-  rc = oci_blob_commit (w, &dg, err);
+  rc = model_blob_commit (w, &dg, err);
   w = NULL;
   if (rc < 0)
     goto out;
@@ -405,7 +405,7 @@ pack_file (oci_layout *l, const struct model_pack_opts *o, int srcfd,
 
 out:
   if (w != NULL)
-    oci_blob_abort (w);
+    model_blob_abort (w);
   if (a != NULL)
     archive_write_free (a);
   if (ae != NULL)
@@ -427,18 +427,18 @@ set_str (json_t *o, const char *k, const char *v)
 }
 
 static int
-put_json (oci_layout *l, json_t *j, char **digest, int64_t *size, mp_error *err)
+put_json (const model_blob_sink *l, json_t *j, char **digest, int64_t *size, mp_error *err)
 {
   cleanup_free char *text = json_dumps (j, JSON_COMPACT);
 
   if (text == NULL)
     return mp_error_sys (err, ENOMEM, "pack");
   *size = (int64_t)strlen (text);
-  return oci_layout_put_blob (l, text, strlen (text), digest, err);
+  return model_blob_put (l, text, strlen (text), digest, err);
 }
 
 int
-model_pack (oci_layout *l, const struct model_pack_opts *o,
+model_pack (const model_blob_sink *l, const struct model_pack_opts *o,
             struct model_pack_result *out, mp_error *err)
 {
   struct plist files = { 0 };

@@ -36,7 +36,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "model/unpack.h"
+#include "store/unpack.h"
 #include "util/error.h"
 
 #define MP_DEFAULT_CONFIG "/etc/modelpack-snapshotter/config.toml"

@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "model/cache.h"
+#include "store/cache.h"
 #include "util/error.h"
 
 struct containerd_import_stats

@@ -24,8 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/cache.h"
-#include "model/oci_layout.h"
+#include "store/cache.h"
+#include "store/oci_layout.h"
 #include "util/error.h"
 
 #define CRIO_STORE_ANNOTATION_SOURCE "io.modelpack.snapshotter.source"

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "model/oci_layout.h"
+#include "store/oci_layout.h"
 #include "plugin/crio_store.h"
 #include "plugin/crio_sync.h"
 #include "util/cleanup.h"

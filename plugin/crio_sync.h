@@ -11,7 +11,7 @@
 #ifndef MP_PLUGIN_CRIO_SYNC_H
 #define MP_PLUGIN_CRIO_SYNC_H
 
-#include "model/cache.h"
+#include "store/cache.h"
 #include "util/error.h"
 
 typedef struct crio_sync crio_sync;

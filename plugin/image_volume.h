@@ -16,7 +16,7 @@
 #include <regex.h>
 #include <stdbool.h>
 
-#include "model/cache.h"
+#include "store/cache.h"
 #include "plugin/content_store.h"
 #include "snapshotter/snapshotter.h"
 

@@ -27,7 +27,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "model/unpack.h"
+#include "store/unpack.h"
 #include "util/fsutil.h"
 
 static char base[64];

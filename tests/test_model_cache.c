@@ -20,7 +20,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "model/cache.h"
+#include "store/cache.h"
 #include "model/digest.h"
 #include "tests/harness.h"
 #include "util/cleanup.h"

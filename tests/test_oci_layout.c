@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "model/oci_layout.h"
+#include "store/oci_layout.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
 

@@ -18,7 +18,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "model/unpack.h"
+#include "store/unpack.h"
 #include "tests/harness.h"
 #include "util/fsutil.h"
 

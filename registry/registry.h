@@ -55,14 +55,14 @@
  * MP_ERR_PERMISSION_DENIED, MP_ERR_DATA_LOSS (content that does not match
  * its digest or its declared size); each message names the registry and
  * repository. */
-#ifndef MP_MODEL_REGISTRY_H
-#define MP_MODEL_REGISTRY_H
+#ifndef MP_REGISTRY_REGISTRY_H
+#define MP_REGISTRY_REGISTRY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/oci_layout.h"
+#include "model/blobsink.h"
 #include "model/reference.h"
 #include "util/error.h"
 
@@ -98,12 +98,12 @@ int registry_get_manifest (registry_client *rc, const model_reference *ref,
                            const char *digest_or_null, int64_t size,
                            char **media_type, char **digest, char **body,
                            size_t *len, mp_error *err);
-/* Download blob DIGEST of REF's repository into the layout (nothing is
- * written if it is there already): streamed, hashed, resumed after a cut,
- * visible only once verified. */
+/* Download blob DIGEST of REF's repository into SINK (nothing is written
+ * if it is there already): streamed, hashed, resumed after a cut, visible
+ * only once verified. */
 int registry_fetch_blob (registry_client *rc, const model_reference *ref,
-                         oci_layout *l, const char *digest, int64_t size,
-                         mp_error *err);
+                         const model_blob_sink *sink, const char *digest,
+                         int64_t size, mp_error *err);
 /* How registry_push_blob got the blob there. */
 enum registry_push_how
 {

@@ -28,7 +28,7 @@
  * may have lost data in that boot's crash: it is discarded, and rebuilt
  * when next asked for.  Entries without a "built" line predate this
  * scheme, which synced before renaming: they are durable. */
-#include "model/cache.h"
+#include "store/cache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,7 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "model/unpack.h"
+#include "store/unpack.h"
 #include "model/manifest.h"
 #include "model/modelconfig.h"
 #include "util/cleanup.h"

@@ -13,13 +13,14 @@
  * have been checked; index.json is rewritten whole into a temporary file
  * and renamed.  A failure or a crash leaves nothing half-visible: at most
  * a file in .ingest/, which gc removes. */
-#ifndef MP_MODEL_OCI_LAYOUT_H
-#define MP_MODEL_OCI_LAYOUT_H
+#ifndef MP_STORE_OCI_LAYOUT_H
+#define MP_STORE_OCI_LAYOUT_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/blobsink.h"
 #include "util/error.h"
 
 #define OCI_ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
@@ -66,6 +67,10 @@ void oci_blob_writer_mark_random (oci_blob_writer *w);
  * writer is freed whatever the result. */
 int oci_blob_commit (oci_blob_writer *w, char **digest_out, mp_error *err);
 void oci_blob_abort (oci_blob_writer *w);
+/* The layout as a blob sink for packing and the registry client: its
+ * writers are the ones above. */
+void oci_layout_sink (oci_layout *l, model_blob_sink *out);
+
 /* A whole blob from memory. */
 int oci_layout_put_blob (oci_layout *l, const void *buf, size_t n,
                          char **digest_out, mp_error *err);

@@ -1,5 +1,5 @@
 /* The OCI distribution client (see registry.h). */
-#include "model/registry.h"
+#include "registry/registry.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -443,7 +443,7 @@ struct response
   char challenge[1024]; /* WWW-Authenticate */
   char *body;           /* small bodies */
   size_t len, max;
-  oci_blob_writer *w; /* or a blob writer */
+  model_blob_writer *w; /* or a blob writer */
   int64_t written;
   mp_error *err;
   bool sink_failed;
@@ -635,7 +635,7 @@ on_body (char *buf, size_t size, size_t n, void *ctx)
         }
       if (r->declared >= 0 && (int64_t)len > r->declared - r->written)
         return refuse_size (r, -1);
-      if (oci_blob_write (r->w, buf, len, r->err) < 0)
+      if (model_blob_write (r->w, buf, len, r->err) < 0)
         {
           r->sink_failed = true;
           return 0;
@@ -972,7 +972,7 @@ struct ranged
   registry_client *rc;
   const struct endpoint *ep;
   const char *host, *repo, *scope, *url, *digest;
-  oci_blob_writer *w;
+  model_blob_writer *w;
   int fd;
   bool direct; /* O_DIRECT set on fd */
   int64_t size, chunk;
@@ -1042,7 +1042,7 @@ piece_flush (struct piece *p, bool all, mp_error *err)
         return mp_error_sys (err, errno, "blob %s", b->digest);
       b->direct = false;
     }
-  if (oci_blob_write (b->w, p->buf, n, err) < 0)
+  if (model_blob_write (b->w, p->buf, n, err) < 0)
     return -1;
   memmove (p->buf, p->buf + n, p->fill - n);
   p->fill -= n;
@@ -1731,7 +1731,7 @@ range_worker (void *arg)
 static int
 ranged_fetch (registry_client *rc, const struct endpoint *ep,
               const model_reference *ref, const char *scope, const char *url,
-              const char *digest, oci_blob_writer *w, int64_t size,
+              const char *digest, model_blob_writer *w, int64_t size,
               int64_t chunk, bool *final, mp_error *err)
 {
   struct ranged b = { .rc = rc,
@@ -1742,7 +1742,7 @@ ranged_fetch (registry_client *rc, const struct endpoint *ep,
                       .url = url,
                       .digest = digest,
                       .w = w,
-                      .fd = oci_blob_writer_fd (w),
+                      .fd = model_blob_writer_fd (w),
                       .size = size,
                       .chunk = chunk,
                       .streams = rc->o.range_streams > 0 ? rc->o.range_streams
@@ -1805,7 +1805,8 @@ ranged_fetch (registry_client *rc, const struct endpoint *ep,
 
 int
 registry_fetch_blob (registry_client *rc, const model_reference *ref,
-                     oci_layout *l, const char *digest, int64_t size,
+                     const model_blob_sink *sink, const char *digest,
+                     int64_t size,
                      mp_error *err)
 {
   struct endpoint eps[MAX_ENDPOINTS];
@@ -1815,7 +1816,7 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
   int ret = -1;
 
   chunk = (chunk + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
-  if (oci_layout_has_blob (l, digest))
+  if (model_blob_sink_has (sink, digest))
     return 0;
   if (size < 0)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
@@ -1838,7 +1839,7 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
             = { .method = "GET", .url = url, .upload_fd = -1, .carries = size };
         int e;
 
-        r.w = oci_layout_blob_begin (l, digest, size, err);
+        r.w = model_blob_begin (sink, digest, size, err);
         if (r.w == NULL)
           goto out;
         r.progress_digest = digest;
@@ -1851,12 +1852,12 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
                               chunk, &r.final, err);
             if (e < 0 && err->code == MP_ERR_NOT_FOUND && i + 1 < n)
               {
-                oci_blob_abort (r.w);
+                model_blob_abort (r.w);
                 break;
               }
             if (e < 0 && err->code != MP_ERR_UNAVAILABLE)
               {
-                oci_blob_abort (r.w);
+                model_blob_abort (r.w);
                 goto out;
               }
             r.status = 200;
@@ -1866,7 +1867,7 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
         free (r.body);
         if (e == 0 && r.status != 200 && r.status != 206)
           {
-            oci_blob_abort (r.w);
+            model_blob_abort (r.w);
             if (r.status == 404 && i + 1 < n)
               break;
             status_error (&r, ref->host, ref->path, what, err);
@@ -1874,7 +1875,7 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
           }
         if (e < 0)
           {
-            oci_blob_abort (r.w);
+            model_blob_abort (r.w);
             if (err->code != MP_ERR_UNAVAILABLE)
               goto out;
             if (r.final)
@@ -1883,7 +1884,7 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
           }
         if (size <= 4 * chunk && r.written != size)
           {
-            oci_blob_abort (r.w);
+            model_blob_abort (r.w);
             mp_error_set (err, MP_ERR_DATA_LOSS,
                           "%s: %s: the registry sent %" PRId64
                           " bytes, fewer than the %" PRId64
@@ -1891,7 +1892,7 @@ registry_fetch_blob (registry_client *rc, const model_reference *ref,
                           where, what, r.written, size);
             goto out;
           }
-        if (oci_blob_commit (r.w, NULL, err) < 0)
+        if (model_blob_commit (r.w, NULL, err) < 0)
           {
             mp_error_prefix (err, "%s/%s", ref->host, ref->path);
             goto out;

@@ -28,8 +28,8 @@
  *
  * Nothing is fsynced: the caller makes the result durable once (syncfs on
  * the cache filesystem) before it records the layer as present. */
-#ifndef MP_MODEL_UNPACK_H
-#define MP_MODEL_UNPACK_H
+#ifndef MP_STORE_UNPACK_H
+#define MP_STORE_UNPACK_H
 
 #include <stdbool.h>
 #include <stdint.h>

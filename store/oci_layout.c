@@ -7,7 +7,7 @@
  * read-modify-write is serialized by an exclusive flock on
  * DIR/.index.lock.  An ingest file is flock'ed by its writer, so gc removes
  * only abandoned ones. */
-#include "model/oci_layout.h"
+#include "store/oci_layout.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -553,20 +553,75 @@ out:
   return rc;
 }
 
+/* ---- the layout as a blob sink (model/blobsink.h) ----------------------- */
+
+static bool
+sink_has (void *ctx, const char *digest)
+{
+  return oci_layout_has_blob (ctx, digest);
+}
+
+static void *
+sink_begin (void *ctx, const char *digest, int64_t size, mp_error *err)
+{
+  return oci_layout_blob_begin (ctx, digest, size, err);
+}
+
+static int
+sink_write (void *h, const void *buf, size_t n, mp_error *err)
+{
+  return oci_blob_write (h, buf, n, err);
+}
+
+static int
+sink_fd (void *h)
+{
+  return oci_blob_writer_fd (h);
+}
+
+static void
+sink_mark_random (void *h)
+{
+  oci_blob_writer_mark_random (h);
+}
+
+static int
+sink_commit (void *h, char **digest_out, mp_error *err)
+{
+  return oci_blob_commit (h, digest_out, err);
+}
+
+static void
+sink_abort (void *h)
+{
+  oci_blob_abort (h);
+}
+
+void
+oci_layout_sink (oci_layout *l, model_blob_sink *out)
+{
+  static const struct model_blob_sink_ops ops = {
+    .has = sink_has,
+    .begin = sink_begin,
+    .write = sink_write,
+    .fd = sink_fd,
+    .mark_random = sink_mark_random,
+    .commit = sink_commit,
+    .abort = sink_abort,
+  };
+
+  out->ops = &ops;
+  out->ctx = l;
+}
+
 int
 oci_layout_put_blob (oci_layout *l, const void *buf, size_t n,
                      char **digest_out, mp_error *err)
 {
-  oci_blob_writer *w = oci_layout_blob_begin (l, NULL, (int64_t)n, err);
+  model_blob_sink s;
 
-  if (w == NULL)
-    return -1;
-  if (oci_blob_write (w, buf, n, err) < 0)
-    {
-      oci_blob_abort (w);
-      return -1;
-    }
-  return oci_blob_commit (w, digest_out, err);
+  oci_layout_sink (l, &s);
+  return model_blob_put (&s, buf, n, digest_out, err);
 }
 
 /* ---- index.json --------------------------------------------------------- */

@@ -30,14 +30,14 @@
  *
  * All functions are thread-safe on one model_cache, except that
  * model_cache_close must not run concurrently with any other call. */
-#ifndef MP_MODEL_CACHE_H
-#define MP_MODEL_CACHE_H
+#ifndef MP_STORE_CACHE_H
+#define MP_STORE_CACHE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/unpack.h"
+#include "store/unpack.h"
 #include "util/error.h"
 
 typedef struct model_cache model_cache;

@@ -41,7 +41,7 @@
  * O_CREAT|O_EXCL, mkdirat, symlinkat or linkat, none of which follow a
  * symlink in the last component.  So no write ever goes through a symlink,
  * whatever the archive created before. */
-#include "model/unpack.h"
+#include "store/unpack.h"
 
 #include <archive.h>
 #include <archive_entry.h>
