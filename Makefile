@@ -48,7 +48,7 @@ BINS := $(BUILD)/bin/modelpack-snapshotter $(BUILD)/bin/modelpack
 # bench/snapbench: Snapshots API latency driver (bench/run.sh, make bench).
 BENCH_BINS := $(BUILD)/bin/snapbench $(BUILD)/bin/nullsnap
 
-.PHONY: all deps unstable test unit fuzz integration bench bench-pull demo install clean format format-check
+.PHONY: all deps unstable test unit fuzz integration bench bench-pull demo install clean format format-check layers-check
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(INTEG_BINS) $(BENCH_BINS)
@@ -124,6 +124,7 @@ test: deps
 	@$(MAKE) --no-print-directory unstable
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory format-check
+	@$(MAKE) --no-print-directory layers-check
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz
 	@$(MAKE) --no-print-directory integration
@@ -145,6 +146,10 @@ install: $(BINS)
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -d $(DESTDIR)$(PREFIX)/share/modelpack-snapshotter
 	cp -r config $(DESTDIR)$(PREFIX)/share/modelpack-snapshotter/
+
+# Includes follow the folders' dependency order (scripts/check-layers.sh).
+layers-check:
+	@sh scripts/check-layers.sh
 
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:

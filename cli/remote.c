@@ -342,9 +342,8 @@ fetch_layers (registry_client *rc, const model_reference *ref, oci_layout *l,
               const model_manifest *m, cli_layer_filter want, void *want_ctx,
               mp_error *err)
 {
-  struct fetch_job j = {
-    .rc = rc, .ref = ref, .m = m, .want = want, .want_ctx = want_ctx
-  };
+  struct fetch_job j
+      = { .rc = rc, .ref = ref, .m = m, .want = want, .want_ctx = want_ctx };
   pthread_t th[PULL_STREAMS];
   size_t n = 0;
 
@@ -446,8 +445,8 @@ pull_into (const struct cli_globals *g, const char *dir,
       goto out;
     }
   oci_layout_sink (l, &sink);
-  if (registry_fetch_blob (rc, ref, &sink, m->config.digest.str,
-                           m->config.size, err)
+  if (registry_fetch_blob (rc, ref, &sink, m->config.digest.str, m->config.size,
+                           err)
       < 0)
     goto out;
   /* The config is checked against model-spec, and the manifest as every

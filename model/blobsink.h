@@ -24,8 +24,8 @@ struct model_blob_sink_ops
   bool (*has) (void *ctx, const char *digest);
   /* EXPECTED_DIGEST may be NULL (the digest is then whatever was written,
    * sha256), EXPECTED_SIZE -1 if unknown.  NULL with *ERR set on error. */
-  void *(*begin) (void *ctx, const char *expected_digest,
-                  int64_t expected_size, mp_error *err);
+  void *(*begin) (void *ctx, const char *expected_digest, int64_t expected_size,
+                  mp_error *err);
   int (*write) (void *h, const void *buf, size_t n, mp_error *err);
   int (*fd) (void *h);
   void (*mark_random) (void *h);
@@ -57,8 +57,7 @@ void model_blob_writer_mark_random (model_blob_writer *w);
 /* Check and publish; *DIGEST_OUT (may be NULL) gets the digest.  A
  * mismatch is MP_ERR_DATA_LOSS.  The writer is freed whatever the
  * result. */
-int model_blob_commit (model_blob_writer *w, char **digest_out,
-                       mp_error *err);
+int model_blob_commit (model_blob_writer *w, char **digest_out, mp_error *err);
 void model_blob_abort (model_blob_writer *w);
 
 /* A whole blob from memory. */

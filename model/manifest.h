@@ -1,4 +1,11 @@
-/* OCI image manifests and image indexes, read from untrusted bytes.
+/* model/: the ModelPack and OCI formats, and packing.  Pure functions over
+ * bytes and files: digests, media types, references, manifests and
+ * indexes (this header), model configs, Modelfiles, packing a directory into
+ * blobs (handed to a model_blob_sink, model/blobsink.h).  No network, no
+ * cache: nothing here includes registry/, store/, plugin/ or cli/ (checked
+ * by scripts/check-layers.sh).
+ *
+ * OCI image manifests and image indexes, read from untrusted bytes.
  *
  * The parser keeps what the model cache needs: descriptors (media type,
  * validated digest, size), annotations, the artifact type, the subject, and

@@ -209,7 +209,8 @@ sink_compressed (struct sink *s, const void *data, size_t len, bool end)
         if (ZSTD_isError (left))
           return mp_error_set (s->err, MP_ERR_INTERNAL, "zstd: %s",
                                ZSTD_getErrorName (left));
-        if (outb.pos > 0 && model_blob_write (s->w, s->buf, outb.pos, s->err) < 0)
+        if (outb.pos > 0
+            && model_blob_write (s->w, s->buf, outb.pos, s->err) < 0)
           return -1;
         if (end ? left == 0 : in.pos == in.size)
           return 0;
@@ -427,7 +428,8 @@ set_str (json_t *o, const char *k, const char *v)
 }
 
 static int
-put_json (const model_blob_sink *l, json_t *j, char **digest, int64_t *size, mp_error *err)
+put_json (const model_blob_sink *l, json_t *j, char **digest, int64_t *size,
+          mp_error *err)
 {
   cleanup_free char *text = json_dumps (j, JSON_COMPACT);
 

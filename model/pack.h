@@ -44,10 +44,10 @@ struct model_pack_result
   size_t n_layers;
 };
 
-/* Pack O->src into the sink L (blobs only: the caller tags the manifest).  Errors:
- * MP_ERR_NOT_FOUND for a missing source directory, MP_ERR_INVALID_ARGUMENT
- * for a model with no files or a config that fails model-spec's rules
- * (naming the field), MP_ERR_INTERNAL for I/O. */
+/* Pack O->src into the sink L (blobs only: the caller tags the manifest).
+ * Errors: MP_ERR_NOT_FOUND for a missing source directory,
+ * MP_ERR_INVALID_ARGUMENT for a model with no files or a config that fails
+ * model-spec's rules (naming the field), MP_ERR_INTERNAL for I/O. */
 int model_pack (const model_blob_sink *l, const struct model_pack_opts *o,
                 struct model_pack_result *out, mp_error *err);
 void model_pack_result_free (struct model_pack_result *r);

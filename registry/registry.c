@@ -1806,8 +1806,7 @@ ranged_fetch (registry_client *rc, const struct endpoint *ep,
 int
 registry_fetch_blob (registry_client *rc, const model_reference *ref,
                      const model_blob_sink *sink, const char *digest,
-                     int64_t size,
-                     mp_error *err)
+                     int64_t size, mp_error *err)
 {
   struct endpoint eps[MAX_ENDPOINTS];
   size_t n = 0;

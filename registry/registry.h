@@ -1,4 +1,12 @@
-/* An OCI distribution client on libcurl: resolve references, fetch
+/* registry/: the OCI distribution client, references to bytes.  It owns
+ * everything about talking to a registry: hosts.toml, mirrors, TLS,
+ * credentials and tokens, retries, ranges, uploads.  It uses model/ (digests,
+ * references, media types) and util/; it does not know where bytes end up on
+ * the node: downloads go into a model_blob_sink (model/blobsink.h) that the
+ * caller takes from the store.  Nothing here includes store/ (checked by
+ * scripts/check-layers.sh).
+ *
+ * An OCI distribution client on libcurl: resolve references, fetch
  * manifests and blobs (verified as they stream), push blobs and manifests.
  *
  * Where a registry is reached: containerd's hosts.toml layout,

@@ -1,4 +1,12 @@
-/* The model cache: ModelPack (and generic OCI) artifacts unpacked once and
+/* store/: where model bytes live on the node.  It owns the model cache
+ * (this header: layers unpacked once, one merged tree per manifest, pins and
+ * collection), layer unpacking (store/unpack.h: verified, confined, bounded)
+ * and the OCI layout store (store/oci_layout.h: the CLI's store and CRI-O
+ * exports, and the blob sink packing and downloads write through).  It uses
+ * model/ (manifests, configs, digests) and util/; it never talks to a
+ * registry (scripts/check-layers.sh keeps it so).
+ *
+ * The model cache: ModelPack (and generic OCI) artifacts unpacked once and
  * served as one merged, read-only directory per manifest.
  *
  * Layout under the root (created 0700; one filesystem, as trees are made
