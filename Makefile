@@ -115,13 +115,14 @@ fuzz: $(FUZZ_BINS)
 
 # Long fuzzing, not part of `make test`: each target of FUZZ_LONG_TARGETS
 # (default all) for FUZZ_LONG_SECONDS, FUZZ_JOBS at a time, on a corpus kept
-# in $(CACHE)/fuzz-corpus.  docs/fuzzing.md has the figures of past runs.
+# in FUZZ_CORPUS.  docs/fuzzing.md has the figures of past runs.
 FUZZ_LONG_SECONDS ?= 600
 FUZZ_JOBS ?= 1
+FUZZ_CORPUS ?= $(CACHE)/fuzz-corpus
 FUZZ_LONG_TARGETS ?= $(FUZZ_SRCS:tests/%.c=%)
 fuzz-long: $(FUZZ_LONG_TARGETS:%=$(BUILD)/fuzz/%)
 	@FUZZ_LONG_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) \
-	  FUZZ_CORPUS=$(CACHE)/fuzz-corpus bash scripts/fuzz-long.sh $^
+	  FUZZ_CORPUS=$(FUZZ_CORPUS) bash scripts/fuzz-long.sh $^
 
 integration: all unstable
 	@sh integration/run.sh
