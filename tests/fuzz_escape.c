@@ -122,9 +122,24 @@ check_json (const uint8_t *data, size_t size)
   free (out);
 }
 
+/* Kept backslashes: not invertible, but still printable. */
+static void
+check_readable (const uint8_t *data, size_t size)
+{
+  size_t n = mp_escape_mem (NULL, 0, data, size, MP_ESCAPE_KEEP_BACKSLASH);
+  char *out = malloc (n + 1);
+
+  if (out == NULL
+      || mp_escape_mem (out, n + 1, data, size, MP_ESCAPE_KEEP_BACKSLASH) != n
+      || strlen (out) != n || !printable_utf8 ((const uint8_t *)out, n))
+    abort ();
+  free (out);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
+  check_readable (data, size);
   check_escape (data, size, 0);
   check_escape (data, size, MP_ESCAPE_QUOTE);
   check_json (data, size);

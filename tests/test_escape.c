@@ -45,6 +45,8 @@ TEST (test_controls)
   CHECK_STR (ESC ("a\xe2\x80\xa8"
                   "b"),
              "a\\xe2\\x80\\xa8b");
+  CHECK_STR (esc ("p \"a\\x1b\" \033\n", 12, MP_ESCAPE_KEEP_BACKSLASH),
+             "p \"a\\x1b\" \\x1b\\n");
   /* A quote only with MP_ESCAPE_QUOTE. */
   CHECK_STR (esc ("say \"hi\"", 8, MP_ESCAPE_QUOTE), "say \\\"hi\\\"");
 }

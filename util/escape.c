@@ -108,7 +108,9 @@ mp_escape_mem (char *out, size_t size, const void *s, size_t len,
   while (i < len)
     {
       n = utf8_seq (p + i, len - i, &cp);
-      if (n == 1 && (cp == '\\' || (cp == '"' && (flags & MP_ESCAPE_QUOTE))))
+      if (n == 1
+          && ((cp == '\\' && !(flags & MP_ESCAPE_KEEP_BACKSLASH))
+              || (cp == '"' && (flags & MP_ESCAPE_QUOTE))))
         put (&k, cp == '\\' ? "\\\\" : "\\\"", 2);
       else if (n == 1 && (cp == '\n' || cp == '\t' || cp == '\r'))
         put (&k, cp == '\n' ? "\\n" : cp == '\t' ? "\\t" : "\\r", 2);
@@ -133,7 +135,7 @@ mp_escape_mem (char *out, size_t size, const void *s, size_t len,
 }
 
 char *
-mp_escape (const char *s)
+mp_escape_str (const char *s, unsigned flags)
 {
   size_t len, n;
   char *out;
@@ -141,11 +143,17 @@ mp_escape (const char *s)
   if (s == NULL)
     s = "(null)";
   len = strlen (s);
-  n = mp_escape_mem (NULL, 0, s, len, 0);
+  n = mp_escape_mem (NULL, 0, s, len, flags);
   out = malloc (n + 1);
   if (out != NULL)
-    mp_escape_mem (out, n + 1, s, len, 0);
+    mp_escape_mem (out, n + 1, s, len, flags);
   return out;
+}
+
+char *
+mp_escape (const char *s)
+{
+  return mp_escape_str (s, 0);
 }
 
 static int
@@ -259,5 +267,51 @@ mp_json_quote (const char *s)
   out = malloc (n + 1);
   if (out != NULL)
     mp_json_quote_mem (out, n + 1, s, len);
+  return out;
+}
+
+static size_t
+json_text_safe_mem (char *out, size_t size, const uint8_t *p, size_t len)
+{
+  struct sink k = { out, size, 0, 0, false };
+  size_t i = 0, n;
+  uint32_t cp;
+
+  while (i < len)
+    {
+      n = utf8_seq (p + i, len - i, &cp);
+      if (n == 0)
+        {
+          put (&k, "\\ufffd", 6);
+          n = 1;
+        }
+      else if (cp >= 0x7f && is_control (cp))
+        {
+          char e[6] = { '\\',
+                        'u',
+                        hex[cp >> 12],
+                        hex[(cp >> 8) & 15],
+                        hex[(cp >> 4) & 15],
+                        hex[cp & 15] };
+          put (&k, e, 6);
+        }
+      else
+        put (&k, (const char *)p + i, n);
+      i += n;
+    }
+  finish (&k);
+  return k.len;
+}
+
+char *
+mp_json_text_safe (const char *json)
+{
+  size_t len = strlen (json), n;
+  char *out;
+
+  n = json_text_safe_mem (NULL, 0, (const uint8_t *)json, len);
+  out = malloc (n + 1);
+  if (out != NULL)
+    json_text_safe_mem (out, n + 1, (const uint8_t *)json, len);
   return out;
 }

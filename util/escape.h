@@ -23,6 +23,11 @@
 
 /* Also escape '"' as \" (a value between quotes, as in a logfmt line). */
 #define MP_ESCAPE_QUOTE 1u
+/* Leave backslashes as they are, for text that is only read, such as an
+ * error line whose library parts already escaped the names in it
+ * (model_quote) and would show doubled backslashes otherwise.  Still no
+ * control character, but mp_unescape no longer inverts it. */
+#define MP_ESCAPE_KEEP_BACKSLASH 2u
 
 /* Escape the LEN bytes at S into OUT (SIZE bytes; NUL-terminated when SIZE
  * is not 0), cutting only between whole escapes when it does not fit.
@@ -33,6 +38,8 @@ size_t mp_escape_mem (char *out, size_t size, const void *s, size_t len,
 /* The escape of the string S (of "(null)" for NULL), malloc'd; NULL only
  * when out of memory. */
 char *mp_escape (const char *s);
+/* The same with FLAGS. */
+char *mp_escape_str (const char *s, unsigned flags);
 
 /* Decode the LEN bytes at S, as mp_escape_mem wrote them, into OUT (room
  * for LEN bytes).  Returns the decoded length, or -1 for a backslash that
@@ -46,5 +53,11 @@ size_t mp_json_quote_mem (char *out, size_t size, const void *s, size_t len);
 /* The JSON string literal for the string S ("null" for NULL), malloc'd;
  * NULL only when out of memory. */
 char *mp_json_quote (const char *s);
+
+/* The JSON text JSON (as json_dumps writes it, valid UTF-8) with the
+ * characters mp_json_quote escapes and jansson does not (DEL, C1, the bidi
+ * and separator controls: all inside strings) written as \uXXXX too,
+ * malloc'd; NULL only when out of memory. */
+char *mp_json_text_safe (const char *json);
 
 #endif
