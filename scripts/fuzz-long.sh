@@ -53,7 +53,9 @@ fi
 
 mkdir -p "$corpora"
 echo "fuzz-long: $# targets, ${secs}s each, $jobs at a time, corpus in $corpora"
-printf '%s\n' "$@" | xargs -P "$jobs" -I{} bash "$0" --one {}
-rc=$?
-[ $rc -eq 0 ] && echo "fuzz-long: no findings" || echo "fuzz-long: FINDINGS"
-exit $rc
+if printf '%s\n' "$@" | xargs -P "$jobs" -I{} bash "$0" --one {}; then
+  echo "fuzz-long: no findings"
+else
+  echo "fuzz-long: FINDINGS (see above)"
+  exit 1
+fi

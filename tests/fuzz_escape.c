@@ -4,7 +4,7 @@
  * with a decoder of its own), has no bare '"' when asked, decodes back to
  * the input, and cut into a smaller buffer is a prefix that still decodes;
  * the JSON literal parses with jansson, to the input when that is valid
- * UTF-8. */
+ * UTF-8, as does jansson's own dump of it made safe by mp_json_text_safe. */
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -117,6 +117,23 @@ check_json (const uint8_t *data, size_t size)
   orig = json_stringn (size > 0 ? (const char *)data : "", size);
   if (orig != NULL && !json_equal (orig, v))
     abort ();
+  /* The same string as jansson writes it, made safe after the fact. */
+  if (orig != NULL)
+    {
+      char *text = json_dumps (orig, JSON_ENCODE_ANY);
+      char *safe = text != NULL ? mp_json_text_safe (text) : NULL;
+      json_t *back;
+
+      if (safe == NULL
+          || !printable_utf8 ((const uint8_t *)safe, strlen (safe)))
+        abort ();
+      back = json_loads (safe, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+      if (back == NULL || !json_equal (back, orig))
+        abort ();
+      json_decref (back);
+      free (safe);
+      free (text);
+    }
   json_decref (orig);
   json_decref (v);
   free (out);

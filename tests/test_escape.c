@@ -141,6 +141,24 @@ TEST (test_json)
   free (q);
 }
 
+/* jansson escapes only C0: the rest is escaped after it, in strings. */
+TEST (test_json_text_safe)
+{
+  json_t *o = json_pack ("{s:s,s:[s]}", "k\x7f", "v\xc2\x9b\xe2\x80\xae é\n",
+                         "a", "\033");
+  char *text = json_dumps (o, JSON_INDENT (2) | JSON_SORT_KEYS);
+  char *safe = mp_json_text_safe (text);
+  json_t *back = json_loads (safe, 0, NULL);
+
+  CHECK_STR (safe, "{\n  \"a\": [\n    \"\\u001B\"\n  ],\n"
+                   "  \"k\\u007f\": \"v\\u009b\\u202e é\\n\"\n}");
+  CHECK (back != NULL && json_equal (back, o));
+  json_decref (back);
+  free (safe);
+  free (text);
+  json_decref (o);
+}
+
 /* mp_log writes one logfmt line however hostile the message. */
 TEST (test_log_line)
 {
@@ -170,4 +188,4 @@ TEST (test_log_line)
 
 TEST_MAIN (T (test_kept), T (test_controls), T (test_invalid_utf8),
            T (test_cut), T (test_alloc), T (test_unescape), T (test_json),
-           T (test_log_line))
+           T (test_json_text_safe), T (test_log_line))
