@@ -48,7 +48,7 @@ BINS := $(BUILD)/bin/modelpack-snapshotter $(BUILD)/bin/modelpack
 # bench/snapbench: Snapshots API latency driver (bench/run.sh, make bench).
 BENCH_BINS := $(BUILD)/bin/snapbench $(BUILD)/bin/nullsnap
 
-.PHONY: all deps unstable test unit fuzz integration bench bench-pull demo install clean format format-check layers-check
+.PHONY: all deps unstable test unit fuzz fuzz-long integration bench bench-pull demo install clean format format-check layers-check
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(INTEG_BINS) $(BENCH_BINS)
@@ -113,6 +113,17 @@ unit: $(UNIT_BINS)
 
 fuzz: $(FUZZ_BINS)
 	@sh scripts/run-fuzz.sh $(BUILD)/fuzz $(FUZZ_BINS)
+
+# Long fuzzing, not part of `make test`: each target of FUZZ_LONG_TARGETS
+# (default all) for FUZZ_LONG_SECONDS, FUZZ_JOBS at a time, on a corpus kept
+# in FUZZ_CORPUS.  docs/fuzzing.md has the figures of past runs.
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_JOBS ?= 1
+FUZZ_CORPUS ?= $(CACHE)/fuzz-corpus
+FUZZ_LONG_TARGETS ?= $(FUZZ_SRCS:tests/%.c=%)
+fuzz-long: $(FUZZ_LONG_TARGETS:%=$(BUILD)/fuzz/%)
+	@FUZZ_LONG_SECONDS=$(FUZZ_LONG_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) \
+	  FUZZ_CORPUS=$(FUZZ_CORPUS) bash scripts/fuzz-long.sh $^
 
 integration: all unstable
 	@sh integration/run.sh

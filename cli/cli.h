@@ -55,6 +55,18 @@ int cli_fail (const char *what, const mp_error *err);
 /* Print "modelpack: <msg>" on stderr and return CLI_USAGE. */
 int cli_usage_error (const char *fmt, ...)
     __attribute__ ((format (printf, 1, 2)));
+/* Untrusted text (names, references, annotations, paths, messages) for
+ * output: cli_text escapes it for a terminal (util/escape.h), cli_json
+ * makes it a JSON string literal with its quotes ("null" for NULL).  The
+ * result stays valid for the next CLI_TEXT_SLOTS calls, enough for the
+ * arguments of one printf. */
+#define CLI_TEXT_SLOTS 16
+struct json_t;
+const char *cli_text (const char *s);
+const char *cli_json (const char *s);
+/* Print the JSON document DOC on stdout, indented, every string in it
+ * safe for a terminal. */
+void cli_print_json (const struct json_t *doc);
 /* The exit code for an mp_error code. */
 int cli_exit_code (enum mp_errcode code);
 

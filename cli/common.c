@@ -1,5 +1,7 @@
-/* What every subcommand shares: error output and exit codes. */
+/* What every subcommand shares: error output, exit codes, and untrusted
+ * text made safe to print. */
 #include <errno.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +9,46 @@
 
 #include "cli/cli.h"
 #include "util/cleanup.h"
+#include "util/escape.h"
+
+/* The last CLI_TEXT_SLOTS results of cli_text and cli_json, freed as the
+ * ring comes round: a printf can take several without freeing each. */
+static __thread char *text_slots[CLI_TEXT_SLOTS];
+static __thread unsigned text_next;
+
+static const char *
+text_keep (char *s)
+{
+  char **slot = &text_slots[text_next++ % CLI_TEXT_SLOTS];
+
+  free (*slot);
+  *slot = s;
+  /* Out of memory: print nothing of it rather than the raw text. */
+  return s != NULL ? s : "";
+}
+
+const char *
+cli_text (const char *s)
+{
+  return text_keep (mp_escape (s));
+}
+
+const char *
+cli_json (const char *s)
+{
+  return text_keep (mp_json_quote (s));
+}
+
+void
+cli_print_json (const struct json_t *doc)
+{
+  char *text = json_dumps (doc, JSON_INDENT (2));
+  char *safe = text != NULL ? mp_json_text_safe (text) : NULL;
+
+  puts (safe != NULL ? safe : "{}");
+  free (safe);
+  free (text);
+}
 
 int
 cli_exit_code (enum mp_errcode code)
@@ -39,7 +81,13 @@ cli_exit_code (enum mp_errcode code)
 int
 cli_fail (const char *what, const mp_error *err)
 {
-  fprintf (stderr, "modelpack: %s%s%s\n", what, what[0] ? ": " : "", err->msg);
+  char *msg = mp_escape_str (err->msg, MP_ESCAPE_KEEP_BACKSLASH);
+
+  /* WHAT may hold a name, and the message names and bytes from manifests,
+   * archives and registries. */
+  fprintf (stderr, "modelpack: %s%s%s\n", cli_text (what), what[0] ? ": " : "",
+           msg != NULL ? msg : "");
+  free (msg);
   return cli_exit_code (err->code);
 }
 
@@ -47,12 +95,16 @@ int
 cli_usage_error (const char *fmt, ...)
 {
   va_list ap;
+  char *msg = NULL;
+  int n;
 
-  fputs ("modelpack: ", stderr);
   va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
+  n = vasprintf (&msg, fmt, ap);
   va_end (ap);
-  fputs ("\n", stderr);
+  /* Arguments echoed back may come from a script's variables. */
+  fprintf (stderr, "modelpack: %s\n", cli_text (n >= 0 ? msg : fmt));
+  if (n >= 0)
+    free (msg);
   return CLI_USAGE;
 }
 

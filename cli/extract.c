@@ -505,12 +505,12 @@ cli_extract (const struct cli_globals *g, int argc, char **argv)
   if (walk_tree (tfd, dfd, move_entry, w, 0, &err) < 0)
     goto fail;
   if (g->json)
-    printf ("{\"reference\":\"%s\",\"digest\":\"%s\",\"layers\":%zu,"
-            "\"directory\":\"%s\"}\n",
-            m.name, m.digest, n_done, dir);
+    printf ("{\"reference\":%s,\"digest\":%s,\"layers\":%zu,"
+            "\"directory\":%s}\n",
+            cli_json (m.name), cli_json (m.digest), n_done, cli_json (dir));
   else if (!g->quiet)
     printf ("extracted %zu of %zu layers of %s into %s\n", n_done,
-            m.manifest->n_layers, m.name, dir);
+            m.manifest->n_layers, cli_text (m.name), cli_text (dir));
   rc = CLI_OK;
   goto out;
 

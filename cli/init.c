@@ -250,16 +250,23 @@ cli_init (const struct cli_globals *g, int argc, char **argv)
   if (rc == CLI_OK)
     {
       if (g->json)
-        printf ("{\"modelfile\":\"%s/Modelfile\",\"files\":%zu,"
-                "\"left_out\":%zu}\n",
-                dir, mf->n_rules, found.n_skipped);
+        {
+          char *path = NULL;
+          if (asprintf (&path, "%s/Modelfile", dir) < 0)
+            path = NULL;
+          printf ("{\"modelfile\":%s,\"files\":%zu,\"left_out\":%zu}\n",
+                  cli_json (path != NULL ? path : dir), mf->n_rules,
+                  found.n_skipped);
+          free (path);
+        }
       else
         {
-          printf ("wrote %s/Modelfile: %zu files\n", dir, mf->n_rules);
+          printf ("wrote %s/Modelfile: %zu files\n", cli_text (dir),
+                  mf->n_rules);
           for (size_t i = 0; i < found.n_skipped; i++)
             printf ("left out (unknown kind; add a directive to include "
                     "it): %s\n",
-                    found.skipped[i]);
+                    cli_text (found.skipped[i]));
         }
     }
   for (size_t i = 0; i < found.n_skipped; i++)

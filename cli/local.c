@@ -142,11 +142,12 @@ cli_ls (const struct cli_globals *g, int argc, char **argv)
           cli_model_free (&m);
         }
       if (g->json)
-        printf ("%s{\"reference\":\"%s\",\"digest\":\"%s\",\"size\":%" PRId64
-                "}",
-                i ? "," : "", refs[i].name, refs[i].digest, total);
+        printf ("%s{\"reference\":%s,\"digest\":%s,\"size\":%" PRId64 "}",
+                i ? "," : "", cli_json (refs[i].name),
+                cli_json (refs[i].digest), total);
       else
-        printf ("%-60s %s %" PRId64 "\n", refs[i].name, refs[i].digest, total);
+        printf ("%-60s %s %" PRId64 "\n", cli_text (refs[i].name),
+                cli_text (refs[i].digest), total);
     }
   if (g->json)
     fputs ("]\n", stdout);
@@ -239,11 +240,7 @@ cli_inspect (const struct cli_globals *g, int argc, char **argv)
   json_object_set_new (o, "files", files);
   json_object_set_new (o, "totalSize", json_integer (total));
   if (json)
-    {
-      char *s = json_dumps (o, JSON_INDENT (2));
-      puts (s ? s : "{}");
-      free (s);
-    }
+    cli_print_json (o);
   else
     {
       static const char *const keys[][2] = { { "reference", "Reference" },
@@ -263,7 +260,7 @@ cli_inspect (const struct cli_globals *g, int argc, char **argv)
         {
           const char *v = json_string_value (json_object_get (o, keys[i][0]));
           if (v != NULL)
-            printf ("%-13s %s\n", keys[i][1], v);
+            printf ("%-13s %s\n", keys[i][1], cli_text (v));
         }
       printf ("%-13s %" PRId64 " bytes in %zu layers\n", "Size", total,
               m.manifest->n_layers);
@@ -274,7 +271,7 @@ cli_inspect (const struct cli_globals *g, int argc, char **argv)
                 json_string_value (json_object_get (f, "kind")),
                 json_string_value (json_object_get (f, "packing")),
                 (int64_t)json_integer_value (json_object_get (f, "size")),
-                json_string_value (json_object_get (f, "path")));
+                cli_text (json_string_value (json_object_get (f, "path"))));
       }
     }
   json_decref (o);
@@ -313,7 +310,7 @@ cli_rm (const struct cli_globals *g, int argc, char **argv)
           continue;
         }
       if (!g->quiet && !g->json)
-        printf ("removed %s\n", name);
+        printf ("removed %s\n", cli_text (name));
     }
   if (oci_layout_gc (l, NULL, &err) < 0)
     rc = cli_fail ("rm: collecting blobs", &err);

@@ -232,12 +232,12 @@ cli_crio_store (const struct cli_globals *g, int argc, char **argv)
         {
           const char *src = sources && sources[i] ? sources[i] : "";
           if (g->json)
-            printf ("%s{\"name\":\"%s\",\"digest\":\"%s\",\"source\":\"%s\"}",
-                    i ? "," : "", refs[i].name ? refs[i].name : "",
-                    refs[i].digest, src);
+            printf ("%s{\"name\":%s,\"digest\":%s,\"source\":%s}", i ? "," : "",
+                    cli_json (refs[i].name ? refs[i].name : ""),
+                    cli_json (refs[i].digest), cli_json (src));
           else
-            printf ("%s %s %s\n", refs[i].name ? refs[i].name : "-",
-                    refs[i].digest, src[0] ? src : "-");
+            printf ("%s %s %s\n", cli_text (refs[i].name ? refs[i].name : "-"),
+                    cli_text (refs[i].digest), cli_text (src[0] ? src : "-"));
           if (sources)
             free (sources[i]);
         }
@@ -283,14 +283,15 @@ cli_crio_store (const struct cli_globals *g, int argc, char **argv)
           return rc;
         }
       if (g->json)
-        printf ("{\"name\":\"%s\",\"digest\":\"%s\",\"source\":\"%s\","
+        printf ("{\"name\":%s,\"digest\":%s,\"source\":%s,"
                 "\"files\":%d,\"linked\":%d,\"copied\":%d,\"bytes\":%lld}\n",
-                s.name, st.digest, st.source, st.files, st.linked, st.copied,
-                (long long)st.bytes);
+                cli_json (s.name), cli_json (st.digest), cli_json (st.source),
+                st.files, st.linked, st.copied, (long long)st.bytes);
       else
         {
           printf ("%s %s (%d files, %d hard-linked to the cache, %d copied)\n",
-                  s.name, st.digest, st.files, st.linked, st.copied);
+                  cli_text (s.name), cli_text (st.digest), st.files, st.linked,
+                  st.copied);
           if (st.skipped_symlinks > 0)
             fprintf (stderr,
                      "modelpack: crio-store add: %d symlinks left out "
@@ -321,7 +322,7 @@ cli_crio_store (const struct cli_globals *g, int argc, char **argv)
       if (rc < 0)
         return cli_fail ("crio-store rm", &err);
       if (!g->quiet)
-        printf ("removed %s\n", want);
+        printf ("removed %s\n", cli_text (want));
       return CLI_OK;
     }
   return cli_usage_error ("crio-store: unknown subcommand %s", sub);
@@ -433,7 +434,7 @@ cli_preload (const struct cli_globals *g, int argc, char **argv)
           return cli_fail ("preload --release", &err);
         }
       if (!g->quiet && !g->json)
-        printf ("released %s\n", rs.name);
+        printf ("released %s\n", cli_text (rs.name));
       source_close (&rs);
       return CLI_OK;
     }
@@ -465,21 +466,23 @@ cli_preload (const struct cli_globals *g, int argc, char **argv)
     }
   model_cache_close (cache);
   if (g->json)
-    printf ("{\"name\":\"%s\",\"digest\":\"%s\",\"tree\":\"%s\","
+    printf ("{\"name\":%s,\"digest\":%s,\"tree\":%s,"
             "\"layers_unpacked\":%d,\"layers_reused\":%d,"
             "\"containerd_blobs_written\":%d,\"containerd_blobs_present\":%d}"
             "\n",
-            s.name, s.digest, tree, st.layers_unpacked, st.layers_reused,
-            ist.blobs_written, ist.blobs_present);
+            cli_json (s.name), cli_json (s.digest), cli_json (tree),
+            st.layers_unpacked, st.layers_reused, ist.blobs_written,
+            ist.blobs_present);
   else
     {
-      printf ("%s %s: %d layers unpacked, %d reused, tree %s\n", s.name,
-              s.digest, st.layers_unpacked, st.layers_reused,
-              st.trees_built ? "built" : "reused");
+      printf ("%s %s: %d layers unpacked, %d reused, tree %s\n",
+              cli_text (s.name), cli_text (s.digest), st.layers_unpacked,
+              st.layers_reused, st.trees_built ? "built" : "reused");
       if (address != NULL)
         printf ("containerd %s (namespace %s): image %s, %d blobs written, "
                 "%d already there\n",
-                address, ns, s.name, ist.blobs_written, ist.blobs_present);
+                cli_text (address), cli_text (ns), cli_text (s.name),
+                ist.blobs_written, ist.blobs_present);
     }
   source_close (&s);
   return CLI_OK;
@@ -592,10 +595,10 @@ cli_mount (const struct cli_globals *g, int argc, char **argv)
     }
   model_cache_close (cache);
   if (g->json)
-    printf ("{\"name\":\"%s\",\"digest\":\"%s\",\"dir\":\"%s\"}\n", s.name,
-            resolved, dir);
+    printf ("{\"name\":%s,\"digest\":%s,\"dir\":%s}\n", cli_json (s.name),
+            cli_json (resolved), cli_json (dir));
   else if (!g->quiet)
-    printf ("%s mounted read-only at %s\n", s.name, dir);
+    printf ("%s mounted read-only at %s\n", cli_text (s.name), cli_text (dir));
   source_close (&s);
   return CLI_OK;
 fail:
@@ -658,7 +661,7 @@ cli_umount (const struct cli_globals *g, int argc, char **argv)
     goto fail;
   model_cache_close (cache);
   if (!g->quiet && !g->json)
-    printf ("unmounted %s\n", dir);
+    printf ("unmounted %s\n", cli_text (dir));
   return rc;
 fail:
   model_cache_close (cache);

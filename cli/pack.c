@@ -40,7 +40,8 @@ usage (FILE *out)
 static void
 progress (void *ctx, const char *path, int64_t size)
 {
-  fprintf (stderr, "packed %s (%lld bytes)\n", path, (long long)size);
+  fprintf (stderr, "packed %s (%lld bytes)\n", cli_text (path),
+           (long long)size);
 }
 
 /* The Modelfile: FILE if given (must exist), else DIR/Modelfile if there.
@@ -182,11 +183,12 @@ cli_pack (const struct cli_globals *g, int argc, char **argv)
       return cli_fail ("pack", &err);
     }
   if (g->json)
-    printf ("{\"reference\":\"%s\",\"digest\":\"%s\",\"layers\":%zu,"
+    printf ("{\"reference\":%s,\"digest\":%s,\"layers\":%zu,"
             "\"size\":%lld}\n",
-            name, res.manifest_digest, res.n_layers, (long long)res.total_size);
+            cli_json (name), cli_json (res.manifest_digest), res.n_layers,
+            (long long)res.total_size);
   else
-    printf ("%s %s\n", name, res.manifest_digest);
+    printf ("%s %s\n", cli_text (name), cli_text (res.manifest_digest));
   oci_layout_close (l);
   modelfile_free (mf);
   model_pack_result_free (&res);

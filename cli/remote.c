@@ -69,8 +69,9 @@ progress_line (const struct progress_slot *s, double t)
   for (int i = 0; i < w; i++)
     bar[i] = i < k ? '=' : i == k ? '>' : ' ';
   bar[w] = '\0';
-  fprintf (stderr, "%s  %7.1f/%.1f MiB  [%s]  %6.1f MiB/s%s\033[K\n", s->digest,
-           (double)s->done / 1048576.0, (double)s->total / 1048576.0, bar,
+  fprintf (stderr, "%s  %7.1f/%.1f MiB  [%s]  %6.1f MiB/s%s\033[K\n",
+           cli_text (s->digest), (double)s->done / 1048576.0,
+           (double)s->total / 1048576.0, bar,
            secs > 0.01 ? (double)s->done / 1048576.0 / secs : 0.0,
            s->finished ? "  done" : "");
 }
@@ -606,9 +607,10 @@ cli_pull (const struct cli_globals *g, int argc, char **argv)
   if (pull (g, &ref, plain, name, sizeof name, &digest, &err) < 0)
     return cli_fail ("pull", &err);
   if (g->json)
-    printf ("{\"reference\":\"%s\",\"digest\":\"%s\"}\n", name, digest);
+    printf ("{\"reference\":%s,\"digest\":%s}\n", cli_json (name),
+            cli_json (digest));
   else
-    printf ("%s %s\n", name, digest);
+    printf ("%s %s\n", cli_text (name), cli_text (digest));
   free (digest);
   return CLI_OK;
 }
@@ -682,12 +684,12 @@ push_model (const struct cli_globals *g, const char *text, const char *target,
   else
     snprintf (name, sizeof name, "%s", m.name);
   if (g->json)
-    printf ("{\"reference\":\"%s\",\"digest\":\"%s\",\"blobs\":{"
+    printf ("{\"reference\":%s,\"digest\":%s,\"blobs\":{"
             "\"present\":%d,\"mounted\":%d,\"uploaded\":%d}}\n",
-            name, m.digest, counts[REGISTRY_PUSH_PRESENT],
+            cli_json (name), cli_json (m.digest), counts[REGISTRY_PUSH_PRESENT],
             counts[REGISTRY_PUSH_MOUNTED], counts[REGISTRY_PUSH_UPLOADED]);
   else if (!g->quiet)
-    printf ("pushed %s %s\n", name, m.digest);
+    printf ("pushed %s %s\n", cli_text (name), cli_text (m.digest));
   goto out;
 fail:
   ret = cli_fail ("push", &err);
@@ -878,8 +880,8 @@ cli_login (const struct cli_globals *g, int argc, char **argv)
     }
   json_decref (doc);
   if (!g->quiet)
-    printf ("login to %s as %s saved in %s\n", argv[optind], user,
-            g->auth_file);
+    printf ("login to %s as %s saved in %s\n", cli_text (argv[optind]),
+            cli_text (user), cli_text (g->auth_file));
   return CLI_OK;
 }
 
@@ -917,6 +919,6 @@ cli_logout (const struct cli_globals *g, int argc, char **argv)
     }
   json_decref (doc);
   if (!g->quiet)
-    printf ("removed the credentials for %s\n", argv[1]);
+    printf ("removed the credentials for %s\n", cli_text (argv[1]));
   return CLI_OK;
 }

@@ -14,6 +14,7 @@
 #include "plugin/image_volume.h"
 #include "plugin/snapshots_service.h"
 #include "snapshotter/snapshotter.h"
+#include "util/escape.h"
 #include "util/log.h"
 
 #ifndef MP_VERSION
@@ -51,11 +52,17 @@ usage (FILE *out)
            MP_DEFAULT_CONTAINERD_ROOT, MP_DEFAULT_CONTAINERD_ADDRESS);
 }
 
+/* Messages and values from the config file and the command line are
+ * escaped (util/escape.h) before they reach the terminal. */
 static int
 fail (const char *what, const mp_error *err)
 {
+  /* Names in library messages are escaped there already (model_quote). */
+  char *msg = mp_escape_str (err->msg, MP_ESCAPE_KEEP_BACKSLASH);
+
   fprintf (stderr, "modelpack-snapshotter: %s%s%s\n", what, what[0] ? ": " : "",
-           err->msg);
+           msg != NULL ? msg : "");
+  free (msg);
   return 1;
 }
 
@@ -147,8 +154,10 @@ main (int argc, char **argv)
       }
   if (optind < argc)
     {
+      char *arg = mp_escape (argv[optind]);
       fprintf (stderr, "modelpack-snapshotter: unexpected argument %s\n",
-               argv[optind]);
+               arg != NULL ? arg : "");
+      free (arg);
       usage (stderr);
       return 2;
     }
@@ -170,10 +179,12 @@ main (int argc, char **argv)
   level = mp_log_level_parse (cfg.log_level);
   if (level < 0)
     {
+      char *lv = mp_escape (cfg.log_level);
       fprintf (stderr,
                "modelpack-snapshotter: log level \"%s\" is not one of "
                "error, warn, info, debug\n",
-               cfg.log_level);
+               lv != NULL ? lv : "");
+      free (lv);
       return 2;
     }
   mp_log_set_level (level);

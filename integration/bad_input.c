@@ -81,6 +81,32 @@ main (int argc, char **argv)
     expect ("stat of an unknown key", rc, MP_GRPC_NOT_FOUND, &err);
     snapclient_info_free (&info);
   }
+  /* A key full of terminal controls: the status details name it escaped,
+   * so containerd's and kubelet's messages carry no raw control. */
+  {
+    snapclient_info info = { 0 };
+    bool clean = true;
+
+    rc = snapclient_stat (sc, "no-such-\033]0;x\007\nkey\xc2\x9b", &info, &err);
+    expect ("stat of an unknown key named with control characters", rc,
+            MP_GRPC_NOT_FOUND, &err);
+    for (const unsigned char *p = (const unsigned char *)err.msg; *p; p++)
+      if (*p < 0x20 || *p == 0x7f
+          || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+        clean = false;
+    if (clean
+        && strstr (err.msg, "no-such-\\x1b]0;x\\x07\\nkey\\xc2\\x9b") != NULL)
+      {
+        passed++;
+        printf ("ok the status details name the key escaped\n");
+      }
+    else
+      {
+        failed++;
+        printf ("FAIL the status details name the key escaped: %s\n", err.msg);
+      }
+    snapclient_info_free (&info);
+  }
   rc = snapclient_get_mounts (sc, "no-such-key", NULL, &err);
   expect ("mounts of an unknown key", rc, MP_GRPC_NOT_FOUND, &err);
   rc = snapclient_remove (sc, "no-such-key", &err);

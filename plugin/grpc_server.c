@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/escape.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 
@@ -164,6 +165,7 @@ handle_call (mp_grpc_server *srv, struct worker *w, grpc_call *call,
   int cancelled = 0, status;
   grpc_op ops[4];
   grpc_slice details_slice;
+  char *status_text;
   size_t n = 0;
 
   for (size_t i = 0; i < md->count; i++)
@@ -216,7 +218,14 @@ handle_call (mp_grpc_server *srv, struct worker *w, grpc_call *call,
       ops[n].data.send_message.send_message = cs.pending;
       n++;
     }
-  details_slice = grpc_slice_from_copied_string (err.code ? err.msg : "");
+  /* The details reach containerd's errors, kubelet's events and kubectl's
+   * output: escaped like a log line (library messages have escaped their
+   * names already, so backslashes stay as they are). */
+  status_text
+      = err.code ? mp_escape_str (err.msg, MP_ESCAPE_KEEP_BACKSLASH) : NULL;
+  details_slice
+      = grpc_slice_from_copied_string (status_text ? status_text : "");
+  free (status_text);
   ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   ops[n].data.send_status_from_server.status = status;
   ops[n].data.send_status_from_server.status_details = &details_slice;

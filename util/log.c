@@ -1,4 +1,5 @@
 #include "util/log.h"
+#include "util/escape.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,7 +38,9 @@ void
 mp_log (enum mp_log_level level, const char *fmt, ...)
 {
   static const char *names[] = { "error", "warn", "info", "debug" };
-  char line[2048];
+  /* The message as formatted, then the line with it escaped: at most four
+   * bytes of escape per byte of message. */
+  char msg[2048], line[4 * sizeof msg + 128];
   struct timespec ts;
   struct tm tm;
   va_list ap;
@@ -45,15 +48,19 @@ mp_log (enum mp_log_level level, const char *fmt, ...)
 
   if (level > current_level)
     return;
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
   clock_gettime (CLOCK_REALTIME, &ts);
   gmtime_r (&ts.tv_sec, &tm);
   n = snprintf (line, sizeof line,
                 "time=%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ level=%s msg=\"",
                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000, names[level]);
-  va_start (ap, fmt);
-  vsnprintf (line + n, sizeof line - n, fmt, ap);
-  va_end (ap);
+  /* Messages carry names from manifests, tar entries and registries: escape
+   * them so each is one logfmt line, whatever it holds, with no terminal
+   * control in it. */
+  mp_escape_mem (line + n, sizeof line - n, msg, strlen (msg), MP_ESCAPE_QUOTE);
   /* One write per line so concurrent workers do not interleave. */
   fprintf (stderr, "%s\"\n", line);
 }

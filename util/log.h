@@ -1,5 +1,9 @@
 /* Leveled logging to stderr (the daemon's journal).  Library code logs
- * events worth an operator's attention; it never prints results. */
+ * events worth an operator's attention; it never prints results.
+ *
+ * Each message is one logfmt line, time=... level=... msg="...", with the
+ * formatted message escaped (util/escape.h, quotes too): whatever names it
+ * carries, it stays one line with no terminal control in it. */
 #ifndef MP_UTIL_LOG_H
 #define MP_UTIL_LOG_H
 
