@@ -32,13 +32,13 @@ enum cli_exit
 /* Options before the subcommand name, and environment defaults. */
 struct cli_globals
 {
-  const char *store;     /* the CLI's OCI layout store */
-  const char *cache;     /* the snapshotter's model cache */
-  const char *auth_file; /* Docker config.json with credentials */
-  const char *hosts_dir; /* containerd hosts.toml directories */
-  bool json;             /* machine-readable output */
-  bool quiet;            /* no progress */
-  bool progress;         /* progress bars (stderr is a terminal) */
+  const char *store;                 /* the CLI's OCI layout store */
+  const char *cache;                 /* the snapshotter's model cache */
+  const char *auth_file;             /* Docker config.json with credentials */
+  const char *hosts_dir;             /* containerd hosts.toml directories */
+  bool json;                         /* machine-readable output */
+  bool quiet;                        /* no progress */
+  bool progress;                     /* progress bars (stderr is a terminal) */
   struct model_unpack_limits limits; /* --limit; zeros are defaults */
 };
 

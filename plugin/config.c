@@ -56,7 +56,7 @@ mp_config_free (mp_config *c)
 }
 
 static const char *const known_keys[]
-    = { "root",          "address",     "log_level", "workers",
+    = { "root",          "address",     "log_level",  "workers",
         "image_volumes", "model_cache", "crio_store", "limits" };
 
 static int
@@ -244,8 +244,8 @@ mp_config_load (mp_config *c, const char *path, bool must_exist, mp_error *err)
                   err)
           < 0
       || load_image_volumes (c, doc, err) < 0
-      || load_model_cache (c, doc, err) < 0
-      || load_crio_store (c, doc, err) < 0 || load_limits (c, doc, err) < 0)
+      || load_model_cache (c, doc, err) < 0 || load_crio_store (c, doc, err) < 0
+      || load_limits (c, doc, err) < 0)
     goto fail;
   if (load_string (doc, "root", &c->root, err) < 0
       || load_string (doc, "address", &c->address, err) < 0
