@@ -1,14 +1,19 @@
 #!/bin/sh
 # Fetch the tools we test against that only Debian unstable ships
-# (containerd 2.x, oras, soci-snapshotter, nydus-snapshotter) without
-# installing them: apt-get download under a private apt state directory, then
-# dpkg -x into a cache folder.  Nothing touches the system's apt or dpkg state.
+# (containerd 2.x, oras, soci-snapshotter, nydus-snapshotter), and the TOML
+# conformance corpus (toml-test, shipped inside the Go TOML library's source
+# package) that tests/test_toml.c runs, without installing them: apt-get
+# download under a private apt state directory, then dpkg -x into a cache
+# folder.  Nothing touches the system's apt or dpkg state.
 #
-# usage: fetch-unstable.sh CACHE_DIR   -> binaries in CACHE_DIR/root/usr/bin
+# usage: fetch-unstable.sh CACHE_DIR   -> binaries in CACHE_DIR/root/usr/bin,
+#   the corpus in CACHE_DIR/root/$toml_test (below)
 set -eu
 
 cache=${1:?usage: fetch-unstable.sh CACHE_DIR}
-pkgs="containerd oras soci-snapshotter nydus-snapshotter"
+pkgs="containerd oras soci-snapshotter nydus-snapshotter golang-github-burntsushi-toml-dev"
+# Keep in step with TOML_TEST_DIR in the Makefile.
+toml_test=usr/share/gocode/src/github.com/BurntSushi/toml/internal/toml-test
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
 stamp="$cache/.done-$(echo "$pkgs" | tr ' ' '-')"
@@ -34,5 +39,9 @@ rm -rf "$cache/root"
 for d in ./*.deb; do dpkg -x "$d" "$cache/root"; done
 for b in containerd ctr containerd-shim-runc-v2 oras soci-snapshotter-grpc containerd-nydus-grpc; do
   [ -x "$cache/root/usr/bin/$b" ] || { echo "fetch-unstable: $b missing from the unpacked packages" >&2; exit 1; }
+done
+# tests/test_toml.c selects its cases with version.go's exclude lists.
+for f in tests/valid tests/invalid version.go; do
+  [ -e "$cache/root/$toml_test/$f" ] || { echo "fetch-unstable: toml-test's $f missing from golang-github-burntsushi-toml-dev (moved in a new version?)" >&2; exit 1; }
 done
 touch "$stamp"

@@ -1,7 +1,10 @@
 /* Tests for util/toml: the toml-test corpus for TOML 1.0.0 (every valid case
  * compared with its JSON twin, every invalid case rejected), then the API
  * corners config code relies on. */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -19,17 +22,288 @@
 
 /* ---- The toml-test corpus -------------------------------------------- */
 
+/* toml-test as Debian's golang-github-burntsushi-toml-dev ships it, which
+ * scripts/fetch-unstable.sh unpacks (make unstable).  The Makefile passes
+ * the path for its CACHE; without it, this is where it lands when the
+ * tests run from the repository root. */
+#define TOML_TEST_DEFAULT_DIR                                                  \
+  ".cache/unstable/root/usr/share/gocode/src/github.com/BurntSushi/toml/"      \
+  "internal/toml-test"
+
 static const char *
 corpus_dir (void)
 {
-  static char dir[1024];
-  const char *shared = getenv ("MP_SHARED_DIR");
+  const char *dir = getenv ("MP_TOML_TEST_DIR");
 
-  if (shared != NULL && shared[0] != '\0')
-    snprintf (dir, sizeof dir, "%s/testdata/toml-test", shared);
+  return dir != NULL && dir[0] != '\0' ? dir : TOML_TEST_DEFAULT_DIR;
+}
+
+struct strs
+{
+  char **v;
+  size_t n, cap;
+};
+
+static void
+strs_push (struct strs *s, const char *p, size_t len)
+{
+  if (s->n == s->cap)
+    {
+      s->cap = s->cap ? s->cap * 2 : 64;
+      s->v = realloc (s->v, s->cap * sizeof *s->v);
+    }
+  s->v[s->n++] = strndup (p, len);
+}
+
+static void
+strs_free (struct strs *s)
+{
+  for (size_t i = 0; i < s->n; i++)
+    free (s->v[i]);
+  free (s->v);
+  memset (s, 0, sizeof *s);
+}
+
+static int
+strs_cmp (const void *a, const void *b)
+{
+  return strcmp (*(char *const *)a, *(char *const *)b);
+}
+
+/* Which cases belong to which TOML version is not data in the corpus but Go
+ * source beside it (version.go: a map from version to the glob patterns it
+ * leaves out, optionally inheriting another version's), so this reads just
+ * enough Go to take those lists: tokens, with comments skipped. */
+enum go_kind
+{
+  GO_END,
+  GO_STRING,
+  GO_IDENT,
+  GO_PUNCT
+};
+
+struct go_tok
+{
+  enum go_kind kind;
+  const char *s;
+  size_t len;
+};
+
+static bool
+go_next (const char **pp, struct go_tok *t)
+{
+  const char *p = *pp;
+
+  for (;;)
+    {
+      p += strspn (p, " \t\r\n");
+      if (p[0] == '/' && p[1] == '/')
+        p += strcspn (p, "\n");
+      else if (p[0] == '/' && p[1] == '*')
+        {
+          const char *e = strstr (p + 2, "*/");
+          if (e == NULL)
+            return false;
+          p = e + 2;
+        }
+      else
+        break;
+    }
+  t->s = p;
+  t->len = 1;
+  if (*p == '\0')
+    {
+      t->kind = GO_END;
+      t->len = 0;
+    }
+  else if (*p == '"' || *p == '`')
+    {
+      /* Patterns are plain paths: a backslash would need Go's unescaping,
+       * so it is refused rather than misread. */
+      size_t n = strcspn (p + 1, *p == '"' ? "\"\\\n" : "`");
+      if (p[1 + n] != *p)
+        return false;
+      t->kind = GO_STRING;
+      t->s = p + 1;
+      t->len = n;
+      p += n + 2;
+      *pp = p;
+      return true;
+    }
+  else if (isalnum ((unsigned char)*p) || *p == '_')
+    {
+      t->kind = GO_IDENT;
+      while (isalnum ((unsigned char)p[t->len]) || p[t->len] == '_')
+        t->len++;
+    }
   else
-    snprintf (dir, sizeof dir, "../shared/testdata/toml-test");
-  return dir;
+    t->kind = GO_PUNCT;
+  *pp = p + t->len;
+  return true;
+}
+
+static bool
+go_is (const struct go_tok *t, const char *text)
+{
+  return t->kind != GO_END && t->len == strlen (text)
+         && memcmp (t->s, text, t->len) == 0;
+}
+
+/* Takes the tokens of TEXT, separated by spaces, in order. */
+static bool
+go_expect (const char **pp, const char *text)
+{
+  char copy[64], *save = NULL, *w;
+  struct go_tok t;
+
+  snprintf (copy, sizeof copy, "%s", text);
+  for (w = strtok_r (copy, " ", &save); w != NULL;
+       w = strtok_r (NULL, " ", &save))
+    if (!go_next (pp, &t) || !go_is (&t, w))
+      return false;
+  return true;
+}
+
+/* Appends the patterns version.go leaves out of VERSION, following
+ * "inherit" as toml-test's runner does; false, with why, when the file
+ * does not have that shape. */
+static bool
+version_excludes (const char *src, const char *version, struct strs *out,
+                  int depth, char *why, size_t cap)
+{
+  const char *p = src, *q;
+  struct go_tok t;
+  char inherit[64] = "";
+  bool found = false, listed = false;
+  int level = 1;
+
+  if (depth > 8)
+    {
+      snprintf (why, cap, "versions inherit each other in a loop");
+      return false;
+    }
+  /* The map entry: "VERSION": versionSpec{ (the type may be elided). */
+  while (!found && go_next (&p, &t) && t.kind != GO_END)
+    {
+      if (!(t.kind == GO_STRING && go_is (&t, version)))
+        continue;
+      q = p;
+      if (!go_expect (&q, ":") || !go_next (&q, &t))
+        continue;
+      if (t.kind == GO_IDENT && !go_next (&q, &t))
+        continue;
+      if (go_is (&t, "{"))
+        {
+          found = true;
+          p = q;
+        }
+    }
+  if (!found)
+    {
+      snprintf (why, cap, "no entry for version \"%s\"", version);
+      return false;
+    }
+  while (level > 0)
+    {
+      if (!go_next (&p, &t) || t.kind == GO_END)
+        {
+          snprintf (why, cap, "the entry for \"%s\" does not end", version);
+          return false;
+        }
+      if (go_is (&t, "{"))
+        level++;
+      else if (go_is (&t, "}"))
+        level--;
+      else if (level == 1 && go_is (&t, "exclude"))
+        {
+          if (!go_expect (&p, ": [ ] string {"))
+            {
+              snprintf (why, cap, "\"%s\": exclude is not a []string{...}",
+                        version);
+              return false;
+            }
+          while (go_next (&p, &t) && t.kind == GO_STRING)
+            {
+              strs_push (out, t.s, t.len);
+              if (!go_next (&p, &t) || !(go_is (&t, ",") || go_is (&t, "}")))
+                break;
+              if (go_is (&t, "}"))
+                break;
+            }
+          if (!go_is (&t, "}"))
+            {
+              snprintf (why, cap, "\"%s\": exclude holds other than strings",
+                        version);
+              return false;
+            }
+          listed = true;
+        }
+      else if (level == 1 && go_is (&t, "inherit"))
+        {
+          if (!go_expect (&p, ":") || !go_next (&p, &t) || t.kind != GO_STRING
+              || t.len >= sizeof inherit)
+            {
+              snprintf (why, cap, "\"%s\": inherit is not a version", version);
+              return false;
+            }
+          memcpy (inherit, t.s, t.len);
+          inherit[t.len] = '\0';
+        }
+    }
+  if (!listed && inherit[0] == '\0')
+    {
+      snprintf (why, cap, "\"%s\" has neither exclude nor inherit", version);
+      return false;
+    }
+  return inherit[0] == '\0'
+         || version_excludes (src, inherit, out, depth + 1, why, cap);
+}
+
+/* Every .toml under ROOT/REL, as paths relative to ROOT. */
+static bool
+list_cases (const char *root, const char *rel, struct strs *out)
+{
+  char path[2048], sub[1024];
+  cleanup_dir DIR *d = NULL;
+  struct dirent *e;
+  struct stat st;
+
+  snprintf (path, sizeof path, "%s/%s", root, rel);
+  d = opendir (path);
+  if (d == NULL)
+    return false;
+  while ((e = readdir (d)) != NULL)
+    {
+      size_t n = strlen (e->d_name);
+      if (e->d_name[0] == '.')
+        continue;
+      snprintf (sub, sizeof sub, "%s/%s", rel, e->d_name);
+      snprintf (path, sizeof path, "%s/%s", root, sub);
+      if (stat (path, &st) != 0)
+        return false;
+      if (S_ISDIR (st.st_mode))
+        {
+          if (!list_cases (root, sub, out))
+            return false;
+        }
+      else if (n > 5 && strcmp (e->d_name + n - 5, ".toml") == 0)
+        strs_push (out, sub, strlen (sub));
+    }
+  return true;
+}
+
+/* toml-test matches its patterns (Go's path.Match: '*' stops at '/')
+ * against the case's path without ".toml". */
+static bool
+excluded (const char *name, const struct strs *patterns)
+{
+  char stem[1024];
+
+  snprintf (stem, sizeof stem, "%.*s", (int)strlen (name) - 5, name);
+  for (size_t i = 0; i < patterns->n; i++)
+    if (fnmatch (patterns->v[i], stem, FNM_PATHNAME) == 0)
+      return true;
+  return false;
 }
 
 /* Reads a whole file into a buffer of exactly its size, with no NUL after
@@ -400,41 +674,116 @@ run_case (const char *dir, const char *name)
 TEST (toml_test_corpus_1_0_0)
 {
   const char *dir = corpus_dir ();
-  char list[1100], line[1024];
-  int nvalid = 0, ninvalid = 0, passed = 0, failed = 0;
-  cleanup_fclose FILE *f = NULL;
+  char path[1100], tests[1100], why[512];
+  struct strs patterns = { 0 }, cases = { 0 };
+  int nvalid = 0, ninvalid = 0, nother = 0, passed = 0, failed = 0;
+  cleanup_free char *src = NULL;
+  const char *commit = "?";
+  mp_error err = { 0 };
+  toml_value *stamp;
+  size_t len, i;
 
-  snprintf (list, sizeof list, "%s/tests/files-toml-1.0.0", dir);
-  f = fopen (list, "r");
-  if (f == NULL)
-    fprintf (stderr, "cannot open %s (set MP_SHARED_DIR)\n", list);
-  REQUIRE (f != NULL);
-  while (fgets (line, sizeof line, f) != NULL)
+  snprintf (path, sizeof path, "%s/version.go", dir);
+  src = slurp (path, &len);
+  if (src == NULL)
+    fprintf (stderr,
+             "cannot read %s: `make unstable` fetches toml-test from Debian "
+             "(or set MP_TOML_TEST_DIR to a toml-test checkout)\n",
+             path);
+  REQUIRE (src != NULL);
+  src = realloc (src, len + 1);
+  src[len] = '\0';
+  if (!version_excludes (src, "1.0.0", &patterns, 0, why, sizeof why))
+    fprintf (stderr, "%s: %s\n", path, why);
+  /* No patterns would run 1.1.0's cases too: the file changed shape. */
+  CHECK (patterns.n > 0);
+
+  snprintf (tests, sizeof tests, "%s/tests", dir);
+  CHECK (list_cases (tests, "valid", &cases));
+  CHECK (list_cases (tests, "invalid", &cases));
+  qsort (cases.v, cases.n, sizeof *cases.v, strs_cmp);
+  for (i = 0; i < cases.n && patterns.n > 0; i++)
     {
-      size_t n = strcspn (line, "\r\n");
-      const char *why;
-      line[n] = '\0';
-      if (n < 5 || strcmp (line + n - 5, ".toml") != 0)
-        continue;
-      if (strncmp (line, "valid/", 6) == 0)
+      const char *name = cases.v[i], *fail;
+      if (excluded (name, &patterns))
+        {
+          nother++;
+          continue;
+        }
+      if (strncmp (name, "valid/", 6) == 0)
         nvalid++;
       else
         ninvalid++;
-      why = run_case (dir, line);
-      if (why == NULL)
+      fail = run_case (dir, name);
+      if (fail == NULL)
         passed++;
       else
         {
           failed++;
-          fprintf (stderr, "toml-test FAIL %s: %s\n", line, why);
+          fprintf (stderr, "toml-test FAIL %s: %s\n", name, fail);
         }
     }
-  printf ("toml-test 1.0.0: %d valid and %d invalid cases: %d passed, %d "
-          "failed\n",
-          nvalid, ninvalid, passed, failed);
+  /* Which toml-test this is, for the log (the corpus moves with unstable). */
+  snprintf (path, sizeof path, "%s/tests/version.toml", dir);
+  stamp = toml_parse_file (path, &err);
+  if (toml_string (toml_table_get (stamp, "commit")) != NULL)
+    commit = toml_string (toml_table_get (stamp, "commit"));
+  printf ("toml-test %s, TOML 1.0.0: %d valid and %d invalid cases (%d of "
+          "other versions left out): %d passed, %d failed\n",
+          commit, nvalid, ninvalid, nother, passed, failed);
+  toml_free (stamp);
+  strs_free (&patterns);
+  strs_free (&cases);
   /* A list this short means the corpus was not found whole. */
   CHECK (nvalid >= 200 && ninvalid >= 400);
   CHECK (failed == 0);
+}
+
+/* The reader of version.go, on the shapes that file may take. */
+TEST (toml_test_version_lists)
+{
+  static const char go[]
+      = "package tomltest\n"
+        "var versions = map[string]versionSpec{\n"
+        "\t\"1.1.0\": versionSpec{\n"
+        "\t\texclude: []string{\"valid/spec-1.0.0/*\", // \"not/this\"\n"
+        "\t\t\t\"invalid/a\",\n"
+        "\t\t},\n"
+        "\t},\n"
+        "\t/* \"1.0.0\": versionSpec{exclude: []string{\"no\"}}, */\n"
+        "\t\"1.0.0\": {\n"
+        "\t\texclude: []string{`valid/spec-1.1.0/*`, \"valid/x\"},\n"
+        "\t},\n"
+        "\t\"1.2.0\": versionSpec{inherit: \"1.1.0\", exclude: []string{\n"
+        "\t\t\"valid/y\"}},\n"
+        "\t\"loop\": versionSpec{inherit: \"loop\"},\n"
+        "\t\"bad\": versionSpec{exclude: []string{\"a\\\\b\"}},\n"
+        "}\n";
+  struct strs p = { 0 };
+  char why[256];
+
+  CHECK (version_excludes (go, "1.0.0", &p, 0, why, sizeof why));
+  REQUIRE (p.n == 2);
+  CHECK_STR (p.v[0], "valid/spec-1.1.0/*");
+  CHECK_STR (p.v[1], "valid/x");
+  CHECK (excluded ("valid/spec-1.1.0/a.toml", &p));
+  CHECK (!excluded ("valid/spec-1.1.0/deeper/a.toml", &p));
+  CHECK (!excluded ("valid/xx.toml", &p));
+  strs_free (&p);
+
+  CHECK (version_excludes (go, "1.2.0", &p, 0, why, sizeof why));
+  REQUIRE (p.n == 3);
+  CHECK_STR (p.v[0], "valid/y");
+  CHECK_STR (p.v[2], "invalid/a");
+  strs_free (&p);
+
+  CHECK (!version_excludes (go, "loop", &p, 0, why, sizeof why));
+  CHECK_STR (why, "versions inherit each other in a loop");
+  strs_free (&p);
+  CHECK (!version_excludes (go, "bad", &p, 0, why, sizeof why));
+  CHECK (!version_excludes (go, "2.0.0", &p, 0, why, sizeof why));
+  CHECK_STR (why, "no entry for version \"2.0.0\"");
+  strs_free (&p);
 }
 
 /* ---- The API --------------------------------------------------------- */
@@ -852,6 +1201,7 @@ TEST (parse_file)
   CHECK (err.code == MP_ERR_NOT_FOUND && err.sys_errno == ENOENT);
 }
 
-TEST_MAIN (T (toml_test_corpus_1_0_0), T (containerd_config_paths),
-           T (typed_getters), T (errors_name_line_and_column), T (scalars),
+TEST_MAIN (T (toml_test_corpus_1_0_0), T (toml_test_version_lists),
+           T (containerd_config_paths), T (typed_getters),
+           T (errors_name_line_and_column), T (scalars),
            T (tables_and_arrays_of_tables), T (limits), T (parse_file))
