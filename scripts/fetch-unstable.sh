@@ -35,13 +35,18 @@ cd "$cache/debs"
 rm -f ./*.deb
 # shellcheck disable=SC2086
 apt-get $opts download $pkgs >/dev/null
-rm -rf "$cache/root"
-for d in ./*.deb; do dpkg -x "$d" "$cache/root"; done
+# Unpacked beside the old tree and swapped in: tests running from the old
+# one (another checkout sharing this cache) keep their binaries.
+rm -rf "$cache/root.new" "$cache/root.old"
+for d in ./*.deb; do dpkg -x "$d" "$cache/root.new"; done
 for b in containerd ctr containerd-shim-runc-v2 oras soci-snapshotter-grpc containerd-nydus-grpc; do
-  [ -x "$cache/root/usr/bin/$b" ] || { echo "fetch-unstable: $b missing from the unpacked packages" >&2; exit 1; }
+  [ -x "$cache/root.new/usr/bin/$b" ] || { echo "fetch-unstable: $b missing from the unpacked packages" >&2; exit 1; }
 done
 # tests/test_toml.c selects its cases with version.go's exclude lists.
 for f in tests/valid tests/invalid version.go; do
-  [ -e "$cache/root/$toml_test/$f" ] || { echo "fetch-unstable: toml-test's $f missing from golang-github-burntsushi-toml-dev (moved in a new version?)" >&2; exit 1; }
+  [ -e "$cache/root.new/$toml_test/$f" ] || { echo "fetch-unstable: toml-test's $f missing from golang-github-burntsushi-toml-dev (moved in a new version?)" >&2; exit 1; }
 done
+[ -d "$cache/root" ] && mv "$cache/root" "$cache/root.old"
+mv "$cache/root.new" "$cache/root"
+rm -rf "$cache/root.old"
 touch "$stamp"
