@@ -31,7 +31,8 @@ trap 'rm -rf "$dir"' EXIT
 bin=$dir/unpack_bench
 ${CC:-cc} -O2 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
   -D_GNU_SOURCE -I. $(pkg-config --cflags libarchive libcrypto) \
-  bench/unpack_bench.c model/unpack.c util/error.c util/fsutil.c -o "$bin" \
+  bench/unpack_bench.c store/unpack.c store/unpack_pipe.c store/unpack_plan.c \
+  model/digest.c util/error.c util/fsutil.c -o "$bin" \
   $(pkg-config --libs libarchive libcrypto) -lpthread
 
 echo "generating ${MB} MiB of input in $dir"

@@ -1,37 +1,8 @@
-/* Layer unpacking: digest verification, decompression, confined extraction.
- *
- * Data flow for a tar layer.  The blob is hashed as read (blob digest), the
- * decompressed stream is hashed as produced (diffId), and the tar entries
- * are written to disk, all at once in a pipeline of threads joined by
- * bounded rings of 1 MiB slots:
- *
- *   reader ──ring_in──┬─> blob hasher
- *   (read src_fd)     └─> decompressor ──ring_mid──┬─> diffId hasher
- *                         (libarchive filter only)  └─> tar extractor (caller)
- *
- * For a plain tar the decompressor is absent: the extractor and one hasher
- * (blob digest == diffId) read ring_in directly.
- *
- * Why this shape for the diffId: libarchive decompresses internally and
- * offers no hook on the decompressed bytes it hands its tar reader.  So we
- * run two libarchive readers: the outer one has only the expected filter
- * (gzip or zstd) and the "raw" format, so archive_read_data() returns the
- * plain tar stream, which we hash and feed to the inner reader (tar format,
- * no filter) through its read callback.  Decompression stays libarchive's
- * (no hand-written gzip/zstd framing), nothing is decompressed twice, and
- * the diffId covers exactly the bytes the tar reader parses.  Threads make
- * it fast: SHA-256 runs at about 1.7 GB/s with SHA-NI, as costly as writing
- * the files, so hashing on the extracting thread would cost up to twice
- * `tar -x`; in the pipeline the hashes overlap with decompression and
- * writing, like `zstd -dc | tar -x` overlaps its two processes.
- *
- * Both readers stop at the end of what they parse, so the rings keep
- * flowing after the extractor is done: the reader reads src_fd to EOF and
- * the hashers hash every byte, trailing padding and garbage included,
- * before the digests are compared.  When the tar or the compressed stream
- * turns out to be corrupt, reading and hashing the blob still go on to its
- * end: a damaged download is then reported as the digest mismatch it is,
- * not as whatever the damage looked like to a parser.
+/* Layer unpacking: confined extraction of tar layers, verified copies of
+ * raw layers, and the entry point that puts the result in place.  The
+ * pipeline that reads, hashes and decompresses a blob (and why it has its
+ * shape) is in unpack_pipe.c; the limits and the checks on a manifest
+ * before unpacking are in unpack_plan.c.
  *
  * Confinement.  Every path is normalised first (no leading "/", no ".."
  * component, limits on length and depth).  Its parent directory is opened
@@ -42,6 +13,7 @@
  * symlink in the last component.  So no write ever goes through a symlink,
  * whatever the archive created before. */
 #include "store/unpack.h"
+#include "store/unpack_internal.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -62,22 +34,8 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
-#include "model/digest.h"
-#include "model/manifest.h"
-#include "model/mediatype.h"
-#include "model/modelconfig.h"
 #include "util/fsutil.h"
 
-/* Overridable at build time for tuning.  8 x 1 MiB measured best on a
- * 2-CPU machine: fewer or smaller slots couple the threads too tightly,
- * more or larger ones fall out of the CPU caches between the threads. */
-#ifndef SLOT_SIZE
-#define SLOT_SIZE (1024 * 1024)
-#endif
-#ifndef RING_SLOTS
-#define RING_SLOTS 8
-#endif
-#define RING_MAX_CONSUMERS 2
 /* copy_file_range chunk: large enough to amortise the syscall, small enough
  * that the hasher reading the copy behind it finds it in the page cache. */
 #define COPY_CHUNK (64 * 1024 * 1024)
@@ -99,568 +57,6 @@ model_unpack_copy_method_name (enum model_unpack_copy_method m)
       return "read_write";
     }
   return "?";
-}
-
-/* ---- digests ---- */
-
-struct digest
-{
-  const char *text; /* as given, for messages */
-  const EVP_MD *md;
-  unsigned char want[EVP_MAX_MD_SIZE];
-  unsigned len;
-};
-
-static int
-hexval (char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  return -1;
-}
-
-/* OCI digests: "sha256:" + 64 or "sha512:" + 128 lowercase hex digits. */
-static int
-digest_parse (const char *s, const char *what, struct digest *d, mp_error *err)
-{
-  const char *hex;
-  size_t n;
-
-  memset (d, 0, sizeof *d);
-  d->text = s;
-  if (strncmp (s, "sha256:", 7) == 0)
-    d->md = EVP_sha256 ();
-  else if (strncmp (s, "sha512:", 7) == 0)
-    d->md = EVP_sha512 ();
-  else
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "%s \"%s\": algorithm must be sha256 or sha512", what,
-                         s);
-  hex = s + 7;
-  d->len = (unsigned)EVP_MD_get_size (d->md);
-  n = strlen (hex);
-  if (n != 2 * (size_t)d->len)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "%s \"%s\": expected %u hex digits", what, s,
-                         2 * d->len);
-  for (size_t i = 0; i < d->len; i++)
-    {
-      int hi = hexval (hex[2 * i]), lo = hexval (hex[2 * i + 1]);
-      if (hi < 0 || lo < 0)
-        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                             "%s \"%s\": not lowercase hex", what, s);
-      d->want[i] = (unsigned char)(hi << 4 | lo);
-    }
-  return 0;
-}
-
-static void
-digest_format (const struct digest *d, const unsigned char *md, char *out,
-               size_t outsz)
-{
-  static const char hx[] = "0123456789abcdef";
-  size_t o = (size_t)snprintf (
-      out, outsz, "%s:", d->md == EVP_sha256 () ? "sha256" : "sha512");
-
-  for (unsigned i = 0; i < d->len && o + 2 < outsz; i++)
-    {
-      out[o++] = hx[md[i] >> 4];
-      out[o++] = hx[md[i] & 15];
-    }
-  out[o < outsz ? o : outsz - 1] = '\0';
-}
-
-static int
-digest_check (const struct digest *d, const unsigned char *got,
-              const char *what, mp_error *err)
-{
-  char buf[160];
-
-  if (memcmp (d->want, got, d->len) == 0)
-    return 0;
-  digest_format (d, got, buf, sizeof buf);
-  return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                       "%s mismatch: expected %s, got %s", what, d->text, buf);
-}
-
-/* ---- the job: first error wins ---- */
-
-struct job
-{
-  pthread_mutex_t mu;
-  bool failed;
-  mp_error err;
-};
-
-static void
-job_fail (struct job *j, const mp_error *e)
-{
-  pthread_mutex_lock (&j->mu);
-  if (!j->failed)
-    {
-      j->failed = true;
-      j->err = *e;
-    }
-  pthread_mutex_unlock (&j->mu);
-}
-
-static bool
-job_error (struct job *j, mp_error *out)
-{
-  bool failed;
-
-  pthread_mutex_lock (&j->mu);
-  failed = j->failed;
-  if (failed && out != NULL)
-    *out = j->err;
-  pthread_mutex_unlock (&j->mu);
-  return failed;
-}
-
-/* ---- ring: one producer, up to two consumers, each sees every slot ---- */
-
-struct ring
-{
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  bool ready;
-  /* Slots are allocated on first use: most layers (configs, docs) fit in
-   * one. */
-  unsigned char *slot[RING_SLOTS];
-  size_t len[RING_SLOTS];
-  uint64_t produced;
-  uint64_t consumed[RING_MAX_CONSUMERS];
-  bool detached[RING_MAX_CONSUMERS];
-  unsigned nconsumers;
-  bool eof, failed, cancelled;
-};
-
-static void
-ring_init (struct ring *r, unsigned nconsumers)
-{
-  memset (r, 0, sizeof *r);
-  r->nconsumers = nconsumers;
-  pthread_mutex_init (&r->mu, NULL);
-  pthread_cond_init (&r->cv, NULL);
-  r->ready = true;
-}
-
-static void
-ring_destroy (struct ring *r)
-{
-  if (!r->ready)
-    return;
-  for (unsigned i = 0; i < RING_SLOTS; i++)
-    free (r->slot[i]);
-  pthread_mutex_destroy (&r->mu);
-  pthread_cond_destroy (&r->cv);
-  r->ready = false;
-}
-
-/* Slots still held by the slowest attached consumer; 0 when nobody is
- * attached.  Called with the lock held. */
-static uint64_t
-ring_backlog (const struct ring *r, bool *anyone)
-{
-  uint64_t worst = 0;
-
-  *anyone = false;
-  for (unsigned c = 0; c < r->nconsumers; c++)
-    if (!r->detached[c])
-      {
-        *anyone = true;
-        if (r->produced - r->consumed[c] > worst)
-          worst = r->produced - r->consumed[c];
-      }
-  return worst;
-}
-
-/* Next free slot, or NULL when the ring was cancelled or nobody reads it
- * any more (the producer then stops quietly).  *NOMEM is set when a slot
- * could not be allocated. */
-static unsigned char *
-ring_begin_write (struct ring *r, bool *nomem)
-{
-  unsigned char *p = NULL;
-  unsigned i;
-  bool anyone;
-
-  *nomem = false;
-  pthread_mutex_lock (&r->mu);
-  while (!r->cancelled && ring_backlog (r, &anyone) >= RING_SLOTS)
-    pthread_cond_wait (&r->cv, &r->mu);
-  ring_backlog (r, &anyone);
-  i = (unsigned)(r->produced % RING_SLOTS);
-  if (!r->cancelled && anyone)
-    p = r->slot[i];
-  pthread_mutex_unlock (&r->mu);
-  if (p == NULL && !r->cancelled && anyone)
-    {
-      /* Only the producer touches a slot nobody holds. */
-      p = malloc (SLOT_SIZE);
-      if (p == NULL)
-        *nomem = true;
-      pthread_mutex_lock (&r->mu);
-      r->slot[i] = p;
-      pthread_mutex_unlock (&r->mu);
-    }
-  return p;
-}
-
-static void
-ring_end_write (struct ring *r, size_t len)
-{
-  pthread_mutex_lock (&r->mu);
-  r->len[r->produced % RING_SLOTS] = len;
-  r->produced++;
-  pthread_cond_broadcast (&r->cv);
-  pthread_mutex_unlock (&r->mu);
-}
-
-static void
-ring_set (struct ring *r, bool *flag)
-{
-  pthread_mutex_lock (&r->mu);
-  *flag = true;
-  pthread_cond_broadcast (&r->cv);
-  pthread_mutex_unlock (&r->mu);
-}
-
-/* The producer is done; FAILED tells consumers the stream is incomplete. */
-static void
-ring_close (struct ring *r, bool failed)
-{
-  pthread_mutex_lock (&r->mu);
-  r->eof = true;
-  r->failed = failed;
-  pthread_cond_broadcast (&r->cv);
-  pthread_mutex_unlock (&r->mu);
-}
-
-static void
-ring_cancel (struct ring *r)
-{
-  ring_set (r, &r->cancelled);
-}
-
-static void
-ring_detach (struct ring *r, unsigned c)
-{
-  ring_set (r, &r->detached[c]);
-}
-
-/* Consumer C's next slot: 1 with *BUF and *LEN (hand it back with
- * ring_release), 0 at the end of a complete stream, -1 if the stream
- * failed or the ring was cancelled. */
-static int
-ring_read (struct ring *r, unsigned c, const unsigned char **buf, size_t *len)
-{
-  int ret;
-
-  pthread_mutex_lock (&r->mu);
-  while (!r->cancelled && !r->eof && r->consumed[c] == r->produced)
-    pthread_cond_wait (&r->cv, &r->mu);
-  if (r->cancelled)
-    ret = -1;
-  else if (r->consumed[c] < r->produced)
-    {
-      size_t i = r->consumed[c] % RING_SLOTS;
-      *buf = r->slot[i];
-      *len = r->len[i];
-      ret = 1;
-    }
-  else
-    ret = r->failed ? -1 : 0;
-  pthread_mutex_unlock (&r->mu);
-  return ret;
-}
-
-static void
-ring_release (struct ring *r, unsigned c)
-{
-  pthread_mutex_lock (&r->mu);
-  r->consumed[c]++;
-  pthread_cond_broadcast (&r->cv);
-  pthread_mutex_unlock (&r->mu);
-}
-
-/* A libarchive read callback over consumer C of a ring.  libarchive may
- * use the block it got until it calls again, so a slot is released only on
- * the next call. */
-struct ring_reader
-{
-  struct ring *ring;
-  unsigned cons;
-  bool holding;
-};
-
-static ssize_t
-ring_reader_cb (struct archive *a, void *p, const void **buf)
-{
-  struct ring_reader *rr = p;
-  const unsigned char *b;
-  size_t len;
-  int r;
-
-  if (rr->holding)
-    {
-      ring_release (rr->ring, rr->cons);
-      rr->holding = false;
-    }
-  r = ring_read (rr->ring, rr->cons, &b, &len);
-  if (r < 0)
-    {
-      archive_set_error (a, EIO, "input stream failed");
-      return -1;
-    }
-  if (r == 0)
-    return 0;
-  rr->holding = true;
-  *buf = b;
-  return (ssize_t)len;
-}
-
-/* Stop consuming: release what is held and let the producer run on. */
-static void
-ring_reader_detach (struct ring_reader *rr)
-{
-  if (rr->ring == NULL)
-    return;
-  if (rr->holding)
-    ring_release (rr->ring, rr->cons);
-  rr->holding = false;
-  ring_detach (rr->ring, rr->cons);
-}
-
-/* ---- pipeline threads ---- */
-
-struct reader_task
-{
-  struct job *job;
-  struct ring *out;
-  int fd;
-  uint64_t limit; /* 0 = none */
-  uint64_t bytes;
-};
-
-static void *
-reader_main (void *p)
-{
-  struct reader_task *t = p;
-  mp_error e = { 0 };
-
-  for (;;)
-    {
-      bool nomem;
-      unsigned char *buf = ring_begin_write (t->out, &nomem);
-      size_t n = 0;
-      bool eof = false;
-
-      if (nomem)
-        {
-          mp_error_sys (&e, ENOMEM, "read layer blob");
-          goto fail;
-        }
-      if (buf == NULL)
-        {
-          ring_close (t->out, true);
-          return NULL;
-        }
-      /* Fill whole slots even from a pipe: fewer handoffs between threads.*/
-      while (n < SLOT_SIZE)
-        {
-          ssize_t r = read (t->fd, buf + n, SLOT_SIZE - n);
-          if (r < 0 && errno == EINTR)
-            continue;
-          if (r < 0)
-            {
-              mp_error_sys (&e, errno, "read layer blob");
-              goto fail;
-            }
-          if (r == 0)
-            {
-              eof = true;
-              break;
-            }
-          n += (size_t)r;
-        }
-      t->bytes += n;
-      if (t->limit != 0 && t->bytes > t->limit)
-        {
-          mp_error_set (&e, MP_ERR_INVALID_ARGUMENT,
-                        "tar stream exceeds the limit of %llu bytes "
-                        "(max_layer_bytes)",
-                        (unsigned long long)t->limit);
-          goto fail;
-        }
-      if (n > 0)
-        ring_end_write (t->out, n);
-      if (eof)
-        {
-          ring_close (t->out, false);
-          return NULL;
-        }
-    }
-fail:
-  job_fail (t->job, &e);
-  ring_close (t->out, true);
-  return NULL;
-}
-
-struct hash_task
-{
-  struct ring *in;
-  unsigned cons;
-  const EVP_MD *md[2];
-  unsigned nmd;
-  unsigned char out[2][EVP_MAX_MD_SIZE];
-  bool complete; /* saw the whole stream */
-  uint64_t bytes;
-};
-
-static void *
-hasher_main (void *p)
-{
-  struct hash_task *t = p;
-  EVP_MD_CTX *ctx[2] = { NULL, NULL };
-  const unsigned char *buf;
-  size_t len;
-  int r;
-
-  for (unsigned i = 0; i < t->nmd; i++)
-    {
-      ctx[i] = EVP_MD_CTX_new ();
-      if (ctx[i] == NULL || !EVP_DigestInit_ex (ctx[i], t->md[i], NULL))
-        goto out;
-    }
-  while ((r = ring_read (t->in, t->cons, &buf, &len)) > 0)
-    {
-      for (unsigned i = 0; i < t->nmd; i++)
-        EVP_DigestUpdate (ctx[i], buf, len);
-      t->bytes += len;
-      ring_release (t->in, t->cons);
-    }
-  if (r == 0)
-    {
-      t->complete = true;
-      for (unsigned i = 0; i < t->nmd; i++)
-        if (!EVP_DigestFinal_ex (ctx[i], t->out[i], NULL))
-          t->complete = false;
-    }
-out:
-  /* Whatever ended the loop, let the producer run on without us. */
-  ring_detach (t->in, t->cons);
-  for (unsigned i = 0; i < t->nmd; i++)
-    EVP_MD_CTX_free (ctx[i]);
-  return NULL;
-}
-
-struct decompress_task
-{
-  struct job *job;
-  struct ring_reader in;
-  struct ring *out;
-  int filter; /* ARCHIVE_FILTER_GZIP or ARCHIVE_FILTER_ZSTD */
-  uint64_t limit;
-  uint64_t bytes;
-};
-
-static void *
-decompressor_main (void *p)
-{
-  struct decompress_task *t = p;
-  const char *fname = t->filter == ARCHIVE_FILTER_GZIP ? "gzip" : "zstd";
-  struct archive *a = archive_read_new ();
-  struct archive_entry *entry;
-  mp_error e = { 0 };
-  int r;
-
-  if (a == NULL)
-    {
-      mp_error_sys (&e, ENOMEM, "decompress");
-      goto fail;
-    }
-  /* ARCHIVE_WARN here would mean libarchive runs an external program
-   * instead of its built-in decoder: refuse that. */
-  r = t->filter == ARCHIVE_FILTER_GZIP ? archive_read_support_filter_gzip (a)
-                                       : archive_read_support_filter_zstd (a);
-  if (r != ARCHIVE_OK || archive_read_support_format_raw (a) != ARCHIVE_OK)
-    {
-      mp_error_set (&e, MP_ERR_INTERNAL, "libarchive lacks built-in %s", fname);
-      goto fail;
-    }
-  if (archive_read_open (a, &t->in, NULL, ring_reader_cb, NULL) != ARCHIVE_OK
-      || archive_read_next_header (a, &entry) != ARCHIVE_OK)
-    goto archive_fail;
-  /* Exactly our filter above libarchive's pass-through one: a stream that
-   * is not compressed, or compressed twice, is not what the media type
-   * says. */
-  if (archive_filter_count (a) != 2 || archive_filter_code (a, 0) != t->filter)
-    {
-      mp_error_set (&e, MP_ERR_INVALID_ARGUMENT,
-                    "layer blob is not a single %s stream", fname);
-      goto fail;
-    }
-  for (;;)
-    {
-      bool nomem;
-      unsigned char *buf = ring_begin_write (t->out, &nomem);
-      size_t n = 0;
-      bool eof = false;
-
-      if (nomem)
-        {
-          mp_error_sys (&e, ENOMEM, "decompress");
-          goto fail;
-        }
-      if (buf == NULL)
-        break; /* cancelled or nobody listens: stop quietly */
-      while (n < SLOT_SIZE)
-        {
-          ssize_t got = archive_read_data (a, buf + n, SLOT_SIZE - n);
-          if (got < 0)
-            goto archive_fail;
-          if (got == 0)
-            {
-              eof = true;
-              break;
-            }
-          n += (size_t)got;
-        }
-      t->bytes += n;
-      if (t->bytes > t->limit)
-        {
-          mp_error_set (&e, MP_ERR_INVALID_ARGUMENT,
-                        "layer expands to more than %llu bytes "
-                        "(max_layer_bytes, max_layer_ratio)",
-                        (unsigned long long)t->limit);
-          goto fail;
-        }
-      if (n > 0)
-        ring_end_write (t->out, n);
-      if (eof)
-        break;
-    }
-  archive_read_free (a);
-  /* The compressed stream may go on (trailing bytes): the reader and blob
-   * hasher see it to the end without us. */
-  ring_reader_detach (&t->in);
-  ring_close (t->out, false);
-  return NULL;
-
-archive_fail:
-  mp_error_set (&e, MP_ERR_INVALID_ARGUMENT, "%s stream: %s", fname,
-                archive_error_string (a) ? archive_error_string (a)
-                                         : "unreadable");
-fail:
-  job_fail (t->job, &e);
-  if (a != NULL)
-    archive_read_free (a);
-  ring_reader_detach (&t->in);
-  ring_close (t->out, true);
-  return NULL;
 }
 
 /* ---- confined tree ---- */
@@ -1045,83 +441,6 @@ tree_finish_dirs (struct tree *t, mp_error *err)
   return 0;
 }
 
-/* ---- limits ---- */
-
-const char *const model_unpack_limit_names[]
-    = { "max_layer_bytes",   "max_layer_ratio",   "ratio_floor_bytes",
-        "max_layer_entries", "max_model_entries", NULL };
-
-int
-model_unpack_limit_set (struct model_unpack_limits *l, const char *name,
-                        uint64_t v)
-{
-  uint64_t *fields[] = { &l->max_layer_bytes, &l->max_ratio, &l->ratio_floor,
-                         &l->max_layer_entries, &l->max_model_entries };
-
-  for (size_t i = 0; model_unpack_limit_names[i] != NULL; i++)
-    if (strcmp (name, model_unpack_limit_names[i]) == 0)
-      {
-        *fields[i] = v;
-        return 0;
-      }
-  return -1;
-}
-
-struct model_unpack_limits
-model_unpack_limits_resolve (const struct model_unpack_limits *l)
-{
-  struct model_unpack_limits r = { 0 };
-
-  if (l != NULL)
-    r = *l;
-  if (r.max_layer_bytes == 0)
-    r.max_layer_bytes = MODEL_UNPACK_DEFAULT_MAX_BYTES;
-  if (r.max_ratio == 0)
-    r.max_ratio = MODEL_UNPACK_DEFAULT_MAX_RATIO;
-  if (r.ratio_floor == 0)
-    r.ratio_floor = MODEL_UNPACK_DEFAULT_RATIO_FLOOR;
-  if (r.max_layer_entries == 0)
-    r.max_layer_entries = MODEL_UNPACK_DEFAULT_MAX_ENTRIES;
-  if (r.max_model_entries == 0)
-    r.max_model_entries = MODEL_UNPACK_DEFAULT_MAX_MODEL_ENTRIES;
-  return r;
-}
-
-/* The bounds for this layer: explicit options win; otherwise a compressed
- * layer may expand to max_ratio times its blob (at least ratio_floor),
- * and nothing past max_layer_bytes. */
-static void
-effective_limits (const struct model_unpack_opts *o, int src_fd,
-                  uint64_t *max_bytes, uint64_t *max_entries)
-{
-  struct model_unpack_limits l = model_unpack_limits_resolve (o->limits);
-  uint64_t bytes = l.max_layer_bytes;
-
-  if (o->format == MODEL_LAYER_TAR_GZIP || o->format == MODEL_LAYER_TAR_ZSTD)
-    {
-      int64_t blob = o->blob_size;
-      struct stat st;
-      uint64_t rel;
-
-      if (blob <= 0 && fstat (src_fd, &st) == 0 && S_ISREG (st.st_mode))
-        blob = st.st_size;
-      if (blob > 0)
-        {
-          rel = (uint64_t)blob > UINT64_MAX / l.max_ratio
-                    ? UINT64_MAX
-                    : (uint64_t)blob * l.max_ratio;
-          if (rel < l.ratio_floor)
-            rel = l.ratio_floor;
-          if (rel < bytes)
-            bytes = rel;
-        }
-      else if (l.ratio_floor < bytes)
-        bytes = l.ratio_floor;
-    }
-  *max_bytes = o->max_total_bytes ? o->max_total_bytes : bytes;
-  *max_entries = o->max_entries ? o->max_entries : l.max_layer_entries;
-}
-
 /* ---- tar entries ---- */
 
 struct extract
@@ -1487,7 +806,8 @@ extract_tar (struct extract *x, struct ring_reader *rr, mp_error *err)
   if (x->a == NULL)
     return mp_error_sys (err, ENOMEM, "tar reader");
   if (archive_read_support_format_tar (x->a) != ARCHIVE_OK
-      || archive_read_open (x->a, rr, NULL, ring_reader_cb, NULL) != ARCHIVE_OK)
+      || archive_read_open (x->a, rr, NULL, unpack_ring_reader_cb, NULL)
+             != ARCHIVE_OK)
     goto archive_fail;
   while ((r = archive_read_next_header (x->a, &e)) != ARCHIVE_EOF)
     {
@@ -1534,7 +854,7 @@ unpack_tar (int src_fd, int root, const struct model_unpack_opts *o,
   bool diff_implied
       = !compressed && o->blob_verified && diff != NULL && diff->md == blob->md;
 
-  if (diff_implied && digest_check (diff, blob->want, "diffId", err) < 0)
+  if (diff_implied && unpack_digest_check (diff, blob->want, "diffId", err) < 0)
     return -1;
   pthread_mutex_init (&job.mu, NULL);
   x.tree.root = root;
@@ -1542,11 +862,11 @@ unpack_tar (int src_fd, int root, const struct model_unpack_opts *o,
   x.tree.no_openat2 = model_unpack_no_openat2;
   x.o = o;
   x.st = st;
-  effective_limits (o, src_fd, &x.max_bytes, &x.max_entries);
+  unpack_effective_limits (o, src_fd, &x.max_bytes, &x.max_entries);
 
-  ring_init (&in, 2);
+  unpack_ring_init (&in, 2);
   if (compressed)
-    ring_init (&mid, 2);
+    unpack_ring_init (&mid, 2);
   if (compressed && diff == NULL)
     mid.detached[0] = true; /* no diffId hasher */
 
@@ -1566,12 +886,12 @@ unpack_tar (int src_fd, int root, const struct model_unpack_opts *o,
     bh.md[bh.nmd++] = diff->md;
   if (bh.nmd == 0)
     in.detached[0] = true;
-  if (pthread_create (&th_reader, NULL, reader_main, &rt) != 0)
+  if (pthread_create (&th_reader, NULL, unpack_reader_main, &rt) != 0)
     goto thread_fail;
   started_reader = true;
   if (bh.nmd > 0)
     {
-      if (pthread_create (&th_bh, NULL, hasher_main, &bh) != 0)
+      if (pthread_create (&th_bh, NULL, unpack_hasher_main, &bh) != 0)
         goto thread_fail;
       started_bh = true;
     }
@@ -1585,7 +905,7 @@ unpack_tar (int src_fd, int root, const struct model_unpack_opts *o,
                                                     : ARCHIVE_FILTER_ZSTD,
         .limit = x.max_bytes,
       };
-      if (pthread_create (&th_dec, NULL, decompressor_main, &dt) != 0)
+      if (pthread_create (&th_dec, NULL, unpack_decompressor_main, &dt) != 0)
         goto thread_fail;
       started_dec = true;
       if (diff != NULL)
@@ -1593,7 +913,7 @@ unpack_tar (int src_fd, int root, const struct model_unpack_opts *o,
           dh = (struct hash_task){
             .in = &mid, .cons = 0, .md = { diff->md }, .nmd = 1
           };
-          if (pthread_create (&th_dh, NULL, hasher_main, &dh) != 0)
+          if (pthread_create (&th_dh, NULL, unpack_hasher_main, &dh) != 0)
             goto thread_fail;
           started_dh = true;
         }
@@ -1604,34 +924,34 @@ unpack_tar (int src_fd, int root, const struct model_unpack_opts *o,
     {
       /* A failure the pipeline reported first explains ours. */
       mp_error first;
-      if (job_error (&job, &first))
+      if (unpack_job_error (&job, &first))
         e = first;
       else
-        job_fail (&job, &e);
+        unpack_job_fail (&job, &e);
       if (e.code == MP_ERR_INVALID_ARGUMENT)
         {
           /* Bad data: keep reading and hashing the blob, so that a damaged
            * download is reported as a digest mismatch, not as whatever
            * the corruption looked like to the parser. */
           if (compressed)
-            ring_cancel (&mid);
+            unpack_ring_cancel (&mid);
         }
       else
         {
-          ring_cancel (&in);
+          unpack_ring_cancel (&in);
           if (compressed)
-            ring_cancel (&mid);
+            unpack_ring_cancel (&mid);
         }
     }
-  ring_reader_detach (&tar_in);
+  unpack_ring_reader_detach (&tar_in);
   goto join;
 
 thread_fail:
   mp_error_set (&e, MP_ERR_INTERNAL, "unpack: cannot start threads");
-  job_fail (&job, &e);
-  ring_cancel (&in);
+  unpack_job_fail (&job, &e);
+  unpack_ring_cancel (&in);
   if (compressed)
-    ring_cancel (&mid);
+    unpack_ring_cancel (&mid);
 
 join:
   if (started_reader)
@@ -1646,9 +966,9 @@ join:
   st->bytes_uncompressed = compressed ? dt.bytes : rt.bytes;
 
   if (!o->blob_verified && bh.complete
-      && digest_check (blob, bh.out[0], "blob digest", err) < 0)
+      && unpack_digest_check (blob, bh.out[0], "blob digest", err) < 0)
     goto out; /* the root cause, whatever else went wrong */
-  if (job_error (&job, err))
+  if (unpack_job_error (&job, err))
     goto out;
   if (bh.nmd > 0 && !bh.complete)
     {
@@ -1670,7 +990,7 @@ join:
                         "tar stream was not hashed completely");
           goto out;
         }
-      if (digest_check (diff, got, "diffId", err) < 0)
+      if (unpack_digest_check (diff, got, "diffId", err) < 0)
         goto out;
     }
   if (tree_finish_dirs (&x.tree, err) < 0)
@@ -1681,8 +1001,8 @@ out:
   if (x.a != NULL)
     archive_read_free (x.a);
   tree_free (&x.tree);
-  ring_destroy (&in);
-  ring_destroy (&mid);
+  unpack_ring_destroy (&in);
+  unpack_ring_destroy (&mid);
   pthread_mutex_destroy (&job.mu);
   return ret;
 }
@@ -1904,7 +1224,7 @@ unpack_raw (int src_fd, int root, const struct model_unpack_opts *o,
   pthread_t thread;
   int d, ret = -1;
 
-  effective_limits (o, src_fd, &max_bytes, &max_entries);
+  unpack_effective_limits (o, src_fd, &max_bytes, &max_entries);
   (void)max_entries;
   if (o->raw_path == NULL)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
@@ -1940,13 +1260,13 @@ unpack_raw (int src_fd, int root, const struct model_unpack_opts *o,
         goto out_th;
       st->bytes_read = st->bytes_uncompressed = st->bytes_written;
       if (diff != NULL && diff->md == blob->md
-          && digest_check (diff, blob->want, "diffId", err) < 0)
+          && unpack_digest_check (diff, blob->want, "diffId", err) < 0)
         goto out_th;
       if (diff != NULL && diff->md != blob->md)
         {
           unsigned char md[EVP_MAX_MD_SIZE];
           if (rehash_file (fd, diff->md, st->bytes_written, path, md, err) < 0
-              || digest_check (diff, md, "diffId", err) < 0)
+              || unpack_digest_check (diff, md, "diffId", err) < 0)
             goto out_th;
         }
       goto meta;
@@ -1969,7 +1289,7 @@ unpack_raw (int src_fd, int root, const struct model_unpack_opts *o,
       goto out_th;
     }
   st->bytes_read = st->bytes_uncompressed = th.hashed;
-  if (digest_check (blob, th.out, "blob digest", err) < 0)
+  if (unpack_digest_check (blob, th.out, "blob digest", err) < 0)
     goto out_th;
   /* A raw layer's diffId is its blob digest, possibly in another
    * algorithm: rehash in that case rather than trust it. */
@@ -1983,7 +1303,7 @@ unpack_raw (int src_fd, int root, const struct model_unpack_opts *o,
           if (rehash_file (fd, diff->md, th.hashed, path, md, err) < 0)
             goto out_th;
         }
-      if (digest_check (diff, md, "diffId", err) < 0)
+      if (unpack_digest_check (diff, md, "diffId", err) < 0)
         goto out_th;
     }
 meta:
@@ -2059,10 +1379,11 @@ model_unpack_layer (int src_fd, int dest_parent_fd, const char *dest_name,
   if (o->expected_digest == NULL)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "unpack: the blob digest is required");
-  if (digest_parse (o->expected_digest, "layer digest", &blob, err) < 0)
+  if (unpack_digest_parse (o->expected_digest, "layer digest", &blob, err) < 0)
     return -1;
   if (o->expected_diff_id != NULL
-      && digest_parse (o->expected_diff_id, "layer diffId", &diff, err) < 0)
+      && unpack_digest_parse (o->expected_diff_id, "layer diffId", &diff, err)
+             < 0)
     return -1;
   if (fstatat (dest_parent_fd, dest_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
     return mp_error_set (err, MP_ERR_ALREADY_EXISTS, "unpack: %s exists",
@@ -2111,107 +1432,4 @@ fail:
     mp_rmtree_at (dest_parent_fd, tmp, &ignored);
   }
   return -1;
-}
-
-/* ---- what every command checks before unpacking a manifest ---- */
-
-int
-model_unpack_plan_layer (const model_manifest *m, const model_config *cfg,
-                         size_t i, struct model_unpack_plan *p, mp_error *err)
-{
-  const model_layer *l = &m->layers[i];
-  char q[MODEL_QUOTE_BUF];
-
-  memset (p, 0, sizeof *p);
-  if (m->is_modelpack && !l->type.is_modelpack
-      && l->type.kind != MODEL_LAYER_IMAGE)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "layers[%zu] (%s): media type %s is not a ModelPack "
-                         "layer type; cannot unpack it",
-                         i, l->desc.digest.str,
-                         model_quote (l->desc.media_type, q, sizeof q));
-  if (!m->is_modelpack && l->path == NULL)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "layers[%zu] (%s, media type %s) has no "
-                         "org.opencontainers.image.title annotation: no file "
-                         "name to give it",
-                         i, l->desc.digest.str,
-                         model_quote (l->desc.media_type, q, sizeof q));
-  if (l->is_file)
-    p->format = MODEL_LAYER_RAW;
-  else
-    switch (l->type.format)
-      {
-      case MODEL_FORMAT_TAR:
-        p->format = MODEL_LAYER_TAR;
-        break;
-      case MODEL_FORMAT_TAR_GZIP:
-        p->format = MODEL_LAYER_TAR_GZIP;
-        break;
-      case MODEL_FORMAT_TAR_ZSTD:
-        p->format = MODEL_LAYER_TAR_ZSTD;
-        break;
-      default:
-        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                             "layers[%zu] (%s): media type %s cannot be "
-                             "unpacked",
-                             i, l->desc.digest.str,
-                             model_quote (l->desc.media_type, q, sizeof q));
-      }
-  if (cfg != NULL && i < cfg->diff_ids.n)
-    p->diff_id = cfg->diff_ids.v[i];
-  if (p->format != MODEL_LAYER_RAW)
-    return 0;
-  if (l->path == NULL)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "layers[%zu] (%s): a raw layer needs a %s "
-                         "annotation to name its file",
-                         i, l->desc.digest.str, MODEL_ANNOTATION_FILEPATH);
-  p->raw_path = l->path;
-  if (l->has_metadata)
-    {
-      const model_file_metadata *md = &l->metadata;
-
-      if (md->type != MODEL_FILE_REGULAR)
-        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                             "layers[%zu] (%s): file metadata typeflag %d: "
-                             "a raw layer can only be a regular file",
-                             i, l->desc.digest.str, md->typeflag);
-      /* A size of 0 is what producers that omit it write. */
-      if (md->size != 0 && md->size != l->desc.size)
-        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                             "layers[%zu] (%s): file metadata says %lld "
-                             "bytes, the descriptor %lld",
-                             i, l->desc.digest.str, (long long)md->size,
-                             (long long)l->desc.size);
-      /* Absent members read as zero; no producer means mode 0. */
-      p->meta.has_mode = (md->mode & 0777) != 0;
-      p->meta.mode = (mode_t)(md->mode & 0755);
-      p->meta.has_owner = true;
-      p->meta.uid = (uid_t)md->uid;
-      p->meta.gid = (gid_t)md->gid;
-      p->meta.has_mtime = md->has_mtime;
-      p->meta.mtime.tv_sec = (time_t)md->mtime_sec;
-      p->meta.mtime.tv_nsec = md->mtime_nsec;
-    }
-  return 0;
-}
-
-int
-model_unpack_check_manifest (const model_manifest *m, const model_config *cfg,
-                             mp_error *err)
-{
-  struct model_unpack_plan p;
-
-  if (m->is_image && !m->is_modelpack)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "a container image, not a model artifact");
-  if (cfg != NULL && cfg->diff_ids.n != m->n_layers)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "model config %s lists %zu diffIds for %zu layers",
-                         m->config.digest.str, cfg->diff_ids.n, m->n_layers);
-  for (size_t i = 0; i < m->n_layers; i++)
-    if (model_unpack_plan_layer (m, cfg, i, &p, err) < 0)
-      return -1;
-  return 0;
 }
