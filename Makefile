@@ -114,6 +114,10 @@ $(BUILD)/fuzz/%: tests/%.c $(LIB_SRCS) | $(PB_H)
 
 # Unit tests read the toml-test corpus that `unstable` fetches; in-tree data
 # (tests/data/) needs nothing.  The fetch is a no-op once done.
+# Keep the sanitizer objects between runs (make would delete them as
+# intermediates and rebuild the whole library each time).
+.SECONDARY: $(ASAN_OBJS)
+
 unit: unstable $(UNIT_BINS)
 	@MP_TOML_TEST_DIR='$(MP_TOML_TEST_DIR)' sh scripts/run-unit.sh $(UNIT_BINS)
 
