@@ -689,6 +689,8 @@ shape_many() {
   mkdir -p "$s/data"
   stage_model "$s"
   for ((i = 1; i <= 150; i++)); do echo "$i" > "$s/data/f$i.txt"; done
+  chmod 0755 "$s/data"
+  chmod 0644 "$s"/data/*
   add_raw "$s/config.json" config.json
   add_tar "$s" data tar+gzip weight
 }
