@@ -4,7 +4,8 @@
 # writes.
 #
 #  - init classifies a model directory's files and infers fields from
-#    config.json; refuses to replace a Modelfile;
+#    config.json, writes them grouped in a stable order; refuses to replace
+#    a Modelfile;
 #  - pack in every format gives the same digest twice (also after the
 #    files' times change), extract reproduces every file byte for byte with
 #    its permission bits, --include writes only matching files;
@@ -53,6 +54,14 @@ DOC README.md
 MODEL model-00001.safetensors
 MODEL model-00002.safetensors" \
   "$(grep -E '^(CONFIG|DOC|MODEL|CODE|DATASET) ' "$SRC/Modelfile" | LC_ALL=C sort)"
+it_expect_eq "init writes the directives grouped (weights, configs, code, docs), by path in each group" \
+  "MODEL model-00001.safetensors
+MODEL model-00002.safetensors
+CONFIG config.json
+CONFIG tokenizer/tokenizer.json
+CODE scripts/run.py
+DOC README.md" \
+  "$(grep -E '^(CONFIG|DOC|MODEL|CODE|DATASET) ' "$SRC/Modelfile")"
 it_check "init infers FAMILY, ARCH, FORMAT and PRECISION from config.json and the weights" \
   bash -c "grep -qx 'FAMILY llama' '$SRC/Modelfile' && grep -qx 'ARCH transformer' '$SRC/Modelfile' \
     && grep -qx 'FORMAT safetensors' '$SRC/Modelfile' && grep -qx 'PRECISION bfloat16' '$SRC/Modelfile'"

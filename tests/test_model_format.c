@@ -11,6 +11,7 @@
 #include "model/manifest.h"
 #include "model/mediatype.h"
 #include "model/modelconfig.h"
+#include "model/modelfile.h"
 #include "tests/harness.h"
 
 #define X8(s) s s s s s s s s
@@ -962,6 +963,33 @@ TEST (test_rfc3339)
   CHECK (!model_rfc3339_parse (NULL, NULL, NULL));
 }
 
+TEST (test_modelfile_sort_rules)
+{
+  modelfile *mf = calloc (1, sizeof *mf);
+  char *text;
+
+  REQUIRE (mf != NULL);
+  /* Directory order: anything; the result must not depend on it. */
+  CHECK (modelfile_add_rule (mf, MODELFILE_DOC, "README.md") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_DATASET, "data/a.csv") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_CODE, "run.py") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_MODEL, "w/b.safetensors") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_CONFIG, "tokenizer.json") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_MODEL, "a.gguf") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_CONFIG, "config.json") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_DOC, "LICENSE") == 0);
+  modelfile_sort_rules (mf);
+  text = modelfile_format (mf);
+  REQUIRE (text != NULL);
+  CHECK (strstr (text, "MODEL a.gguf\nMODEL w/b.safetensors\n"
+                       "CONFIG config.json\nCONFIG tokenizer.json\n"
+                       "CODE run.py\nDOC LICENSE\nDOC README.md\n"
+                       "DATASET data/a.csv\n")
+         != NULL);
+  free (text);
+  modelfile_free (mf);
+}
+
 TEST_MAIN (T (test_digest_parse_valid), T (test_digest_parse_invalid),
            T (test_digest_hasher), T (test_digest_file_and_verify),
            T (test_quote), T (test_media_types_modelpack),
@@ -969,4 +997,5 @@ TEST_MAIN (T (test_digest_parse_valid), T (test_digest_parse_invalid),
            T (test_manifest_modctl), T (test_manifest_kitops),
            T (test_manifest_oras), T (test_manifest_legacy_and_precedence),
            T (test_manifest_rejects), T (test_manifest_docker_and_image),
-           T (test_index_platforms), T (test_index_artifacts), T (test_rfc3339))
+           T (test_index_platforms), T (test_index_artifacts), T (test_rfc3339),
+           T (test_modelfile_sort_rules))
