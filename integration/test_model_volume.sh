@@ -6,7 +6,8 @@
 #
 #  1. Shapes (build-model.sh): raw, tar, targz, tarzst, nested, overlap,
 #     legacy, lax-modes (served without group/other write, sticky or
-#     setuid bits, whatever the layers ask), and a model pushed by `oras push` (build-model.sh oras-push):
+#     setuid bits, whatever the layers ask), dmr (a Docker Model Runner
+#     artifact: files named as Docker names them), and a model pushed by `oras push` (build-model.sh oras-push):
 #     each mounted at /model shows exactly the files of expected.txt with
 #     those hashes, the modes of expected-modes.txt, and is read-only.
 #  2. Sharing: a second pod mounting the model while the first still runs
@@ -41,7 +42,7 @@
 
 BIG_MIB=${MODEL_BIG_MIB:-1024}
 READY_MS=${MODEL_READY_MS:-50}
-GOOD_SHAPES="raw tar targz tarzst nested overlap legacy lax-modes"
+GOOD_SHAPES="raw tar targz tarzst nested overlap legacy lax-modes dmr"
 BAD_SHAPES="bad-digest bad-diffid bad-traversal bad-absolute bad-symlink bad-mediatype
   bad-bomb bad-sparse bad-abslink bad-ctrlname bad-rawsize"
 CRI_PULL=${CRI_PULL:-local}
@@ -457,7 +458,7 @@ summary+=("du -sb models/layers: $layers_before before legacy, $layers_after aft
 it_check "[2 legacy] du -sb models/layers grows by less than the shared bytes (+$growth < $shared_bytes)" \
   test "$growth" -lt "$shared_bytes"
 
-for s in tar targz tarzst nested overlap; do
+for s in tar targz tarzst nested overlap dmr; do
   expect_args "$M/$s"
   pod "[1 $s] exactly the files, hashes and modes of expected.txt, read-only" \
     --volume-ref "$REGISTRY/models/$s:1" --exact "${EXPECT[@]}"
