@@ -176,7 +176,10 @@ printf 'NAME x\nMODLE *.bin\n' > "$IT_DIR/Modelfile.bad"
 it_expect_exit "pack with a bad Modelfile line" 8 "line 2" mp pack --src "$SRC" --modelfile "$IT_DIR/Modelfile.bad" --tag "$REF:x"
 printf 'MODEL ../*.bin\n' > "$IT_DIR/Modelfile.bad"
 it_expect_exit "a Modelfile pattern outside the model directory" 8 "outside" mp pack --src "$SRC" --modelfile "$IT_DIR/Modelfile.bad" --tag "$REF:x"
-it_expect_exit "inspect of an unknown reference" 4 "not in the store" mp inspect "$REF:nope"
+it_expect_exit "inspect of an unknown digest" 4 "not in the store" \
+  mp inspect "sha256:$(printf '%064d' 0)"
+it_expect_exit "inspect of an unknown reference, its registry unreachable (it is read from there)" 6 "registry.example.com" \
+  mp inspect "$REF:nope"
 it_expect_exit "extract of an unknown digest" 4 "not in the store" \
   mp extract "sha256:$(printf '%064d' 0)" "$IT_DIR/y"
 # A reference not in the store is read from its registry (none here).
