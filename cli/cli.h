@@ -24,7 +24,7 @@ enum cli_exit
   CLI_NOT_FOUND = 4, /* no such tag, manifest, blob or local model */
   CLI_AUTH = 5,      /* credentials missing or refused */
   CLI_NETWORK = 6,   /* registry unreachable, or failing after retries */
-  CLI_VERIFY = 7,    /* content does not match its digest */
+  CLI_VERIFY = 7,    /* content does not match its digest, size or diffId */
   CLI_INVALID = 8,   /* an invalid model, config or artifact */
   CLI_EXISTS = 9,    /* refusing to overwrite */
 };

@@ -227,6 +227,7 @@ cli_init (const struct cli_globals *g, int argc, char **argv)
       modelfile_free (mf);
       return cli_fail ("init", &err);
     }
+  modelfile_sort_rules (mf);
   infer_from_config (dfd, mf);
   if (found.format != NULL)
     mf->format = strdup (found.format);

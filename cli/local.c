@@ -1,5 +1,7 @@
 /* Models in the CLI's store: loading one by reference, and the commands
  * that only read or drop them (ls, inspect, rm). */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -15,6 +17,7 @@
 #include "store/oci_layout.h"
 #include "model/reference.h"
 #include "util/cleanup.h"
+#include "util/fsutil.h"
 
 #define MAX_DOC (4 * 1024 * 1024)
 
@@ -166,53 +169,23 @@ set_opt (json_t *o, const char *k, const char *v)
     json_object_set_new (o, k, json_string (v));
 }
 
-int
-cli_inspect (const struct cli_globals *g, int argc, char **argv)
+/* What inspect shows of a model, the same whether it was read from the
+ * store or from its registry. */
+static void
+print_model (const struct cli_model *m, bool json)
 {
-  static const struct option opts[] = { { "json", no_argument, NULL, 'j' },
-                                        { "help", no_argument, NULL, 'h' },
-                                        { NULL, 0, NULL, 0 } };
-  bool json = g->json;
-  struct cli_model m;
-  mp_error err = { 0 };
-  oci_layout *l;
   json_t *o, *files;
   int64_t total = 0;
-  int c;
 
-  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1)
-    switch (c)
-      {
-      case 'j':
-        json = true;
-        break;
-      case 'h':
-        fputs ("usage: modelpack inspect REF [--json]\n\nShows a stored "
-               "model: its config, files and digest.\n",
-               stdout);
-        return CLI_OK;
-      default:
-        return CLI_USAGE;
-      }
-  if (optind + 1 != argc)
-    return cli_usage_error ("inspect: one reference expected");
-  l = oci_layout_open (g->store, true, &err);
-  if (l == NULL)
-    return cli_fail ("inspect", &err);
-  if (cli_model_load (l, argv[optind], &m, &err) < 0)
-    {
-      oci_layout_close (l);
-      return cli_fail ("inspect", &err);
-    }
   o = json_object ();
   files = json_array ();
-  set_opt (o, "reference", m.name);
-  set_opt (o, "digest", m.digest);
-  set_opt (o, "artifactType", m.manifest->artifact_type);
-  if (m.config != NULL)
+  set_opt (o, "reference", m->name);
+  set_opt (o, "digest", m->digest);
+  set_opt (o, "artifactType", m->manifest->artifact_type);
+  if (m->config != NULL)
     {
-      const model_config_descriptor *d = &m.config->descriptor;
-      const model_config_params *p = &m.config->config;
+      const model_config_descriptor *d = &m->config->descriptor;
+      const model_config_params *p = &m->config->config;
       set_opt (o, "name", d->name);
       set_opt (o, "family", d->family);
       set_opt (o, "architecture", p->architecture);
@@ -222,9 +195,9 @@ cli_inspect (const struct cli_globals *g, int argc, char **argv)
       set_opt (o, "format", p->format);
       set_opt (o, "createdAt", d->created_at);
     }
-  for (size_t i = 0; i < m.manifest->n_layers; i++)
+  for (size_t i = 0; i < m->manifest->n_layers; i++)
     {
-      const model_layer *ly = &m.manifest->layers[i];
+      const model_layer *ly = &m->manifest->layers[i];
       int64_t fsize = ly->has_metadata && ly->metadata.size > 0
                           ? ly->metadata.size
                           : ly->desc.size;
@@ -263,7 +236,7 @@ cli_inspect (const struct cli_globals *g, int argc, char **argv)
             printf ("%-13s %s\n", keys[i][1], cli_text (v));
         }
       printf ("%-13s %" PRId64 " bytes in %zu layers\n", "Size", total,
-              m.manifest->n_layers);
+              m->manifest->n_layers);
       printf ("\n%-14s %-10s %-14s %s\n", "KIND", "PACKING", "SIZE", "PATH");
       json_array_foreach (files, i, f)
       {
@@ -275,6 +248,108 @@ cli_inspect (const struct cli_globals *g, int argc, char **argv)
       }
     }
   json_decref (o);
+}
+
+/* Not in the store: the manifest and config from the registry, through a
+ * layout in a private temporary directory that is removed afterwards; no
+ * layer is downloaded. */
+static bool
+no_layers (const model_layer *ly, void *ctx)
+{
+  (void)ly;
+  (void)ctx;
+  return false;
+}
+
+static int
+inspect_remote (const struct cli_globals *g, const char *text, bool plain,
+                bool json)
+{
+  const char *tmp = getenv ("TMPDIR");
+  char dir[4096], fetch[4200];
+  cleanup_free char *fetched = NULL;
+  struct cli_model m;
+  mp_error err = { 0 };
+  oci_layout *l = NULL;
+  int rc;
+
+  snprintf (dir, sizeof dir, "%s/modelpack-inspect.XXXXXX",
+            tmp != NULL && *tmp == '/' ? tmp : "/tmp");
+  if (mkdtemp (dir) == NULL)
+    {
+      mp_error_sys (&err, errno, "temporary directory in %s",
+                    tmp != NULL && *tmp == '/' ? tmp : "/tmp");
+      return cli_fail ("inspect", &err);
+    }
+  snprintf (fetch, sizeof fetch, "%s/layout", dir);
+  rc = cli_pull_partial (g, "inspect", text, fetch, plain, no_layers, NULL,
+                         &fetched);
+  if (rc == CLI_OK)
+    {
+      l = oci_layout_open (fetch, false, &err);
+      if (l == NULL || cli_model_load (l, fetched, &m, &err) < 0)
+        rc = cli_fail ("inspect", &err);
+      else
+        {
+          print_model (&m, json);
+          cli_model_free (&m);
+        }
+      if (l != NULL)
+        oci_layout_close (l);
+    }
+  if (mp_rmtree_at (AT_FDCWD, dir, &err) < 0 && rc == CLI_OK)
+    rc = cli_fail ("inspect", &err);
+  return rc;
+}
+
+int
+cli_inspect (const struct cli_globals *g, int argc, char **argv)
+{
+  static const struct option opts[]
+      = { { "json", no_argument, NULL, 'j' },
+          { "plain-http", no_argument, NULL, 'p' },
+          { "help", no_argument, NULL, 'h' },
+          { NULL, 0, NULL, 0 } };
+  bool json = g->json, plain = false;
+  struct cli_model m;
+  mp_error err = { 0 };
+  oci_layout *l;
+  int c;
+
+  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1)
+    switch (c)
+      {
+      case 'j':
+        json = true;
+        break;
+      case 'p':
+        plain = true;
+        break;
+      case 'h':
+        fputs ("usage: modelpack inspect REF [--json] [--plain-http]\n\n"
+               "Shows a model: its config, files and digest.  A model not in "
+               "the store\nis read from its registry (manifest and config "
+               "only).\n",
+               stdout);
+        return CLI_OK;
+      default:
+        return CLI_USAGE;
+      }
+  if (optind + 1 != argc)
+    return cli_usage_error ("inspect: one reference expected");
+  l = oci_layout_open (g->store, true, &err);
+  if (l == NULL)
+    return cli_fail ("inspect", &err);
+  if (cli_model_load (l, argv[optind], &m, &err) < 0)
+    {
+      oci_layout_close (l);
+      /* A digest names only what the store has; a reference names what a
+       * registry has. */
+      if (err.code != MP_ERR_NOT_FOUND || model_digest_is_valid (argv[optind]))
+        return cli_fail ("inspect", &err);
+      return inspect_remote (g, argv[optind], plain, json);
+    }
+  print_model (&m, json);
   cli_model_free (&m);
   oci_layout_close (l);
   return CLI_OK;

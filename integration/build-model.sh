@@ -40,6 +40,13 @@
 #            annotations, config modelfs.diff_ids
 #   oras     made by oras itself (`oras push --oci-layout`): raw files named
 #            by title and org.cncf.model.filepath, empty config
+#   dmr      a Docker Model Runner artifact (docs/image-volumes.md): config
+#            application/vnd.docker.ai.model.config.v0.1+json, no
+#            artifactType, layers vnd.docker.ai.gguf.v3 (a small file
+#            starting with the GGUF magic), .mmproj, .chat.template.jinja and
+#            .license without annotations; expected.txt has the names
+#            Docker's unpacking gives them (model.gguf, model.mmproj,
+#            template.jinja; license.txt is ours: Docker writes none)
 #   bad-digest     raw, but the first weight blob's bytes do not match its
 #                  digest (one byte flipped after the manifest was written)
 #   bad-diffid     targz, but one diffId is the compressed blob's digest
@@ -93,7 +100,7 @@ die() {
   exit 1
 }
 
-SHAPES=(raw tar targz tarzst nested overlap legacy oras bad-digest bad-diffid
+SHAPES=(raw tar targz tarzst nested overlap legacy oras dmr bad-digest bad-diffid
   bad-traversal bad-absolute bad-symlink bad-mediatype bad-bomb bad-sparse
   bad-abslink bad-ctrlname bad-rawsize lax-modes many)
 TAG=1
@@ -568,6 +575,62 @@ shape_oras() {
   rm -rf "$out/ingest"
 }
 
+# shape_dmr: what Docker's model tools push (docker/model-runner,
+# pkg/distribution: types/config.go for the media types, builder/ and
+# internal/partial for the manifest), without the filepath annotations the
+# first releases did not write; the config and manifest are written here,
+# and so is expected.txt: the names are what Docker's unpacking gives each
+# media type.
+shape_dmr() {
+  local s=$work/src f mt r dig size cfg cfgdesc man
+  local -a files=(model.gguf model.mmproj template.jinja license.txt)
+  local -A type_of=([model.gguf]=gguf.v3 [model.mmproj]=mmproj
+    [template.jinja]=chat.template.jinja [license.txt]=license)
+  mkdir -p "$s"
+  # GGUF magic, version 3 (little-endian), then random bytes.
+  printf 'GGUF\003\000\000\000' > "$s/model.gguf"
+  gen_bytes 7 65536 "$work/gguf.tail"
+  cat "$work/gguf.tail" >> "$s/model.gguf"
+  printf 'GGUF\003\000\000\000' > "$s/model.mmproj"
+  gen_bytes 8 4096 "$work/mmproj.tail"
+  cat "$work/mmproj.tail" >> "$s/model.mmproj"
+  printf '{%% for m in messages %%}{{ m.content }}{%% endfor %%}\n' > "$s/template.jinja"
+  printf 'Apache License\nVersion 2.0, January 2004\n(test text)\n' > "$s/license.txt"
+  (cd "$s" && sha256sum "${files[@]}" | LC_ALL=C sort -k2) > "$out/expected.txt"
+  : > "$out/expected-modes.txt"
+  for f in "${files[@]}"; do
+    cp "$s/$f" "$work/blob.$f"
+    r=$(put_blob "$work/blob.$f")
+    dig=${r% *} size=${r#* }
+    diff_ids+=("$dig")
+    layers+=("$(jq -cn --arg mt "application/vnd.docker.ai.${type_of[$f]}" \
+      --arg d "$dig" --argjson s "$size" '{mediaType: $mt, digest: $d, size: $s}')")
+  done
+  cfg=$work/config.json
+  jq -cn --arg t "$MTIME" \
+    --argjson d "$(printf '%s\n' "${diff_ids[@]}" | jq -R . | jq -cs .)" \
+    '{config: {format: "gguf", quantization: "Q4_0", parameters: "0.07M",
+               architecture: "tiny", size: "69.63 KB"},
+      descriptor: {created: $t}, rootfs: {type: "rootfs", diff_ids: $d}}' > "$cfg"
+  r=$(put_blob "$cfg")
+  dig=${r% *} size=${r#* }
+  cfgdesc=$(jq -cn --arg d "$dig" --argjson s "$size" \
+    '{mediaType: "application/vnd.docker.ai.model.config.v0.1+json", digest: $d, size: $s}')
+  man=$work/manifest.json
+  jq -cn --argjson c "$cfgdesc" \
+    --argjson l "$(printf '%s\n' "${layers[@]}" | jq -cs .)" \
+    '{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: $c, layers: $l}' > "$man"
+  r=$(put_blob "$man")
+  dig=${r% *} size=${r#* }
+  jq -cn --arg d "$dig" --argjson s "$size" --arg tag "$TAG" \
+    '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json",
+                   digest: $d, size: $s,
+                   annotations: {"org.opencontainers.image.ref.name": $tag}}]}' \
+    > "$out/index.json"
+}
+
 # oras_push SRC_DIR ORAS_TARGET_ARGS...: push SRC_DIR's regular files, one
 # raw ModelPack layer each.
 oras_push() {
@@ -828,6 +891,7 @@ case $shape in
   overlap) shape_overlap ;;
   legacy) shape_legacy ;;
   oras) shape_oras ;;
+  dmr) shape_dmr ;;
   bad-digest) shape_bad_digest ;;
   bad-diffid) shape_bad_diffid ;;
   bad-traversal) shape_bad_tar traversal ;;
@@ -842,10 +906,11 @@ case $shape in
   lax-modes) shape_lax_modes ;;
   many) shape_many ;;
 esac
-[ "$shape" = oras ] || finish "tiny-$shape"
+case $shape in oras | dmr) ;; *) finish "tiny-$shape" ;; esac
 
 case $shape in
   bad-*) : > "$out/expected.txt"; : > "$out/expected-modes.txt" ;;
+  dmr) ;;
   *) write_expected ;;
 esac
 if [ "$shape" = bad-digest ]; then

@@ -40,9 +40,35 @@ diff_digest() {
   esac
 }
 
+# dmr_problems LAYOUT: one line per thing wrong with the Docker Model Runner
+# shape: Docker's media types, no annotations, the rootfs diff_ids of its
+# v0.1 config, and blobs that are the files expected.txt lists.
+dmr_problems() {
+  local l=$1 man cfg
+  man=$(manifest_file "$l")
+  [ -f "$man" ] || { echo "no manifest tagged 1"; return; }
+  cfg=$l/blobs/sha256/$(jq -r '.config.digest | ltrimstr("sha256:")' "$man")
+  [ "$(jq -r '[.mediaType, .artifactType, .config.mediaType] | @tsv' "$man")" \
+    = $'application/vnd.oci.image.manifest.v1+json\t\tapplication/vnd.docker.ai.model.config.v0.1+json' ] \
+    || echo "manifest, artifactType or config media type"
+  [ "$(jq -c '[.layers[] | [.mediaType, .annotations]]' "$man")" \
+    = '[["application/vnd.docker.ai.gguf.v3",null],["application/vnd.docker.ai.mmproj",null],["application/vnd.docker.ai.chat.template.jinja",null],["application/vnd.docker.ai.license",null]]' ] \
+    || echo "layer media types or annotations"
+  [ "$(jq -c '.rootfs.diff_ids' "$cfg")" = "$(jq -c '[.layers[].digest]' "$man")" ] \
+    || echo "rootfs.diff_ids"
+  [ "$(jq -r '.layers[].digest | ltrimstr("sha256:")' "$man" | sort)" \
+    = "$(awk '{ print $1 }' "$l/expected.txt" | sort)" ] || echo "blobs are not the expected files"
+  [ "$(head -c 4 "$l/blobs/sha256/$(jq -r '.layers[0].digest | ltrimstr("sha256:")' "$man")")" = GGUF ] \
+    || echo "the GGUF layer has no GGUF magic"
+}
+
 # layout_problems LAYOUT SHAPE: one line per thing wrong with the layout.
 layout_problems() {
   local l=$1 shape=$2 man cfg ns=cncf n i mt dig want got rel meta
+  if [ "$shape" = dmr ]; then
+    dmr_problems "$l"
+    return
+  fi
   [ "$shape" = legacy ] && ns=cnai
   [ "$(cat "$l/oci-layout")" = '{"imageLayoutVersion":"1.0.0"}' ] || echo "oci-layout"
   man=$(manifest_file "$l")
@@ -153,6 +179,11 @@ for s in "${shapes[@]}"; do
         "$(stat -c %s "$M/$s/expected.txt") $(stat -c %s "$M/$s/expected-modes.txt")"
       ;;
     oras) it_check "$s: expected.txt lists files" test -s "$M/$s/expected.txt" ;;
+    dmr)
+      it_expect_eq "$s: expected.txt has the names Docker's unpacking gives" \
+        "license.txt model.gguf model.mmproj template.jinja" \
+        "$(awk '{ print $2 }' "$M/$s/expected.txt" | xargs)"
+      ;;
     *)
       it_check "$s: expected.txt lists files" test -s "$M/$s/expected.txt"
       it_expect_eq "$s: expected-modes.txt names the same files" \

@@ -4,7 +4,8 @@
 # writes.
 #
 #  - init classifies a model directory's files and infers fields from
-#    config.json; refuses to replace a Modelfile;
+#    config.json, writes them grouped in a stable order; refuses to replace
+#    a Modelfile;
 #  - pack in every format gives the same digest twice (also after the
 #    files' times change), extract reproduces every file byte for byte with
 #    its permission bits, --include writes only matching files;
@@ -53,6 +54,14 @@ DOC README.md
 MODEL model-00001.safetensors
 MODEL model-00002.safetensors" \
   "$(grep -E '^(CONFIG|DOC|MODEL|CODE|DATASET) ' "$SRC/Modelfile" | LC_ALL=C sort)"
+it_expect_eq "init writes the directives grouped (weights, configs, code, docs), by path in each group" \
+  "MODEL model-00001.safetensors
+MODEL model-00002.safetensors
+CONFIG config.json
+CONFIG tokenizer/tokenizer.json
+CODE scripts/run.py
+DOC README.md" \
+  "$(grep -E '^(CONFIG|DOC|MODEL|CODE|DATASET) ' "$SRC/Modelfile")"
 it_check "init infers FAMILY, ARCH, FORMAT and PRECISION from config.json and the weights" \
   bash -c "grep -qx 'FAMILY llama' '$SRC/Modelfile' && grep -qx 'ARCH transformer' '$SRC/Modelfile' \
     && grep -qx 'FORMAT safetensors' '$SRC/Modelfile' && grep -qx 'PRECISION bfloat16' '$SRC/Modelfile'"
@@ -167,7 +176,10 @@ printf 'NAME x\nMODLE *.bin\n' > "$IT_DIR/Modelfile.bad"
 it_expect_exit "pack with a bad Modelfile line" 8 "line 2" mp pack --src "$SRC" --modelfile "$IT_DIR/Modelfile.bad" --tag "$REF:x"
 printf 'MODEL ../*.bin\n' > "$IT_DIR/Modelfile.bad"
 it_expect_exit "a Modelfile pattern outside the model directory" 8 "outside" mp pack --src "$SRC" --modelfile "$IT_DIR/Modelfile.bad" --tag "$REF:x"
-it_expect_exit "inspect of an unknown reference" 4 "not in the store" mp inspect "$REF:nope"
+it_expect_exit "inspect of an unknown digest" 4 "not in the store" \
+  mp inspect "sha256:$(printf '%064d' 0)"
+it_expect_exit "inspect of an unknown reference, its registry unreachable (it is read from there)" 6 "registry.example.com" \
+  mp inspect "$REF:nope"
 it_expect_exit "extract of an unknown digest" 4 "not in the store" \
   mp extract "sha256:$(printf '%064d' 0)" "$IT_DIR/y"
 # A reference not in the store is read from its registry (none here).

@@ -30,6 +30,11 @@
 #     while it unpacks; CreateContainer fails; no tree of that model was
 #     ever visible; after a restart on the same root the leftovers in
 #     models/tmp are gone and a new pod gets the complete model.
+#  5. Docker Model Runner (shape dmr): containerd 2.x's own unpack step
+#     refuses the pull ("mismatched image rootfs and manifest layers": the
+#     config's rootfs.diff_ids name blobs that are not layers to it) before
+#     the snapshotter is asked; the day it does not, dmr joins GOOD_SHAPES
+#     (docs/image-volumes.md).
 #
 # usage: test_model_volume.sh
 # Environment: MODEL_BIG_MIB (default 1024) the crash test model's size
@@ -42,6 +47,8 @@
 BIG_MIB=${MODEL_BIG_MIB:-1024}
 READY_MS=${MODEL_READY_MS:-50}
 GOOD_SHAPES="raw tar targz tarzst nested overlap legacy lax-modes"
+# Docker Model Runner's shape: containerd refuses it before we see it (5).
+OTHER_SHAPES="dmr"
 BAD_SHAPES="bad-digest bad-diffid bad-traversal bad-absolute bad-symlink bad-mediatype
   bad-bomb bad-sparse bad-abslink bad-ctrlname bad-rawsize"
 CRI_PULL=${CRI_PULL:-local}
@@ -103,7 +110,7 @@ printf '# oras-pushed\n' > "$oras_src/README.md"
 build_all() {
   local s pids=() rc=0 p
   # Two at a time: every shape is a few seconds of jq, tar and zstd.
-  for s in $GOOD_SHAPES $BAD_SHAPES; do
+  for s in $GOOD_SHAPES $BAD_SHAPES $OTHER_SHAPES; do
     build "$s" > "$M/$s.build.log" 2>&1 &
     pids+=($!)
     if [ ${#pids[@]} -ge 2 ]; then
@@ -126,7 +133,7 @@ if ! build_all; then
   it_fail "build-model.sh builds and pushes every shape"
   it_done
 fi
-for s in $GOOD_SHAPES $BAD_SHAPES oras-push; do
+for s in $GOOD_SHAPES $BAD_SHAPES $OTHER_SHAPES oras-push; do
   digest[$s]=$(tail -n 1 "$M/$s.digest")
 done
 it_pass "build-model.sh built and pushed $GOOD_SHAPES $BAD_SHAPES oras-push ($(($(date +%s) - t_start)) s)"
@@ -465,6 +472,14 @@ for s in tar targz tarzst nested overlap; do
     summary+=("$s: ready in $READY_MS_GOT ms, $UNPACKED unpacked, $REUSED reused, tree $TREE")
   fi
 done
+# 5: Docker Model Runner artifacts, refused by containerd itself.
+expect_args "$M/dmr"
+cri_cmd --volume-ref "$REGISTRY/models/dmr:1" --exact "${EXPECT[@]}"
+rc=0
+"${CMD[@]}" > "$IT_DIR/dmr.out" 2>&1 || rc=$?
+sed 's/^/     /' "$IT_DIR/dmr.out"
+it_check "[5 dmr] containerd's pull refuses Docker's config (rootfs.diff_ids for blobs that are not layers), before any Prepare" \
+  grep -q 'FAIL PullImage .*models/dmr:1.*mismatched image rootfs and manifest layers' "$IT_DIR/dmr.out"
 expect_args "$M/oras-push"
 pod "[1 oras push] exactly the files and hashes oras pushed, read-only" \
   --volume-ref "$REGISTRY/models/oras-push:1" --exact "${EXPECT[@]}"

@@ -202,7 +202,7 @@ model_digest_verify (const model_digest *expected, const model_digest *actual,
 {
   if (model_digest_equal (expected, actual))
     return 0;
-  return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+  return mp_error_set (err, MP_ERR_DATA_LOSS,
                        "digest mismatch: expected %s, got %s", expected->str,
                        actual->str);
 }

@@ -41,7 +41,7 @@ const char *model_digest_algo_name (enum model_digest_algo algo);
 
 bool model_digest_equal (const model_digest *a, const model_digest *b);
 
-/* 0 if equal, else -1 with MP_ERR_INVALID_ARGUMENT
+/* 0 if equal, else -1 with MP_ERR_DATA_LOSS
  * "digest mismatch: expected X, got Y". */
 int model_digest_verify (const model_digest *expected,
                          const model_digest *actual, mp_error *err);

@@ -592,6 +592,83 @@ parse_subject (const json_t *root, model_descriptor *d, bool *has,
   return 0;
 }
 
+/* The names Docker Model Runner's unpacking gives its layers (manifest.h). */
+static int
+docker_layer_names (model_manifest *m, mp_error *err)
+{
+  static const struct
+  {
+    const char *type, *stem, *ext;
+    bool by_type_in_v01; /* v0.1 ignores the annotation */
+    bool at_most_one;
+  } rows[] = {
+    { MODEL_DOCKER_AI_GGUF, "model", "gguf", true, false },
+    { MODEL_DOCKER_AI_MMPROJ, "model", "mmproj", true, true },
+    { MODEL_DOCKER_AI_CHAT_TEMPLATE, "template", "jinja", true, true },
+    { MODEL_DOCKER_AI_SAFETENSORS, "model", "safetensors", false, false },
+    { MODEL_DOCKER_AI_LICENSE, "license", "txt", false, false },
+  };
+  bool v01 = strcmp (m->config.media_type, MODEL_DOCKER_AI_CONFIG_V01) == 0;
+
+  for (size_t i = 0; i < m->n_layers; i++)
+    {
+      model_layer *l = &m->layers[i];
+      const char *mt = l->desc.media_type;
+      char *name = NULL;
+      size_t r, n = 0, pos = 0;
+
+      if (strcmp (mt, MODEL_DOCKER_AI_DDUF) == 0)
+        {
+          const char *hex = strchr (l->desc.digest.str, ':') + 1;
+
+          if (l->path != NULL && !v01)
+            continue;
+          if (asprintf (&name, "%s.dduf", hex) < 0)
+            name = NULL;
+        }
+      else if (strcmp (mt, MODEL_DOCKER_AI_VLLM_CONFIG_TAR) == 0
+               || strcmp (mt, MODEL_DOCKER_AI_DIR_TAR) == 0)
+        {
+          if (l->path != NULL)
+            continue;
+          name = strdup (".");
+        }
+      else
+        {
+          for (r = 0; r < sizeof rows / sizeof *rows; r++)
+            if (strcmp (mt, rows[r].type) == 0)
+              break;
+          if (r == sizeof rows / sizeof *rows)
+            continue;
+          if (l->path != NULL && !(v01 && rows[r].by_type_in_v01))
+            continue;
+          for (size_t j = 0; j < m->n_layers; j++)
+            if (strcmp (m->layers[j].desc.media_type, mt) == 0)
+              {
+                n++;
+                if (j == i)
+                  pos = n;
+              }
+          if (n > 1 && rows[r].at_most_one)
+            return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                                 "layers[%zu] (%s): %zu layers of media type "
+                                 "%s; a Docker model has at most one",
+                                 i, l->desc.digest.str, n, mt);
+          if ((n == 1 ? asprintf (&name, "%s.%s", rows[r].stem, rows[r].ext)
+                      : asprintf (&name, "%s-%05zu-of-%05zu.%s", rows[r].stem,
+                                  pos, n, rows[r].ext))
+              < 0)
+            name = NULL;
+        }
+      if (name == NULL)
+        return mp_error_sys (err, ENOMEM, "manifest layers");
+      free (l->path);
+      l->path = name;
+      l->path_source = MODEL_PATH_DOCKER;
+    }
+  return 0;
+}
+
 static int
 manifest_from_json (const json_t *root, model_manifest *m, mp_error *err)
 {
@@ -662,6 +739,10 @@ manifest_from_json (const json_t *root, model_manifest *m, mp_error *err)
           = strcmp (m->config.media_type, MODEL_MEDIA_TYPE_CONFIG_LEGACY) == 0;
     }
   m->is_image = model_media_type_is_image_config (m->config.media_type);
+  m->is_docker_model
+      = model_media_type_is_docker_model_config (m->config.media_type);
+  if (m->is_docker_model && docker_layer_names (m, err) < 0)
+    return -1;
   for (i = 0; i < m->n_layers; i++)
     {
       model_layer *l = &m->layers[i];

@@ -101,6 +101,7 @@ enum model_path_source
   MODEL_PATH_FILEPATH,        /* org.cncf.model.filepath */
   MODEL_PATH_FILEPATH_LEGACY, /* org.cnai.model.filepath */
   MODEL_PATH_TITLE,           /* org.opencontainers.image.title */
+  MODEL_PATH_DOCKER, /* the name Docker Model Runner gives its media type */
 };
 
 typedef struct model_layer
@@ -136,10 +137,26 @@ typedef struct model_manifest
   bool has_subject;
   model_descriptor subject;
   model_annotations annotations;
-  bool is_modelpack; /* artifactType or config media type says so */
-  bool legacy;       /* ... in the vnd.cnai namespace */
-  bool is_image;     /* config is an OCI/Docker image config */
+  bool is_modelpack;    /* artifactType or config media type says so */
+  bool legacy;          /* ... in the vnd.cnai namespace */
+  bool is_image;        /* config is an OCI/Docker image config */
+  bool is_docker_model; /* a Docker Model Runner artifact (see below) */
 } model_manifest;
+
+/* Docker Model Runner artifacts (config application/vnd.docker.ai.model.
+ * config.v0.1+json or v0.2) name some files by media type, not annotation;
+ * the parser gives their layers the names Docker's own unpacking gives
+ * them (path_source MODEL_PATH_DOCKER), so they unpack like any artifact:
+ *   - v0.1, whatever the annotations: the GGUF layers model.gguf (several:
+ *     model-00001-of-0000N.gguf, in manifest order), the multimodal
+ *     projector model.mmproj, the chat template template.jinja (at most one
+ *     of each), a DDUF layer <digest hex>.dduf;
+ *   - otherwise a layer's org.cncf.model.filepath wins; without one, a
+ *     safetensors layer is model.safetensors (several:
+ *     model-00001-of-0000N.safetensors), a license license.txt (several:
+ *     license-00001-of-0000N.txt: Docker does not write them at all), the
+ *     vLLM config and directory tar archives "." (extracted at the root),
+ *     and any other layer has no name (refused when unpacked). */
 
 typedef struct model_index
 {

@@ -99,6 +99,13 @@ model_media_type_classify (const char *media_type)
         return info;
       }
 
+  if (strcmp (media_type, MODEL_DOCKER_AI_VLLM_CONFIG_TAR) == 0
+      || strcmp (media_type, MODEL_DOCKER_AI_DIR_TAR) == 0)
+    {
+      info.format = MODEL_FORMAT_TAR;
+      return info;
+    }
+
   if (skip_prefix (&p, "application/vnd.cncf.model."))
     legacy = false;
   else if (skip_prefix (&p, "application/vnd.cnai.model."))
@@ -207,4 +214,12 @@ model_media_type_is_manifest (const char *media_type)
   return media_type != NULL
          && (strcmp (media_type, MODEL_OCI_MEDIA_TYPE_MANIFEST) == 0
              || strcmp (media_type, MODEL_DOCKER_MEDIA_TYPE_MANIFEST) == 0);
+}
+
+bool
+model_media_type_is_docker_model_config (const char *media_type)
+{
+  return media_type != NULL
+         && (strcmp (media_type, MODEL_DOCKER_AI_CONFIG_V01) == 0
+             || strcmp (media_type, MODEL_DOCKER_AI_CONFIG_V02) == 0);
 }

@@ -46,6 +46,26 @@
 #define MODEL_DOCKER_MEDIA_TYPE_MANIFEST_LIST                                  \
   "application/vnd.docker.distribution.manifest.list.v2+json"
 
+/* Docker Model Runner artifacts (docker/model-runner,
+ * pkg/distribution/types/config.go; docs/image-volumes.md).  Their layers
+ * are raw files, except the two tar archives, which Docker extracts into
+ * the model directory. */
+#define MODEL_DOCKER_AI_CONFIG_V01                                             \
+  "application/vnd.docker.ai.model.config.v0.1+json"
+#define MODEL_DOCKER_AI_CONFIG_V02                                             \
+  "application/vnd.docker.ai.model.config.v0.2+json"
+#define MODEL_DOCKER_AI_GGUF "application/vnd.docker.ai.gguf.v3"
+#define MODEL_DOCKER_AI_SAFETENSORS "application/vnd.docker.ai.safetensors"
+#define MODEL_DOCKER_AI_DDUF "application/vnd.docker.ai.dduf"
+#define MODEL_DOCKER_AI_LICENSE "application/vnd.docker.ai.license"
+#define MODEL_DOCKER_AI_MMPROJ "application/vnd.docker.ai.mmproj"
+#define MODEL_DOCKER_AI_CHAT_TEMPLATE                                          \
+  "application/vnd.docker.ai.chat.template.jinja"
+#define MODEL_DOCKER_AI_MODEL_FILE "application/vnd.docker.ai.model.file"
+#define MODEL_DOCKER_AI_VLLM_CONFIG_TAR                                        \
+  "application/vnd.docker.ai.vllm.config.tar"
+#define MODEL_DOCKER_AI_DIR_TAR "application/vnd.docker.ai.dir.tar"
+
 enum model_layer_kind
 {
   MODEL_LAYER_WEIGHT,
@@ -87,6 +107,8 @@ const char *model_layer_format_name (enum model_layer_format format);
 
 bool model_media_type_is_model_artifact (const char *artifact_type);
 bool model_media_type_is_model_config (const char *media_type);
+/* A Docker Model Runner model config (v0.1 or v0.2). */
+bool model_media_type_is_docker_model_config (const char *media_type);
 bool model_media_type_is_image_config (const char *media_type);
 bool model_media_type_is_index (const char *media_type);
 bool model_media_type_is_manifest (const char *media_type);

@@ -99,6 +99,43 @@ modelfile_add_rule (modelfile *mf, enum modelfile_kind kind,
   return 0;
 }
 
+static int
+group_rank (enum modelfile_kind k)
+{
+  switch (k)
+    {
+    case MODELFILE_MODEL:
+      return 0;
+    case MODELFILE_CONFIG:
+      return 1;
+    case MODELFILE_CODE:
+      return 2;
+    case MODELFILE_DOC:
+      return 3;
+    case MODELFILE_DATASET:
+      return 4;
+    }
+  return 5;
+}
+
+static int
+rule_cmp (const void *a, const void *b)
+{
+  const modelfile_rule *x = a, *y = b;
+  int rx = group_rank (x->kind), ry = group_rank (y->kind);
+
+  if (rx != ry)
+    return rx < ry ? -1 : 1;
+  return strcmp (x->pattern, y->pattern);
+}
+
+void
+modelfile_sort_rules (modelfile *mf)
+{
+  if (mf->n_rules > 1)
+    qsort (mf->rules, mf->n_rules, sizeof *mf->rules, rule_cmp);
+}
+
 /* A pattern must stay inside the model directory. */
 static bool
 pattern_ok (const char *p)

@@ -61,6 +61,12 @@ char *modelfile_format (const modelfile *mf);
 /* Add a rule; -1 on ENOMEM. */
 int modelfile_add_rule (modelfile *mf, enum modelfile_kind kind,
                         const char *pattern);
+/* Put the rules in the order `modelpack init` writes them: MODEL, CONFIG,
+ * CODE, DOC, DATASET, each group by pattern (strcmp).  Only for rules that
+ * each name one file, where order does not change what a rule matches: the
+ * same directory then gives the same Modelfile whatever its directory
+ * order or nesting. */
+void modelfile_sort_rules (modelfile *mf);
 
 /* The kind a file of this relative path gets when no Modelfile says (what
  * `modelpack init` writes): weights *.safetensors *.gguf *.bin *.pt *.pth

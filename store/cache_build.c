@@ -123,7 +123,7 @@ layer_check (model_cache *c, struct layer_plan *p, mp_error *err)
    * record "-": the blob digest, verified, pins their content anyway. */
   if (p->diff_id != NULL && strcmp (diff, "-") != 0
       && strcmp (diff, p->diff_id) != 0)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+    return mp_error_set (err, MP_ERR_DATA_LOSS,
                          "layers[%zu] (%s): diffId mismatch: the config says "
                          "%s, the layer's content has %s",
                          p->index, p->l->desc.digest.str, p->diff_id, diff);

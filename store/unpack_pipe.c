@@ -118,7 +118,9 @@ unpack_digest_check (const struct digest *d, const unsigned char *got,
   if (memcmp (d->want, got, d->len) == 0)
     return 0;
   digest_format (d, got, buf, sizeof buf);
-  return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+  /* Content that is not what its digest says: the same code (and exit
+   * code) as a download that fails verification. */
+  return mp_error_set (err, MP_ERR_DATA_LOSS,
                        "%s mismatch: expected %s, got %s", what, d->text, buf);
 }
 

@@ -941,7 +941,7 @@ TEST (corrupt_blob_leaves_nothing)
   c = cache_open (0, 0);
   REQUIRE (c != NULL);
   CHECK (get (c, m, &tree, &resolved, NULL, &err) < 0);
-  CHECK (err.code == MP_ERR_INVALID_ARGUMENT);
+  CHECK (err.code == MP_ERR_DATA_LOSS);
   CHECK (strstr (err.msg, "digest mismatch") != NULL);
   CHECK (strstr (err.msg, dg) != NULL);
   CHECK (tree == NULL && !tree_exists (m));
@@ -996,7 +996,7 @@ TEST (diff_id_mismatch)
   c = cache_open (0, 0);
   REQUIRE (c != NULL);
   CHECK (get (c, m, &tree, &resolved, NULL, &err) < 0);
-  CHECK (err.code == MP_ERR_INVALID_ARGUMENT);
+  CHECK (err.code == MP_ERR_DATA_LOSS);
   CHECK (strstr (err.msg, "diffId") != NULL);
   CHECK (count_sub ("layers") == 0 && count_sub ("trees") == 0);
   CHECK (tmp_is_clean ());

@@ -11,6 +11,7 @@
 #include "model/manifest.h"
 #include "model/mediatype.h"
 #include "model/modelconfig.h"
+#include "model/modelfile.h"
 #include "tests/harness.h"
 
 #define X8(s) s s s s s s s s
@@ -149,7 +150,7 @@ TEST (test_digest_file_and_verify)
 
   CHECK (model_digest_parse (DA, &wrong, &err) == 0);
   CHECK (model_digest_verify (&wrong, &d, &err) == -1);
-  CHECK (err.code == MP_ERR_INVALID_ARGUMENT);
+  CHECK (err.code == MP_ERR_DATA_LOSS);
   CHECK_STR (err.msg, "digest mismatch: expected " DA ", got " ABC_SHA256);
   CHECK (model_digest_verify_file (path, &wrong, &err) == -1);
   CHECK (strstr (err.msg, "digest mismatch") != NULL);
@@ -779,6 +780,106 @@ TEST (test_manifest_docker_and_image)
          == -1);
 }
 
+/* Docker Model Runner artifacts: files named as Docker's unpacking names
+ * them (docker/model-runner pkg/distribution/internal/bundle/unpack.go). */
+#define DMR_LAYER(mt, d, extra)                                                \
+  "{\"mediaType\":\"application/vnd.docker.ai." mt "\",\"digest\":\"" d        \
+  "\",\"size\":10" extra "}"
+#define DMR_PATH(p) ",\"annotations\":{\"org.cncf.model.filepath\":\"" p "\"}"
+
+static model_manifest *
+parse_dmr (const char *config_version, const char *layers, mp_error *err)
+{
+  char json[4096];
+
+  snprintf (json, sizeof json,
+            "{\"schemaVersion\":2,\"mediaType\":\"application/"
+            "vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":"
+            "\"application/vnd.docker.ai.model.config.%s+json\",\"digest\":"
+            "\"" DA "\",\"size\":100},\"layers\":[%s]}",
+            config_version, layers);
+  return parse_manifest (json, err);
+}
+
+TEST (test_manifest_docker_model_runner)
+{
+  mp_error err = { 0 };
+  model_manifest *m;
+
+  m = parse_dmr (
+      "v0.1",
+      DMR_LAYER ("gguf.v3", DB, DMR_PATH ("Qwen3.gguf")) "," DMR_LAYER (
+          "license", DC,
+          "") "," DMR_LAYER ("mmproj", DD,
+                             "") "," DMR_LAYER ("chat.template.jinja", DE, ""),
+      &err);
+  REQUIRE (m != NULL);
+  CHECK (m->is_docker_model && !m->is_modelpack && !m->is_image);
+  CHECK_STR (m->layers[0].path, "model.gguf");
+  CHECK (m->layers[0].path_source == MODEL_PATH_DOCKER);
+  CHECK_STR (m->layers[1].path, "license.txt");
+  CHECK_STR (m->layers[2].path, "model.mmproj");
+  CHECK_STR (m->layers[3].path, "template.jinja");
+  for (size_t i = 0; i < m->n_layers; i++)
+    CHECK (m->layers[i].is_file);
+  model_manifest_free (m);
+
+  m = parse_dmr (
+      "v0.1",
+      DMR_LAYER ("gguf.v3", DB, "") "," DMR_LAYER (
+          "gguf.v3", DC,
+          "") "," DMR_LAYER ("license", DD,
+                             DMR_PATH (
+                                 "LICENSE")) "," DMR_LAYER ("vllm.config.tar",
+                                                            DE, ""),
+      &err);
+  REQUIRE (m != NULL);
+  CHECK_STR (m->layers[0].path, "model-00001-of-00002.gguf");
+  CHECK_STR (m->layers[1].path, "model-00002-of-00002.gguf");
+  CHECK_STR (m->layers[2].path, "LICENSE");
+  CHECK (m->layers[2].path_source == MODEL_PATH_FILEPATH);
+  CHECK_STR (m->layers[3].path, ".");
+  CHECK (!m->layers[3].is_file);
+  CHECK (m->layers[3].type.format == MODEL_FORMAT_TAR);
+  model_manifest_free (m);
+
+  /* v0.2 is layer-per-file: the annotation wins for every type. */
+  m = parse_dmr (
+      "v0.2",
+      DMR_LAYER ("gguf.v3", DB, DMR_PATH ("sub/q.gguf")) "," DMR_LAYER (
+          "safetensors", DC,
+          "") "," DMR_LAYER ("dduf", DD, "") "," DMR_LAYER ("model.file", DE,
+                                                            ""),
+      &err);
+  REQUIRE (m != NULL);
+  CHECK_STR (m->layers[0].path, "sub/q.gguf");
+  CHECK_STR (m->layers[1].path, "model.safetensors");
+  CHECK_STR (m->layers[2].path, HEX64 ("d") ".dduf");
+  CHECK (m->layers[3].path == NULL);
+  model_manifest_free (m);
+
+  m = parse_dmr ("v0.1",
+                 DMR_LAYER ("mmproj", DB, "") "," DMR_LAYER ("mmproj", DC, ""),
+                 &err);
+  CHECK (m == NULL);
+  CHECK (err.code == MP_ERR_INVALID_ARGUMENT);
+  CHECK (strstr (err.msg, "at most one") != NULL);
+  model_manifest_free (m);
+
+  /* The same layers in an artifact that is not Docker's have no names. */
+  {
+    static const char json[]
+        = "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/"
+          "vnd.oci.empty.v1+json\",\"digest\":\"" DA "\",\"size\":2},"
+          "\"layers\":[" DMR_LAYER ("gguf.v3", DB, "") "]}";
+    m = parse_manifest (json, &err);
+    REQUIRE (m != NULL);
+    CHECK (!m->is_docker_model);
+    CHECK (m->layers[0].path == NULL);
+    model_manifest_free (m);
+  }
+}
+
 /* ---- index ------------------------------------------------------------- */
 
 static const char image_index[]
@@ -962,6 +1063,33 @@ TEST (test_rfc3339)
   CHECK (!model_rfc3339_parse (NULL, NULL, NULL));
 }
 
+TEST (test_modelfile_sort_rules)
+{
+  modelfile *mf = calloc (1, sizeof *mf);
+  char *text;
+
+  REQUIRE (mf != NULL);
+  /* Directory order: anything; the result must not depend on it. */
+  CHECK (modelfile_add_rule (mf, MODELFILE_DOC, "README.md") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_DATASET, "data/a.csv") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_CODE, "run.py") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_MODEL, "w/b.safetensors") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_CONFIG, "tokenizer.json") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_MODEL, "a.gguf") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_CONFIG, "config.json") == 0);
+  CHECK (modelfile_add_rule (mf, MODELFILE_DOC, "LICENSE") == 0);
+  modelfile_sort_rules (mf);
+  text = modelfile_format (mf);
+  REQUIRE (text != NULL);
+  CHECK (strstr (text, "MODEL a.gguf\nMODEL w/b.safetensors\n"
+                       "CONFIG config.json\nCONFIG tokenizer.json\n"
+                       "CODE run.py\nDOC LICENSE\nDOC README.md\n"
+                       "DATASET data/a.csv\n")
+         != NULL);
+  free (text);
+  modelfile_free (mf);
+}
+
 TEST_MAIN (T (test_digest_parse_valid), T (test_digest_parse_invalid),
            T (test_digest_hasher), T (test_digest_file_and_verify),
            T (test_quote), T (test_media_types_modelpack),
@@ -969,4 +1097,6 @@ TEST_MAIN (T (test_digest_parse_valid), T (test_digest_parse_invalid),
            T (test_manifest_modctl), T (test_manifest_kitops),
            T (test_manifest_oras), T (test_manifest_legacy_and_precedence),
            T (test_manifest_rejects), T (test_manifest_docker_and_image),
-           T (test_index_platforms), T (test_index_artifacts), T (test_rfc3339))
+           T (test_manifest_docker_model_runner), T (test_index_platforms),
+           T (test_index_artifacts), T (test_rfc3339),
+           T (test_modelfile_sort_rules))
