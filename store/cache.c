@@ -657,11 +657,14 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
   int64_t freed = 0;
 
   if (o == NULL || o->root == NULL || o->root[0] == '\0'
-      || o->keep_unused_seconds < 0 || o->keep_unused_bytes < 0)
+      || o->keep_unused_seconds < 0 || o->keep_unused_bytes < 0
+      || o->max_bytes < 0 || o->min_free_percent < 0
+      || o->min_free_percent > 99)
     {
       mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                    "model cache: a root directory and non-negative "
-                    "retention values are required");
+                    "model cache: a root directory, non-negative retention "
+                    "values and bound, and min_free_percent below 100 are "
+                    "required");
       return NULL;
     }
   c = calloc (1, sizeof *c);
@@ -678,6 +681,10 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
   c->limits = model_unpack_limits_resolve (&o->limits);
   c->keep_seconds = o->keep_unused_seconds;
   c->keep_bytes = o->keep_unused_bytes;
+  c->max_bytes = o->max_bytes;
+  c->min_free_percent = o->min_free_percent;
+  c->publish = o->publish_in_use;
+  pthread_mutex_init (&c->use_mu, NULL);
 
   if (mp_mkdir_p (o->root, 0700, err) < 0)
     goto fail;
@@ -750,6 +757,9 @@ model_cache_close (model_cache *c)
   pthread_mutex_destroy (&c->mu);
   pthread_cond_destroy (&c->cv);
   pthread_cond_destroy (&c->sync_cv);
+  pthread_mutex_destroy (&c->use_mu);
+  countset_clear (&c->holds);
+  countset_clear (&c->snapshots);
   free (c->root);
   free (c);
 }
