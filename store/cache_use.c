@@ -441,7 +441,7 @@ kept_bytes (const struct gc_tree *trees, size_t n, const bool *evicted,
     {
       const struct strset *l = i < n ? &trees[i].layers : keep;
 
-      if (i < n && evicted[i])
+      if ((i < n && evicted[i]) || l == NULL)
         continue;
       for (size_t j = 0; j < l->n; j++)
         {
