@@ -97,8 +97,8 @@ it_expect_eq "a and b are cached, unused" "a b" "$(trees)"
 # sh), reporting "PASS ..." / "FAIL ..." lines into while-c.out.
 {
   declare -p digest size
-  printf 'MP=%q MP_ROOT=%q MP_SOCK=%q MP_BIN=%q MP_PID=%q IT_DIR=%q CFG=%q MAX=%q REGISTRY=%q\n' \
-    "$MP" "$MP_ROOT" "$MP_SOCK" "$MP_BIN" "$MP_PID" "$IT_DIR" "$CFG" "$MAX" "$REGISTRY"
+  printf 'MP=%q MP_ROOT=%q MP_SOCK=%q MP_BIN=%q MP_PID=%q IT_DIR=%q CFG=%q MAX=%q REGISTRY=%q CTR=%q\n' \
+    "$MP" "$MP_ROOT" "$MP_SOCK" "$MP_BIN" "$MP_PID" "$IT_DIR" "$CFG" "$MAX" "$REGISTRY" "$CTR"
   cri_cmd a
   printf 'POD_A=('; printf ' %q' "${CMD[@]}"; printf ')\n'
   CMD=("$CRI_VOLUME" --address "$CRI_SOCK" --image "$CRI_BUSYBOX_IMAGE"
@@ -171,6 +171,11 @@ check "... c, in use by the running pod, stays: cached $(trees)" eq "$(trees)" "
 echo $! > "$IT_DIR/mp.pid"
 for _ in $(seq 100); do sock_up && break; sleep 0.1; done
 check "the daemon restarted" sock_up
+# containerd redials a proxy snapshotter with a backoff: wait until it
+# reaches the new daemon, or the pod's teardown cannot remove its snapshot.
+ctd_reaches() { $CTR -n k8s.io snapshots --snapshotter modelpack ls > /dev/null 2>&1; }
+for _ in $(seq 300); do ctd_reaches && break; sleep 0.1; done
+check "containerd reaches the restarted daemon" ctd_reaches
 exit $((fails > 0))
 EOF
 
@@ -197,7 +202,11 @@ it_expect_eq "cache prune --all (daemon running) removes c" "${digest[c]}" \
   "$(jq -r '[.removed[].manifest] | join(" ")' <<<"$pr")"
 it_expect_eq "... and frees its bytes" "1" "$(jq --argjson n "${size[c]}" '.freed_bytes >= $n | if . then 1 else 0 end' <<<"$pr")"
 it_expect_eq "nothing is cached" "" "$(trees)"
-it_stop_snapshotter
+# Not it_stop_snapshotter: the restarted daemon is not this shell's child.
+gone() { ! kill -0 "$1" 2>/dev/null || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+kill -TERM "$MP_PID"
+it_check "the daemon stops" it_wait_for 10 "the daemon to exit" gone "$MP_PID"
+MP_PID=""
 it_expect_eq "cache ls (daemon stopped): no model" "0" "$(mp cache ls --json | jq length)"
 it_expect_exit "cache prune without --all or --older-than" 2 "--all or --older-than" mp cache prune
 it_done
