@@ -205,9 +205,9 @@ collect_one (void *ctx, const struct model_cache_entry *e, mp_error *err)
   json_object_set_new (o, "size", json_integer (e->size));
   json_object_set_new (o, "shared_bytes", json_integer (e->shared));
   json_object_set_new (o, "last_used", json_string (when));
-  json_object_set_new (o, "snapshots", e->snapshots < 0
-                                           ? json_null ()
-                                           : json_integer (e->snapshots));
+  json_object_set_new (o, "snapshots",
+                       e->snapshots < 0 ? json_null ()
+                                        : json_integer (e->snapshots));
   json_object_set_new (o, "preparing", json_integer (e->holds));
   json_object_set_new (o, "pins", pins);
   json_array_append_new (c->models, o);
@@ -367,10 +367,10 @@ cache_prune (const struct cli_globals *g, bool all, int64_t older, bool json)
     size_t j;
     json_t *n;
 
-    json_array_foreach (after, j, n)
-      kept = kept
-             || strcmp (d, json_string_value (json_object_get (n, "manifest")))
-                    == 0;
+    json_array_foreach (after, j, n) kept
+        = kept
+          || strcmp (d, json_string_value (json_object_get (n, "manifest")))
+                 == 0;
     if (!kept)
       json_array_append (removed, m);
   }

@@ -900,8 +900,7 @@ resolve_and_build (model_cache *c, const model_digest *want,
 int
 cache_plan_need (model_cache *c, const model_digest *want,
                  model_blob_open_fn open_fn, void *ctx, model_digest *mdig,
-                 bool *ready, int64_t *need, struct strset *keep,
-                 mp_error *err)
+                 bool *ready, int64_t *need, struct strset *keep, mp_error *err)
 {
   cleanup_free char *text = NULL;
   cleanup_manifest model_manifest *m = NULL;
@@ -990,15 +989,13 @@ model_cache_get_manifest_tree (model_cache *c, const char *digest,
   memset (stats, 0, sizeof *stats);
   if (model_digest_parse (digest, &want, err) < 0)
     return -1;
-  return cache_get_bounded (c, &want, open_fn, ctx, tree, resolved, stats,
-                            err);
+  return cache_get_bounded (c, &want, open_fn, ctx, tree, resolved, stats, err);
 }
 
 int
 cache_get_tree (model_cache *c, const model_digest *wantp,
                 model_blob_open_fn open_fn, void *ctx, char **tree,
-                char **resolved, struct model_cache_stats *stats,
-                mp_error *err)
+                char **resolved, struct model_cache_stats *stats, mp_error *err)
 {
   model_digest want = *wantp, mdig;
   cleanup_close int lock = -1;

@@ -2,8 +2,8 @@
  * helpers, locks, durability, single flight, removal, documents),
  * store/cache_build.c (layers and trees), store/cache_gc.c (pins and
  * collection) and store/cache_use.c (holds, the published in-use set, the
- * bound and eviction, listing) share.  Nothing outside store/cache*.c includes this; the
- * contract is store/cache.h. */
+ * bound and eviction, listing) share.  Nothing outside store/cache*.c includes
+ * this; the contract is store/cache.h. */
 #ifndef MP_STORE_CACHE_INTERNAL_H
 #define MP_STORE_CACHE_INTERNAL_H
 

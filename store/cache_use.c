@@ -390,10 +390,10 @@ layer_sizes_read (model_cache *c, struct layer_sizes *ls, mp_error *err)
 
 struct room
 {
-  int64_t need;       /* bytes the model being built adds */
-  int64_t avail;      /* free on the filesystem for us */
-  int64_t keep_free;  /* min_free_percent of the filesystem */
-  int64_t total;      /* bytes of every layer in layers/ */
+  int64_t need;      /* bytes the model being built adds */
+  int64_t avail;     /* free on the filesystem for us */
+  int64_t keep_free; /* min_free_percent of the filesystem */
+  int64_t total;     /* bytes of every layer in layers/ */
 };
 
 /* Whether the cache fits its bound holding KEPT bytes of layers (and the
@@ -473,8 +473,8 @@ tree_cmp_oldest (const void *a, const void *b)
 }
 
 static int
-too_big (model_cache *c, const char *what, const struct room *r,
-         int64_t in_use, mp_error *err)
+too_big (model_cache *c, const char *what, const struct room *r, int64_t in_use,
+         mp_error *err)
 {
   if (c->max_bytes > 0 && in_use + r->need > c->max_bytes)
     return mp_error_set (err, MP_ERR_FAILED_PRECONDITION,
@@ -651,15 +651,13 @@ trim (model_cache *c, const char *what, struct model_cache_stats *st)
   cleanup_close int lock = cache_lock (c, LOCK_EX, &err);
 
   if (lock < 0 || evict_locked (c, what, 0, NULL, false, st, &err) < 0)
-    mp_log_warn ("model cache: evicting after unpacking %s: %s", what,
-                 err.msg);
+    mp_log_warn ("model cache: evicting after unpacking %s: %s", what, err.msg);
 }
 
 int
 cache_get_bounded (model_cache *c, const model_digest *want,
                    model_blob_open_fn open_fn, void *ctx, char **tree,
-                   char **resolved, struct model_cache_stats *st,
-                   mp_error *err)
+                   char **resolved, struct model_cache_stats *st, mp_error *err)
 {
   int r;
 
@@ -825,7 +823,8 @@ model_cache_list (model_cache *c, model_cache_list_fn fn, void *ctx,
   if (lock < 0)
     return -1;
   if (cache_trees_read (c, &none, &trees, &ntrees, err) < 0
-      || layer_sizes_read (c, &ls, err) < 0 || pins_read (c, &pins, &npins, err) < 0)
+      || layer_sizes_read (c, &ls, err) < 0
+      || pins_read (c, &pins, &npins, err) < 0)
     goto out;
   pthread_mutex_lock (&c->use_mu);
   for (size_t i = 0; i < c->snapshots.n && ret == -1; i++)

@@ -1832,8 +1832,7 @@ entry_seen_one (void *ctx, const struct model_cache_entry *e, mp_error *err)
       s->shared = e->shared;
       s->snapshots = e->snapshots;
       s->npins = (int)e->npins;
-      snprintf (s->note, sizeof s->note, "%s",
-                e->npins ? e->pin_notes[0] : "");
+      snprintf (s->note, sizeof s->note, "%s", e->npins ? e->pin_notes[0] : "");
     }
   return 0;
 }
@@ -1987,8 +1986,8 @@ TEST (bound_and_evictions_never_serve_half_trees)
   for (int i = 0; i <= STRESS_THREADS; i++)
     {
       st[i] = (struct stress){ .c = c,
-                               .models = (const char (*)[MODEL_DIGEST_MAX + 1])
-                                   models,
+                               .models
+                               = (const char (*)[MODEL_DIGEST_MAX + 1]) models,
                                .seed = (unsigned)i,
                                .stop = &stop };
       pthread_create (&th[i], NULL,
@@ -2006,8 +2005,9 @@ TEST (bound_and_evictions_never_serve_half_trees)
       no_room += st[i].no_room;
     }
   model_cache_get_counters (c, &total);
-  fprintf (stderr, "  (stress: %d whole trees, %d did not fit, %" PRId64
-                   " evictions)\n",
+  fprintf (stderr,
+           "  (stress: %d whole trees, %d did not fit, %" PRId64
+           " evictions)\n",
            ok, no_room, total.evictions);
   CHECK (bad == 0);
   CHECK (ok + no_room == STRESS_THREADS * STRESS_ROUNDS);
