@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -1720,6 +1721,46 @@ TEST (bound_too_big_fails_naming_sizes)
   world_free ();
 }
 
+/* min_free_percent: a bound relative to the filesystem's free space, set
+ * just above and just below what this filesystem has free now. */
+TEST (bound_min_free_percent)
+{
+  char x[MODEL_DIGEST_MAX + 1];
+  struct model_cache_options o = { .root = cache_root };
+  struct model_cache_stats st;
+  struct statvfs vfs;
+  mp_error err = { 0 };
+  model_cache *c;
+  int free_pct;
+
+  world_new ();
+  one_raw (64 * KIB, 1, "x.bin", x);
+  REQUIRE (mp_mkdir_p (cache_root, 0700, NULL) == 0);
+  REQUIRE (statvfs (cache_root, &vfs) == 0);
+  free_pct = (int)((double)vfs.f_bavail * 100 / (double)vfs.f_blocks);
+  if (free_pct >= 98 || free_pct < 2)
+    {
+      fprintf (stderr, "  (skipped: %d%% free here)\n", free_pct);
+      world_free ();
+      return;
+    }
+  o.min_free_percent = free_pct + 1;
+  c = model_cache_open (&o, &err);
+  REQUIRE (c != NULL);
+  CHECK (get_free (c, x, &st, &err) < 0);
+  CHECK (err.code == MP_ERR_FAILED_PRECONDITION);
+  CHECK (strstr (err.msg, "needs 65536 bytes") != NULL);
+  CHECK (strstr (err.msg, "min_free_percent") != NULL);
+  CHECK (!tree_exists (x) && count_sub ("layers") == 0);
+  model_cache_close (c);
+  o.min_free_percent = free_pct - 1;
+  c = model_cache_open (&o, &err);
+  REQUIRE (c != NULL);
+  CHECK (get_free (c, x, &st, &err) == 0 && tree_exists (x));
+  model_cache_close (c);
+  world_free ();
+}
+
 /* A compressed layer's blob understates what it unpacks to: the cache
  * evicts again once the real size is known. */
 TEST (bound_evicts_again_after_unpacking)
@@ -2035,7 +2076,7 @@ TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (pins_keep_trees_through_gc), T (model_entries_bounded),
            T (bound_evicts_least_recently_used),
            T (bound_never_evicts_what_is_in_use),
-           T (bound_too_big_fails_naming_sizes),
+           T (bound_too_big_fails_naming_sizes), T (bound_min_free_percent),
            T (bound_evicts_again_after_unpacking),
            T (published_in_use_protects_across_processes),
            T (list_shows_sizes_use_and_pins),
