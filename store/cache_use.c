@@ -296,21 +296,19 @@ cache_used_hexes (model_cache *c, const char *const *in_use, size_t n,
                   struct strset *out, mp_error *err)
 {
   struct countset snaps = { 0 }, held = { 0 };
-  bool found;
+  bool found, ok = true;
   int ret = -1;
 
   for (size_t i = 0; i < n; i++)
     if (add_hex (c, in_use[i], out, err) < 0)
       return -1;
   pthread_mutex_lock (&c->use_mu);
-  for (size_t i = 0; i < c->holds.n && ret == -1; i++)
-    if (add_hex (c, c->holds.v[i], out, err) < 0)
-      ret = -2;
-  for (size_t i = 0; i < c->snapshots.n && ret == -1; i++)
-    if (add_hex (c, c->snapshots.v[i], out, err) < 0)
-      ret = -2;
+  for (size_t i = 0; i < c->holds.n && ok; i++)
+    ok = add_hex (c, c->holds.v[i], out, err) == 0;
+  for (size_t i = 0; i < c->snapshots.n && ok; i++)
+    ok = add_hex (c, c->snapshots.v[i], out, err) == 0;
   pthread_mutex_unlock (&c->use_mu);
-  if (ret == -2)
+  if (!ok)
     return -1;
   /* The daemon's own record is its memory; anyone else reads it. */
   if (!c->publish && read_published (c, &snaps, &held, &found, err) < 0)
@@ -787,7 +785,7 @@ aliases_of (model_cache *c, const char *hex, struct strset *out, mp_error *err)
 }
 
 static int
-count_for (model_cache *c, const struct countset *s, const char *hex,
+count_for (const struct countset *s, const char *hex,
            const struct strset *aliases)
 {
   int n = 0;
@@ -802,7 +800,6 @@ count_for (model_cache *c, const struct countset *s, const char *hex,
           || strset_has (aliases, s->v[i]))
         n += s->count[i];
     }
-  (void)c;
   return n;
 }
 
@@ -816,7 +813,7 @@ model_cache_list (model_cache *c, model_cache_list_fn fn, void *ctx,
   struct pin_rec *pins = NULL;
   struct layer_sizes ls = { 0 };
   size_t ntrees = 0, npins = 0;
-  bool found = false;
+  bool found = false, ok = true;
   cleanup_close int lock = cache_lock (c, LOCK_SH, err);
   int ret = -1;
 
@@ -827,21 +824,16 @@ model_cache_list (model_cache *c, model_cache_list_fn fn, void *ctx,
       || pins_read (c, &pins, &npins, err) < 0)
     goto out;
   pthread_mutex_lock (&c->use_mu);
-  for (size_t i = 0; i < c->snapshots.n && ret == -1; i++)
-    for (int k = 0; k < c->snapshots.count[i]; k++)
-      if (countset_add (&snaps, c->snapshots.v[i], err) < 0)
-        ret = -2;
-  for (size_t i = 0; i < c->holds.n && ret == -1; i++)
-    for (int k = 0; k < c->holds.count[i]; k++)
-      if (countset_add (&held, c->holds.v[i], err) < 0)
-        ret = -2;
+  for (size_t i = 0; i < c->snapshots.n && ok; i++)
+    for (int k = 0; k < c->snapshots.count[i] && ok; k++)
+      ok = countset_add (&snaps, c->snapshots.v[i], err) == 0;
+  for (size_t i = 0; i < c->holds.n && ok; i++)
+    for (int k = 0; k < c->holds.count[i] && ok; k++)
+      ok = countset_add (&held, c->holds.v[i], err) == 0;
   found = c->publish;
   pthread_mutex_unlock (&c->use_mu);
-  if (ret == -2)
-    {
-      ret = -1;
-      goto out;
-    }
+  if (!ok)
+    goto out;
   if (!c->publish && read_published (c, &snaps, &held, &found, err) < 0)
     goto out;
   if (ntrees > 1)
@@ -890,8 +882,8 @@ model_cache_list (model_cache *c, model_cache_list_fn fn, void *ctx,
         {
           e.aliases = (const char *const *)aliases.v;
           e.naliases = aliases.n;
-          e.snapshots = found ? count_for (c, &snaps, t->hex, &aliases) : -1;
-          e.holds = count_for (c, &held, t->hex, &aliases);
+          e.snapshots = found ? count_for (&snaps, t->hex, &aliases) : -1;
+          e.holds = count_for (&held, t->hex, &aliases);
           r = fn (ctx, &e, err);
         }
       strset_clear (&aliases);
