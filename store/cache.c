@@ -9,7 +9,11 @@
  * loses the race discards its own copy and uses the winner's, which has the
  * same content because names are content digests.  A flock on `lock` keeps
  * gc (exclusive) away from builders (shared), in any process, so gc never
- * removes a layer a tree is being linked from.
+ * removes a layer a tree is being linked from.  Eviction for the bound
+ * (cache_use.c) is gc by another rule and takes the exclusive lock too, but
+ * only between a build's steps, never while its thread leads a flight
+ * others wait for under the shared lock; what a caller was handed and has
+ * not yet recorded stays through its hold.
  *
  * Crash safety.  Work happens in this cache's own directory under tmp/,
  * flock'ed while the cache is open, so any unlocked directory there belongs
