@@ -131,6 +131,9 @@ sock_up() { curl -s -m 2 --http2-prior-knowledge --unix-socket "$MP_SOCK" http:/
 check "c's pod evicted a (least recently used), kept b: cached $(trees)" eq "$(trees)" "b c"
 check "the daemon logs the eviction of a" \
   grep -q "evicted unused model ${digest[a]} .*to make room for ${digest[c]}" "$IT_DIR/snapshotter.log"
+check "... and c's ready line counts it" \
+  grep -Eq "model ${digest[c]} ready in [0-9.]+ ms \(2 layers unpacked, 0 reused; 1 evicted for room; tree built\)" \
+  "$IT_DIR/snapshotter.log"
 ls=$(mp cache ls --json)
 echo "$ls" > "$IT_DIR/ls-running.json"
 check "cache ls (daemon running): c in use by 1 snapshot, b by 0" \

@@ -216,12 +216,20 @@ image_volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
   }
   model_cache_touch (iv->cache, resolved, NULL);
   clock_gettime (CLOCK_MONOTONIC, &t1);
-  mp_log_info ("image volume %s: model %s ready in %.1f ms (%d layers "
-               "unpacked, %d reused; tree %s)",
-               key, resolved,
-               (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
-               st.layers_unpacked, st.layers_reused,
-               st.trees_built ? "built" : "reused");
+  {
+    char evicted[48] = "";
+
+    if (st.evictions > 0)
+      snprintf (evicted, sizeof evicted, "%lld evicted for room; ",
+                (long long)st.evictions);
+    mp_log_info ("image volume %s: model %s ready in %.1f ms (%d layers "
+                 "unpacked, %d reused; %stree %s)",
+                 key, resolved,
+                 (t1.tv_sec - t0.tv_sec) * 1e3
+                     + (t1.tv_nsec - t0.tv_nsec) / 1e6,
+                 st.layers_unpacked, st.layers_reused, evicted,
+                 st.trees_built ? "built" : "reused");
+  }
   return 1;
 }
 
