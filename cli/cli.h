@@ -133,6 +133,7 @@ int cli_rm (const struct cli_globals *g, int argc, char **argv);
 int cli_login (const struct cli_globals *g, int argc, char **argv);
 int cli_logout (const struct cli_globals *g, int argc, char **argv);
 int cli_crio_store (const struct cli_globals *g, int argc, char **argv);
+int cli_cache (const struct cli_globals *g, int argc, char **argv);
 int cli_preload (const struct cli_globals *g, int argc, char **argv);
 int cli_mount (const struct cli_globals *g, int argc, char **argv);
 int cli_umount (const struct cli_globals *g, int argc, char **argv);

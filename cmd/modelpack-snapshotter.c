@@ -210,6 +210,9 @@ main (int argc, char **argv)
       co.root = models;
       co.keep_unused_seconds = cfg.keep_unused_seconds;
       co.keep_unused_bytes = cfg.keep_unused_bytes;
+      co.max_bytes = cfg.max_bytes;
+      co.min_free_percent = cfg.min_free_percent;
+      co.publish_in_use = true;
       co.limits = cfg.limits;
       cache = model_cache_open (&co, &err);
       if (cache == NULL)
@@ -233,6 +236,14 @@ main (int argc, char **argv)
         }
       iv.content.trust_files = !cfg.verify_all_blobs;
       svc.iv = &iv;
+      /* What a previous run's pods still use, for prune and eviction. */
+      if (image_volumes_publish (&iv, svc.sn, &err) < 0)
+        {
+          image_volumes_fini (&iv);
+          model_cache_close (cache);
+          snapshotter_close (svc.sn);
+          return fail ("publish the models in use", &err);
+        }
     }
   srv = mp_grpc_server_start (cfg.address, cfg.workers,
                               snapshots_service_handle, &svc, &err);

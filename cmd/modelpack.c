@@ -34,6 +34,7 @@ static const struct
   { "preload", cli_preload, "make a model ready on a node, offline" },
   { "mount", cli_mount, "mount a model read-only on the host" },
   { "umount", cli_umount, "unmount what mount mounted" },
+  { "cache", cli_cache, "list or prune the node's model cache" },
 };
 
 static void

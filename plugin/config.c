@@ -114,14 +114,18 @@ static int
 load_model_cache (mp_config *c, const toml_value *doc, mp_error *err)
 {
   static const char *const known[]
-      = { "keep_unused_seconds", "keep_unused_bytes", "verify_blobs" };
+      = { "keep_unused_seconds", "keep_unused_bytes", "verify_blobs",
+          "max_bytes", "min_free_percent" };
   toml_value *t = NULL;
   char *verify = NULL;
+  int64_t min_free = c->min_free_percent;
   int rc = toml_get_table (doc, "model_cache", &t, err);
 
   if (rc <= 0)
     return rc;
-  if (check_keys (t, "model_cache.", known, 3, err) < 0
+  if (check_keys (t, "model_cache.", known, 5, err) < 0
+      || toml_get_integer (t, "max_bytes", &c->max_bytes, err) < 0
+      || toml_get_integer (t, "min_free_percent", &min_free, err) < 0
       || toml_get_integer (t, "keep_unused_seconds", &c->keep_unused_seconds,
                            err)
              < 0
@@ -152,6 +156,17 @@ load_model_cache (mp_config *c, const toml_value *doc, mp_error *err)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "model_cache: keep_unused_seconds and "
                          "keep_unused_bytes must not be negative");
+  if (c->max_bytes < 0)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "model_cache.max_bytes must not be negative (0: no "
+                         "bound), not %lld",
+                         (long long)c->max_bytes);
+  if (min_free < 0 || min_free > 99)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "model_cache.min_free_percent must be between 0 and "
+                         "99, not %lld",
+                         (long long)min_free);
+  c->min_free_percent = (int)min_free;
   return 0;
 }
 

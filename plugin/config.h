@@ -17,6 +17,8 @@
  *   keep_unused_bytes = 0         # ... and/or up to this many bytes
  *   verify_blobs = "untrusted"    # or "always": hash even the layer blobs
  *                                 # containerd verified when it stored them
+ *   max_bytes = 0                 # bound on the cache (0: none); unused
+ *   min_free_percent = 0          # ... models are evicted LRU to keep it
  *
  *   [limits]                      # what one layer / model may expand to
  *   max_layer_bytes = 1099511627776   # uncompressed bytes of one layer
@@ -61,6 +63,10 @@ typedef struct mp_config
   char *containerd_address;
   int64_t keep_unused_seconds;
   int64_t keep_unused_bytes;
+  /* [model_cache] max_bytes, min_free_percent: the bound (store/cache.h);
+   * zeros: none. */
+  int64_t max_bytes;
+  int min_free_percent;
   /* [model_cache] verify_blobs: false = "untrusted" (the default: hash
    * layer blobs unless containerd's content directory vouches for them),
    * true = "always". */

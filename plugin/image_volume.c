@@ -57,6 +57,7 @@ image_volumes_init (image_volumes *iv, const char *key_pattern,
     }
   iv->cache = cache;
   pthread_rwlock_init (&iv->gc_lock, NULL);
+  pthread_mutex_init (&iv->publish_mu, NULL);
   return 0;
 }
 
@@ -67,6 +68,7 @@ image_volumes_fini (image_volumes *iv)
     return;
   regfree (&iv->key_re);
   pthread_rwlock_destroy (&iv->gc_lock);
+  pthread_mutex_destroy (&iv->publish_mu);
   free (iv->content.root);
   free (iv->content.address);
   free (iv->content.spool);
@@ -180,27 +182,54 @@ image_volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
     return mp_error_prefix (err, "image volume %s", digest);
   if (ordinary)
     return 0;
+  /* The hold is published before the build: from now until the snapshot
+   * is in the published set, no eviction and no `modelpack cache prune`
+   * removes the tree, in this process or another. */
+  if (model_cache_hold (iv->cache, digest, err) < 0)
+    return mp_error_prefix (err, "image volume %s", digest);
   pthread_rwlock_rdlock (&iv->gc_lock);
   if (model_cache_get_manifest_tree (iv->cache, digest, content_store_open_blob,
                                      &src, &tree, &resolved, &st, err)
       < 0)
     {
       pthread_rwlock_unlock (&iv->gc_lock);
+      model_cache_release (iv->cache, digest);
       return mp_error_prefix (err, "image volume %s", digest);
     }
   rc = snapshotter_prepare_model (sn, key, labels, nlabels, resolved, tree, out,
                                   err);
   pthread_rwlock_unlock (&iv->gc_lock);
   if (rc < 0)
-    return -1;
+    {
+      model_cache_release (iv->cache, digest);
+      return -1;
+    }
+  {
+    mp_error perr = { 0 };
+
+    /* A hold left in place only keeps the tree longer than needed. */
+    if (image_volumes_publish (iv, sn, &perr) < 0)
+      mp_log_warn ("image volume %s: publish the models in use: %s", key,
+                   perr.msg);
+    else
+      model_cache_release (iv->cache, digest);
+  }
   model_cache_touch (iv->cache, resolved, NULL);
   clock_gettime (CLOCK_MONOTONIC, &t1);
-  mp_log_info ("image volume %s: model %s ready in %.1f ms (%d layers "
-               "unpacked, %d reused; tree %s)",
-               key, resolved,
-               (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6,
-               st.layers_unpacked, st.layers_reused,
-               st.trees_built ? "built" : "reused");
+  {
+    char evicted[48] = "";
+
+    if (st.evictions > 0)
+      snprintf (evicted, sizeof evicted, "%lld evicted for room; ",
+                (long long)st.evictions);
+    mp_log_info ("image volume %s: model %s ready in %.1f ms (%d layers "
+                 "unpacked, %d reused; %stree %s)",
+                 key, resolved,
+                 (t1.tv_sec - t0.tv_sec) * 1e3
+                     + (t1.tv_nsec - t0.tv_nsec) / 1e6,
+                 st.layers_unpacked, st.layers_reused, evicted,
+                 st.trees_built ? "built" : "reused");
+  }
   return 1;
 }
 
@@ -226,6 +255,31 @@ add_ref (void *ctx, const char *model, mp_error *err)
   return 0;
 }
 
+static void
+refs_free (struct refs *r)
+{
+  for (size_t i = 0; i < r->n; i++)
+    free (r->v[i]);
+  free (r->v);
+  memset (r, 0, sizeof *r);
+}
+
+int
+image_volumes_publish (image_volumes *iv, snapshotter *sn, mp_error *err)
+{
+  struct refs r = { 0 };
+  int ret;
+
+  pthread_mutex_lock (&iv->publish_mu);
+  ret = snapshotter_model_refs (sn, add_ref, &r, err);
+  if (ret == 0)
+    ret = model_cache_set_in_use (iv->cache, (const char *const *)r.v, r.n,
+                                  err);
+  pthread_mutex_unlock (&iv->publish_mu);
+  refs_free (&r);
+  return ret;
+}
+
 int
 image_volumes_gc (image_volumes *iv, snapshotter *sn, mp_error *err)
 {
@@ -241,8 +295,6 @@ image_volumes_gc (image_volumes *iv, snapshotter *sn, mp_error *err)
   pthread_rwlock_unlock (&iv->gc_lock);
   if (ret == 0 && freed > 0)
     mp_log_info ("model cache: freed %lld bytes", (long long)freed);
-  for (size_t i = 0; i < r.n; i++)
-    free (r.v[i]);
-  free (r.v);
+  refs_free (&r);
   return ret;
 }

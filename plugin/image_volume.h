@@ -31,6 +31,10 @@ typedef struct image_volumes
    * recorded; retention gc holds it exclusively, so it never removes a
    * tree in that gap. */
   pthread_rwlock_t gc_lock;
+  /* Serializes publishing the in-use set: each publication reads the
+   * snapshots after the previous one, so the last written is never older
+   * than a snapshot recorded before it (see image_volumes_publish). */
+  pthread_mutex_t publish_mu;
 } image_volumes;
 
 /* KEY_PATTERN: POSIX extended regex whose first group captures the sha256
@@ -56,6 +60,11 @@ int image_volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
                           const char *ns, const char *digest,
                           const snapshot_label *labels, size_t nlabels,
                           snapshot_mounts *out, mp_error *err);
+
+/* Tell the model cache which models snapshots use now (it publishes them
+ * in <cache>/in-use for `modelpack cache prune` and eviction): at start,
+ * after a model Prepare recorded its snapshot, after a Remove. */
+int image_volumes_publish (image_volumes *iv, snapshotter *sn, mp_error *err);
 
 /* Model-cache retention after snapshot Cleanup: keep what snapshots use. */
 int image_volumes_gc (image_volumes *iv, snapshotter *sn, mp_error *err);

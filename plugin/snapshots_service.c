@@ -327,7 +327,16 @@ do_remove (snapshots_service *s, mp_rpc_call *call, mp_error *err)
     return -1;
   mp_log_debug ("remove key=%s", r->key);
   if (snapshotter_remove (s->sn, r->key, err) == 0)
-    ret = send_empty (call, err);
+    {
+      mp_error perr = { 0 };
+
+      /* A model no snapshot uses any more becomes evictable and prunable
+       * (the cache writes only when the set changed). */
+      if (s->iv != NULL && image_volumes_publish (s->iv, s->sn, &perr) < 0)
+        mp_log_warn ("remove %s: publish the models in use: %s", r->key,
+                     perr.msg);
+      ret = send_empty (call, err);
+    }
   protobuf_c_message_free_unpacked (&r->base, NULL);
   return ret;
 }

@@ -9,7 +9,11 @@
  * loses the race discards its own copy and uses the winner's, which has the
  * same content because names are content digests.  A flock on `lock` keeps
  * gc (exclusive) away from builders (shared), in any process, so gc never
- * removes a layer a tree is being linked from.
+ * removes a layer a tree is being linked from.  Eviction for the bound
+ * (cache_use.c) is gc by another rule and takes the exclusive lock too, but
+ * only between a build's steps, never while its thread leads a flight
+ * others wait for under the shared lock; what a caller was handed and has
+ * not yet recorded stays through its hold.
  *
  * Crash safety.  Work happens in this cache's own directory under tmp/,
  * flock'ed while the cache is open, so any unlocked directory there belongs
@@ -657,11 +661,14 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
   int64_t freed = 0;
 
   if (o == NULL || o->root == NULL || o->root[0] == '\0'
-      || o->keep_unused_seconds < 0 || o->keep_unused_bytes < 0)
+      || o->keep_unused_seconds < 0 || o->keep_unused_bytes < 0
+      || o->max_bytes < 0 || o->min_free_percent < 0
+      || o->min_free_percent > 99)
     {
       mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                    "model cache: a root directory and non-negative "
-                    "retention values are required");
+                    "model cache: a root directory, non-negative retention "
+                    "values and bound, and min_free_percent below 100 are "
+                    "required");
       return NULL;
     }
   c = calloc (1, sizeof *c);
@@ -678,6 +685,10 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
   c->limits = model_unpack_limits_resolve (&o->limits);
   c->keep_seconds = o->keep_unused_seconds;
   c->keep_bytes = o->keep_unused_bytes;
+  c->max_bytes = o->max_bytes;
+  c->min_free_percent = o->min_free_percent;
+  c->publish = o->publish_in_use;
+  pthread_mutex_init (&c->use_mu, NULL);
 
   if (mp_mkdir_p (o->root, 0700, err) < 0)
     goto fail;
@@ -750,6 +761,9 @@ model_cache_close (model_cache *c)
   pthread_mutex_destroy (&c->mu);
   pthread_cond_destroy (&c->cv);
   pthread_cond_destroy (&c->sync_cv);
+  pthread_mutex_destroy (&c->use_mu);
+  countset_clear (&c->holds);
+  countset_clear (&c->snapshots);
   free (c->root);
   free (c);
 }

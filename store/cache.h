@@ -24,7 +24,10 @@
  *                          manifest digest, so in_use and touch accept both
  *   tmp/<pid>.<random>/    one work directory per open cache, flock'ed
  *   pins/<name>            a digest gc keeps whatever the retention
+ *   in-use                 the models the daemon's snapshots use, and its
+ *                          holds (model_cache_set_in_use)
  *   lock                   flock: shared while building, exclusive in gc
+ *                          and eviction
  *
  * Every blob is verified before anything made from it is visible; layers
  * and trees appear by rename(2) only when complete, so a crash leaves
@@ -44,6 +47,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "store/unpack.h"
 #include "util/error.h"
@@ -59,6 +63,20 @@ struct model_cache_options
    * unused trees go at the next gc. */
   int64_t keep_unused_seconds;
   int64_t keep_unused_bytes;
+  /* The bound (zeros: none).  Before building a model, the blob sizes of
+   * its layers not yet cached (a lower bound for compressed layers) must
+   * fit: the layers under layers/ plus them at most MAX_BYTES, and the
+   * filesystem left with MIN_FREE_PERCENT (0-99) of its size free.  If
+   * not, unused trees (in no in-use set, held by nobody, pinned by nobody)
+   * are evicted least recently used first, only as many as needed; if even
+   * evicting all of them would not do, nothing is evicted and the get
+   * fails.  After unpacking, when real sizes put the cache over the bound,
+   * unused trees are evicted again (never the new one: it is held). */
+  int64_t max_bytes;
+  int min_free_percent;
+  /* The daemon: publish this process's in-use set and holds in
+   * <root>/in-use, so other processes' gc, eviction and prune see them. */
+  bool publish_in_use;
   /* Tests: this boot's id instead of /proc/sys/kernel/random/boot_id. */
   const char *boot_id;
   /* Bounds on what a layer and a model may expand to (zeros: defaults). */
@@ -104,6 +122,7 @@ struct model_cache_stats
   int trees_built;
   int trees_reused;
   int64_t bytes_unpacked; /* file bytes written by unpacking */
+  int64_t evictions;      /* unused trees removed to fit the bound */
 };
 
 /* Resolve DIGEST (a manifest, or an index followed with
@@ -130,7 +149,9 @@ struct model_cache_stats
  * (digest or diffId mismatch, unknown layer media type, unsafe path, ...),
  * MP_ERR_NOT_FOUND when OPEN cannot find a blob, MP_ERR_FAILED_PRECONDITION
  * when the filesystem lacks space for the layers still to unpack (their
- * blob sizes: a lower bound for compressed layers), MP_ERR_INTERNAL for
+ * blob sizes: a lower bound for compressed layers) or they do not fit the
+ * bound with every unused tree evicted (the message names the sizes),
+ * MP_ERR_INTERNAL for
  * I/O.  On error nothing new is visible under layers/ or trees/ except
  * layers completed before the failure (kept for reuse; gc removes them if
  * no tree comes to use them). */
@@ -146,7 +167,9 @@ int model_cache_touch (model_cache *c, const char *manifest_digest,
                        mp_error *err);
 
 /* Retention.  IN_USE lists the digests snapshots use (manifest digests, or
- * index digests this cache resolved).  Every other tree is removed when
+ * index digests this cache resolved); holds, the in-use set (this
+ * process's, or the one published in <root>/in-use) and pins count as
+ * well.  Every other tree is removed when
  * its last use is older than keep_unused_seconds or, counting unused trees
  * newest first, it would take their size (the bytes of layers only they
  * use) beyond keep_unused_bytes; then every layer no remaining tree uses,
@@ -162,6 +185,44 @@ int model_cache_touch (model_cache *c, const char *manifest_digest,
  * blob-open callback must never wait for a lock the gc caller holds. */
 int model_cache_gc (model_cache *c, const char *const *in_use, size_t n,
                     int64_t *freed, mp_error *err);
+
+/* In use.  Whatever is held or in the in-use set is never removed by gc,
+ * eviction or prune, in this process or (when published) any other on the
+ * root.  A hold covers the time between asking for a tree and recording
+ * its user: take it on DIGEST (manifest or index) before
+ * model_cache_get_manifest_tree, and release it once the snapshot is in
+ * the set given to model_cache_set_in_use (or on failure).  Holds count.
+ * With publish_in_use, each call rewrites <root>/in-use before returning,
+ * so a hold is visible to other processes before the build starts. */
+int model_cache_hold (model_cache *c, const char *digest, mp_error *err);
+void model_cache_release (model_cache *c, const char *digest);
+/* The digests snapshots use now, one per snapshot (the whole set; it
+ * replaces the previous one).  Written only when it changed. */
+int model_cache_set_in_use (model_cache *c, const char *const *digests,
+                            size_t n, mp_error *err);
+
+/* One tree, for `modelpack cache ls`.  Pointers are valid during the
+ * callback only. */
+struct model_cache_entry
+{
+  const char *manifest;
+  const char *const *aliases; /* index digests resolved to it */
+  size_t naliases;
+  int64_t size;   /* bytes of its layers */
+  int64_t shared; /* ... of which other trees use too */
+  struct timespec last_used;
+  int snapshots; /* snapshots using it by the published set; -1: unknown
+                    (no daemon has published one) */
+  int holds;     /* prepares in flight */
+  const char *const *pins, *const *pin_notes;
+  size_t npins;
+};
+typedef int (*model_cache_list_fn) (void *ctx,
+                                    const struct model_cache_entry *e,
+                                    mp_error *err);
+/* Every tree, least recently used first, under the shared lock. */
+int model_cache_list (model_cache *c, model_cache_list_fn fn, void *ctx,
+                      mp_error *err);
 
 /* Pins keep a tree through gc whatever the retention settings: a host
  * mount, a CRI-O store export, a preload.  NAME ([A-Za-z0-9._-], no dot

@@ -629,20 +629,19 @@ check_space (model_cache *c, const model_digest *mdig, struct layer_plan *plans,
   return 0;
 }
 
+/* Parse the manifest MTEXT (and its model config) and plan every layer:
+ * everything is checked before anything is unpacked, so a manifest we
+ * cannot serve leaves nothing behind.  The plans point into *MOUT and
+ * *CFGOUT. */
 static int
-build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
-            size_t mlen, model_blob_open_fn open_fn, void *ctx,
-            struct model_cache_stats *st, mp_error *err)
+plan_manifest (model_cache *c, const model_digest *mdig, const char *mtext,
+               size_t mlen, model_blob_open_fn open_fn, void *ctx,
+               model_manifest **mout, model_config **cfgout,
+               struct layer_plan **plans_out, mp_error *err)
 {
   cleanup_manifest model_manifest *m = NULL;
   cleanup_model_config model_config *cfg = NULL;
   cleanup_free struct layer_plan *plans = NULL;
-  cleanup_free char *record = NULL;
-  cleanup_close int tfd = -1;
-  const char *hex = model_digest_hex (mdig);
-  char tname[32], rname[32], recname[KEY_MAX + 16];
-  size_t rlen = 0, rcap;
-  int r;
 
   if (model_manifest_parse (mtext, mlen, &m, err) < 0)
     return mp_error_prefix (err, "manifest %s", mdig->str);
@@ -666,11 +665,33 @@ build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
   plans = calloc (m->n_layers ? m->n_layers : 1, sizeof *plans);
   if (plans == NULL)
     return mp_error_sys (err, ENOMEM, "manifest %s", mdig->str);
-  /* Every layer is checked before any is unpacked: a manifest we cannot
-   * serve leaves nothing behind. */
   for (size_t i = 0; i < m->n_layers; i++)
     if (plan_layer (c, m, cfg, i, &plans[i], err) < 0)
       return mp_error_prefix (err, "manifest %s", mdig->str);
+  *mout = steal_pointer (&m);
+  *cfgout = steal_pointer (&cfg);
+  *plans_out = steal_pointer (&plans);
+  return 0;
+}
+
+static int
+build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
+            size_t mlen, model_blob_open_fn open_fn, void *ctx,
+            struct model_cache_stats *st, mp_error *err)
+{
+  cleanup_manifest model_manifest *m = NULL;
+  cleanup_model_config model_config *cfg = NULL;
+  cleanup_free struct layer_plan *plans = NULL;
+  cleanup_free char *record = NULL;
+  cleanup_close int tfd = -1;
+  const char *hex = model_digest_hex (mdig);
+  char tname[32], rname[32], recname[KEY_MAX + 16];
+  size_t rlen = 0, rcap;
+  int r;
+
+  if (plan_manifest (c, mdig, mtext, mlen, open_fn, ctx, &m, &cfg, &plans, err)
+      < 0)
+    return -1;
   if (check_space (c, mdig, plans, m->n_layers, err) < 0)
     return -1;
   for (uint64_t i = 0, entries = 0; i < m->n_layers; i++)
@@ -877,22 +898,110 @@ resolve_and_build (model_cache *c, const model_digest *want,
 }
 
 int
+cache_plan_need (model_cache *c, const model_digest *want,
+                 model_blob_open_fn open_fn, void *ctx, model_digest *mdig,
+                 bool *ready, int64_t *need, struct strset *keep, mp_error *err)
+{
+  cleanup_free char *text = NULL;
+  cleanup_manifest model_manifest *m = NULL;
+  cleanup_model_config model_config *cfg = NULL;
+  cleanup_free struct layer_plan *plans = NULL;
+  enum model_doc_kind kind;
+  size_t len;
+
+  *ready = false;
+  *need = 0;
+  *mdig = *want;
+  if (model_read_document (open_fn, ctx, want, -1, "manifest", &text, &len, err)
+          < 0
+      || model_oci_detect (text, len, &kind, err) < 0)
+    return mp_error_prefix (err, "%s", want->str);
+  if (kind != MODEL_DOC_MANIFEST)
+    {
+      cleanup_index model_index *idx = NULL;
+      ssize_t sel;
+
+      if (model_index_parse (text, len, &idx, err) < 0)
+        return mp_error_prefix (err, "%s", want->str);
+      sel = model_index_select (idx, NULL, err);
+      if (sel < 0)
+        return mp_error_prefix (err, "image index %s", want->str);
+      *mdig = idx->manifests[sel].digest;
+      if (cache_tree_ready (c, model_digest_hex (mdig)))
+        {
+          *ready = true;
+          return 0;
+        }
+      free (text);
+      text = NULL;
+      if (model_read_document (open_fn, ctx, mdig, idx->manifests[sel].size,
+                               "manifest", &text, &len, err)
+              < 0
+          || model_oci_detect (text, len, &kind, err) < 0)
+        return mp_error_prefix (err, "image index %s", want->str);
+      if (kind != MODEL_DOC_MANIFEST)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "image index %s points to another index %s; "
+                             "nested indexes are not followed",
+                             want->str, mdig->str);
+    }
+  if (cache_tree_ready (c, model_digest_hex (mdig)))
+    {
+      *ready = true;
+      return 0;
+    }
+  if (plan_manifest (c, mdig, text, len, open_fn, ctx, &m, &cfg, &plans, err)
+      < 0)
+    return -1;
+  for (size_t i = 0; i < m->n_layers; i++)
+    {
+      bool dup = false;
+
+      if (cache_is_dir_at (c->layers_fd, plans[i].key))
+        {
+          if (strset_add (keep, plans[i].key, err) < 0)
+            return -1;
+          continue;
+        }
+      for (size_t j = 0; j < i && !dup; j++)
+        dup = strcmp (plans[j].key, plans[i].key) == 0;
+      if (dup)
+        continue;
+      if (plans[i].l->desc.size > INT64_MAX - *need)
+        *need = INT64_MAX;
+      else
+        *need += plans[i].l->desc.size;
+    }
+  return 0;
+}
+
+int
 model_cache_get_manifest_tree (model_cache *c, const char *digest,
                                model_blob_open_fn open_fn, void *ctx,
                                char **tree, char **resolved,
                                struct model_cache_stats *stats, mp_error *err)
 {
   struct model_cache_stats local;
-  model_digest want, mdig;
-  cleanup_close int lock = -1;
-  cleanup_free char *tree_path = NULL, *res = NULL;
-  const char *hex;
+  model_digest want;
 
   if (stats == NULL)
     stats = &local;
   memset (stats, 0, sizeof *stats);
   if (model_digest_parse (digest, &want, err) < 0)
     return -1;
+  return cache_get_bounded (c, &want, open_fn, ctx, tree, resolved, stats, err);
+}
+
+int
+cache_get_tree (model_cache *c, const model_digest *wantp,
+                model_blob_open_fn open_fn, void *ctx, char **tree,
+                char **resolved, struct model_cache_stats *stats, mp_error *err)
+{
+  model_digest want = *wantp, mdig;
+  cleanup_close int lock = -1;
+  cleanup_free char *tree_path = NULL, *res = NULL;
+  const char *hex;
+
   lock = cache_lock (c, LOCK_SH, err);
   if (lock < 0)
     return -1;

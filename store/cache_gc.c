@@ -125,13 +125,7 @@ model_cache_pin_get (model_cache *c, const char *name, char **digest,
 
 /* ---- gc ---------------------------------------------------------------- */
 
-struct strset
-{
-  char **v;
-  size_t n, cap;
-};
-
-static bool
+bool
 strset_has (const struct strset *s, const char *x)
 {
   for (size_t i = 0; i < s->n; i++)
@@ -140,7 +134,7 @@ strset_has (const struct strset *s, const char *x)
   return false;
 }
 
-static int
+int
 strset_add (struct strset *s, const char *x, mp_error *err)
 {
   if (strset_has (s, x))
@@ -161,7 +155,7 @@ strset_add (struct strset *s, const char *x, mp_error *err)
   return 0;
 }
 
-static void
+void
 strset_clear (struct strset *s)
 {
   for (size_t i = 0; i < s->n; i++)
@@ -169,14 +163,6 @@ strset_clear (struct strset *s)
   free (s->v);
   memset (s, 0, sizeof *s);
 }
-
-struct gc_tree
-{
-  char *hex;
-  struct timespec used;
-  struct strset layers;
-  bool in_use, keep;
-};
 
 static int
 gc_tree_cmp_newest (const void *a, const void *b)
@@ -220,9 +206,10 @@ gc_read_tree (model_cache *c, struct gc_tree *t, mp_error *err)
   return 0;
 }
 
-/* Size of a layer for the retention allowance: the bytes it unpacked. */
-static int64_t
-gc_layer_size (model_cache *c, const char *key)
+/* Size of a layer for the retention allowance and the bound: the bytes it
+ * unpacked. */
+int64_t
+cache_layer_size (model_cache *c, const char *key)
 {
   char path[KEY_MAX + 8], size[32];
   cleanup_free char *info = NULL;
@@ -270,7 +257,7 @@ gc_decide (model_cache *c, struct gc_tree *trees, size_t n, mp_error *err)
         continue;
       for (size_t j = 0; j < t->layers.n; j++)
         if (!strset_has (&counted, t->layers.v[j]))
-          size += gc_layer_size (c, t->layers.v[j]);
+          size += cache_layer_size (c, t->layers.v[j]);
       if (used_bytes + size > c->keep_bytes)
         {
           t->keep = false;
@@ -287,9 +274,20 @@ out:
   return ret;
 }
 
-static int
-gc_collect (model_cache *c, const struct strset *in_use, struct gc_tree **out,
-            size_t *nout, mp_error *err)
+void
+cache_trees_free (struct gc_tree *trees, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      free (trees[i].hex);
+      strset_clear (&trees[i].layers);
+    }
+  free (trees);
+}
+
+int
+cache_trees_read (model_cache *c, const struct strset *in_use,
+                  struct gc_tree **out, size_t *nout, mp_error *err)
 {
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
@@ -331,12 +329,7 @@ gc_collect (model_cache *c, const struct strset *in_use, struct gc_tree **out,
 nomem:
   mp_error_sys (err, ENOMEM, "gc");
 fail:
-  for (size_t i = 0; i < n; i++)
-    {
-      free (trees[i].hex);
-      strset_clear (&trees[i].layers);
-    }
-  free (trees);
+  cache_trees_free (trees, n);
   return -1;
 }
 
@@ -410,8 +403,8 @@ gc_layers (model_cache *c, const struct strset *needed, int64_t *freed,
 
 /* Every pinned digest (and the manifest an index pin resolved to) counts as
  * in use.  Called under the exclusive lock. */
-static int
-gc_pins (model_cache *c, struct strset *used, mp_error *err)
+int
+cache_pins_used (model_cache *c, struct strset *used, mp_error *err)
 {
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
@@ -446,6 +439,16 @@ gc_pins (model_cache *c, struct strset *used, mp_error *err)
 }
 
 int
+cache_remove_unneeded (model_cache *c, const struct strset *needed,
+                       int64_t *freed, mp_error *err)
+{
+  if (gc_records (c, freed, err) < 0 || gc_layers (c, needed, freed, err) < 0
+      || cache_clean_tmp (c, freed, err) < 0)
+    return -1;
+  return 0;
+}
+
+int
 model_cache_gc (model_cache *c, const char *const *in_use, size_t n,
                 int64_t *freed_out, mp_error *err)
 {
@@ -459,34 +462,20 @@ model_cache_gc (model_cache *c, const char *const *in_use, size_t n,
   if (freed_out != NULL)
     *freed_out = 0;
   for (size_t i = 0; i < n; i++)
-    {
-      model_digest d;
-
-      if (model_digest_parse (in_use[i], &d, err) < 0)
-        {
-          mp_error_prefix (err, "gc: in-use list");
-          goto out;
-        }
-      if (strset_add (&used, model_digest_hex (&d), err) < 0)
+    if (!model_digest_is_valid (in_use[i]))
+      {
+        mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                      "gc: in-use list: \"%s\" is not a digest", in_use[i]);
         goto out;
-    }
+      }
   lock = cache_lock (c, LOCK_EX, err);
   if (lock < 0)
     goto out;
-  /* Index digests stand for the manifests they were resolved to; read
-   * under the lock, as builds add these records. */
-  for (size_t i = 0; i < n; i++)
-    {
-      model_digest d, target;
-
-      if (model_digest_parse (in_use[i], &d, NULL) == 0
-          && cache_alias_get (c, model_digest_hex (&d), &target)
-          && strset_add (&used, model_digest_hex (&target), err) < 0)
-        goto out;
-    }
-  if (gc_pins (c, &used, err) < 0)
+  /* Read under the lock: builds add index records, and other processes
+   * publish what they use. */
+  if (cache_used_hexes (c, in_use, n, &used, err) < 0)
     goto out;
-  if (gc_collect (c, &used, &trees, &ntrees, err) < 0)
+  if (cache_trees_read (c, &used, &trees, &ntrees, err) < 0)
     goto out;
   if (gc_decide (c, trees, ntrees, err) < 0)
     goto out;
@@ -505,19 +494,13 @@ model_cache_gc (model_cache *c, const char *const *in_use, size_t n,
         goto out;
       mp_log_info ("model cache: removed unused tree %s", t->hex);
     }
-  if (gc_records (c, &freed, err) < 0 || gc_layers (c, &needed, &freed, err) < 0
-      || cache_clean_tmp (c, &freed, err) < 0)
+  if (cache_remove_unneeded (c, &needed, &freed, err) < 0)
     goto out;
   ret = 0;
 out:
   if (freed_out != NULL)
     *freed_out = freed;
-  for (size_t i = 0; i < ntrees; i++)
-    {
-      free (trees[i].hex);
-      strset_clear (&trees[i].layers);
-    }
-  free (trees);
+  cache_trees_free (trees, ntrees);
   strset_clear (&used);
   strset_clear (&needed);
   return ret < 0 ? mp_error_prefix (err, "model cache gc") : 0;

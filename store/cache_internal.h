@@ -1,8 +1,9 @@
 /* Private to the model cache: what store/cache.c (open and close, shared
  * helpers, locks, durability, single flight, removal, documents),
- * store/cache_build.c (layers and trees) and store/cache_gc.c (pins and
- * collection) share.  Nothing outside store/cache*.c includes this; the
- * contract is store/cache.h. */
+ * store/cache_build.c (layers and trees), store/cache_gc.c (pins and
+ * collection) and store/cache_use.c (holds, the published in-use set, the
+ * bound and eviction, listing) share.  Nothing outside store/cache*.c includes
+ * this; the contract is store/cache.h. */
 #ifndef MP_STORE_CACHE_INTERNAL_H
 #define MP_STORE_CACHE_INTERNAL_H
 
@@ -11,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "store/cache.h"
 #include "store/unpack.h"
@@ -28,6 +30,21 @@ struct flight
   int waiters;
 };
 
+/* A set of strings (layer keys, tree hexes); small, so a linear scan. */
+struct strset
+{
+  char **v;
+  size_t n, cap;
+};
+
+/* Digests and how many times each is counted (holds, snapshots). */
+struct countset
+{
+  char **v;
+  int *count;
+  size_t n;
+};
+
 struct model_cache
 {
   char *root;
@@ -41,6 +58,14 @@ struct model_cache
   struct flight *flights;
   struct model_cache_stats counters;
   uint64_t seq;
+  /* The bound (see model_cache_options); 0: none. */
+  int64_t max_bytes;
+  int min_free_percent;
+  /* What this process uses (see cache_use.c): holds, the set last given
+   * to model_cache_set_in_use, and whether both go to <root>/in-use. */
+  pthread_mutex_t use_mu;
+  struct countset holds, snapshots;
+  bool publish, published;
   /* Durability (see the top of cache.c). */
   char boot_id[64];
   pthread_t syncer;
@@ -82,5 +107,61 @@ int cache_clean_tmp (model_cache *c, int64_t *freed, mp_error *err);
 /* cache_build.c */
 bool cache_tree_ready (model_cache *c, const char *hex);
 bool cache_alias_get (model_cache *c, const char *hex, model_digest *out);
+/* What building WANT (a manifest or index digest) would add: *NEED the
+ * blob sizes of its layers not in layers/ (a lower bound for compressed
+ * ones), KEEP the keys of its layers already there; *READY true (and
+ * nothing else filled) if its tree exists.  *MDIG the manifest. */
+int cache_plan_need (model_cache *c, const model_digest *want,
+                     model_blob_open_fn open_fn, void *ctx, model_digest *mdig,
+                     bool *ready, int64_t *need, struct strset *keep,
+                     mp_error *err);
+
+/* The body of model_cache_get_manifest_tree: without the bound
+ * (cache_build.c), and with it (cache_use.c: evict before building WANT if
+ * needed, and again after unpacking if over). */
+int cache_get_tree (model_cache *c, const model_digest *want,
+                    model_blob_open_fn open_fn, void *ctx, char **tree,
+                    char **resolved, struct model_cache_stats *st,
+                    mp_error *err);
+int cache_get_bounded (model_cache *c, const model_digest *want,
+                       model_blob_open_fn open_fn, void *ctx, char **tree,
+                       char **resolved, struct model_cache_stats *st,
+                       mp_error *err);
+
+/* cache_gc.c */
+bool strset_has (const struct strset *s, const char *x);
+int strset_add (struct strset *s, const char *x, mp_error *err);
+void strset_clear (struct strset *s);
+
+struct gc_tree
+{
+  char *hex;
+  struct timespec used;
+  struct strset layers;
+  bool in_use, keep;
+};
+
+/* Every complete-looking tree under trees/ with its record, in_use set from
+ * IN_USE (tree hexes). */
+int cache_trees_read (model_cache *c, const struct strset *in_use,
+                      struct gc_tree **out, size_t *nout, mp_error *err);
+void cache_trees_free (struct gc_tree *trees, size_t n);
+/* The bytes layer KEY unpacked (its info file), 0 if unknown. */
+int64_t cache_layer_size (model_cache *c, const char *key);
+/* Pinned digests (and what index pins resolve to) into USED as hexes. */
+int cache_pins_used (model_cache *c, struct strset *used, mp_error *err);
+/* After trees went: records without trees, layers not in NEEDED, and
+ * work of dead processes.  Under the exclusive lock. */
+int cache_remove_unneeded (model_cache *c, const struct strset *needed,
+                           int64_t *freed, mp_error *err);
+
+/* cache_use.c */
+/* Everything in use, as tree hexes (index digests followed to their
+ * manifest): IN_USE (digests), this process's holds and snapshot set, the
+ * set another process published in <root>/in-use, and pins.  Under the
+ * exclusive lock. */
+int cache_used_hexes (model_cache *c, const char *const *in_use, size_t n,
+                      struct strset *out, mp_error *err);
+void countset_clear (struct countset *s);
 
 #endif

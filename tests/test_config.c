@@ -33,6 +33,7 @@ TEST (test_defaults_when_missing)
   CHECK (c.image_volumes);
   CHECK_STR (c.containerd_root, "/var/lib/containerd");
   CHECK (!c.verify_all_blobs);
+  CHECK (c.max_bytes == 0 && c.min_free_percent == 0);
   CHECK (mp_config_load (&c, "/nonexistent/config.toml", true, &err) < 0);
   mp_config_free (&c);
 }
@@ -64,6 +65,7 @@ TEST (test_every_setting)
                              "[model_cache]\nkeep_unused_seconds = 5\n"
                              "keep_unused_bytes = 1000\n"
                              "verify_blobs = \"always\"\n"
+                             "max_bytes = 5000000\nmin_free_percent = 10\n"
                              "[crio_store]\ndir = \"/crio\"\n"
                              "source = \"/src\"\npoll_seconds = 9\n"
                              "[limits]\nmax_layer_bytes = 1000000\n"
@@ -82,6 +84,7 @@ TEST (test_every_setting)
   CHECK_STR (c.containerd_root, "/c");
   CHECK (c.keep_unused_seconds == 5 && c.keep_unused_bytes == 1000);
   CHECK (c.verify_all_blobs);
+  CHECK (c.max_bytes == 5000000 && c.min_free_percent == 10);
   CHECK_STR (c.crio_store_dir, "/crio");
   CHECK_STR (c.crio_store_source, "/src");
   CHECK (c.crio_store_poll_seconds == 9);
@@ -105,6 +108,9 @@ TEST (test_errors_name_the_problem)
     { "[image_volumes]\nenable = true\n", "image_volumes.enable" },
     { "[model_cache]\nkeep_unused_seconds = -1\n", "negative" },
     { "[model_cache]\nverify_blobs = \"never\"\n", "verify_blobs" },
+    { "[model_cache]\nmax_bytes = -1\n", "max_bytes" },
+    { "[model_cache]\nmin_free_percent = 100\n", "min_free_percent" },
+    { "[model_cache]\nmax_byte = 5\n", "model_cache.max_byte" },
     { "[crio_store]\npoll_seconds = 0\n", "poll_seconds" },
     { "[crio_store]\nstore = \"/x\"\n", "crio_store.store" },
     { "[limits]\nmax_layer_ratio = 0\n", "max_layer_ratio" },

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -1541,6 +1543,526 @@ TEST (pins_keep_trees_through_gc)
   world_free ();
 }
 
+/* ---- the bound ----------------------------------------------------------- */
+
+#define KIB 1024
+
+static model_cache *
+cache_open_bounded (int64_t max_bytes, bool publish)
+{
+  struct model_cache_options o = { .root = cache_root,
+                                   .max_bytes = max_bytes,
+                                   .publish_in_use = publish };
+  mp_error err = { 0 };
+  model_cache *c = model_cache_open (&o, &err);
+
+  if (c == NULL)
+    fprintf (stderr, "model_cache_open: %s\n", err.msg);
+  return c;
+}
+
+/* A model of one raw file PATH: LEN bytes of pattern SEED. */
+static void
+one_raw (size_t len, unsigned seed, const char *path,
+         char out[MODEL_DIGEST_MAX + 1])
+{
+  struct lay l[1] = { { .mt = MT_WEIGHT_RAW,
+                        .data = blob_pattern (len, seed),
+                        .path_key = K_PATH,
+                        .path = path } };
+
+  make_manifest (AT_MODEL, CFG_MODEL, l, 1, out, NULL);
+  blob_free (&l[0].data);
+}
+
+/* TREE/PATH holds exactly LEN bytes of pattern SEED. */
+static bool
+file_is_pattern (const char *tree, const char *path, size_t len, unsigned seed)
+{
+  char full[1024];
+  struct blob want = blob_pattern (len, seed);
+  unsigned char *got = malloc (len + 1);
+  FILE *f;
+  size_t n = 0;
+  bool ok;
+
+  snprintf (full, sizeof full, "%s/%s", tree, path);
+  f = fopen (full, "rb");
+  if (f != NULL)
+    {
+      n = fread (got, 1, len + 1, f);
+      fclose (f);
+    }
+  ok = f != NULL && n == len && memcmp (got, want.p, len) == 0;
+  free (got);
+  blob_free (&want);
+  return ok;
+}
+
+static int
+get_free (model_cache *c, const char *digest, struct model_cache_stats *st,
+          mp_error *err)
+{
+  cleanup_free char *tree = NULL, *resolved = NULL;
+
+  return get (c, digest, &tree, &resolved, st, err);
+}
+
+TEST (bound_evicts_least_recently_used)
+{
+  char x[MODEL_DIGEST_MAX + 1], y[MODEL_DIGEST_MAX + 1],
+      z[MODEL_DIGEST_MAX + 1];
+  struct model_cache_stats st, total;
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  one_raw (64 * KIB, 1, "x.bin", x);
+  one_raw (64 * KIB, 2, "y.bin", y);
+  one_raw (64 * KIB, 3, "z.bin", z);
+  /* Room for two. */
+  c = cache_open_bounded (150 * KIB, false);
+  REQUIRE (c != NULL);
+  REQUIRE (get_free (c, x, &st, &err) == 0);
+  REQUIRE (get_free (c, y, &st, &err) == 0);
+  CHECK (st.evictions == 0);
+  set_last_use (y, time (NULL) - 200);
+  set_last_use (x, time (NULL) - 100);
+  /* Y is the least recently used: it goes, X stays. */
+  REQUIRE (get_free (c, z, &st, &err) == 0);
+  CHECK (st.evictions == 1);
+  CHECK (!tree_exists (y) && tree_exists (x) && tree_exists (z));
+  CHECK (count_sub ("layers") == 2);
+  /* Using X makes Z the oldest. */
+  set_last_use (z, time (NULL) - 50);
+  CHECK (model_cache_touch (c, x, &err) == 0);
+  REQUIRE (get_free (c, y, &st, &err) == 0);
+  CHECK (st.evictions == 1);
+  CHECK (tree_exists (x) && tree_exists (y) && !tree_exists (z));
+  model_cache_get_counters (c, &total);
+  CHECK (total.evictions == 2);
+  /* A model already there needs nothing and evicts nothing. */
+  REQUIRE (get_free (c, x, &st, &err) == 0);
+  CHECK (st.evictions == 0 && tree_exists (y));
+  CHECK (tmp_is_clean ());
+  model_cache_close (c);
+  world_free ();
+}
+
+TEST (bound_never_evicts_what_is_in_use)
+{
+  char x[MODEL_DIGEST_MAX + 1], y[MODEL_DIGEST_MAX + 1],
+      z[MODEL_DIGEST_MAX + 1];
+  struct model_cache_stats st;
+  const char *snaps[1];
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  one_raw (64 * KIB, 1, "x.bin", x);
+  one_raw (64 * KIB, 2, "y.bin", y);
+  one_raw (64 * KIB, 3, "z.bin", z);
+  c = cache_open_bounded (150 * KIB, false);
+  REQUIRE (c != NULL);
+  REQUIRE (get_free (c, x, &st, &err) == 0);
+  REQUIRE (get_free (c, y, &st, &err) == 0);
+  set_last_use (x, time (NULL) - 200);
+  set_last_use (y, time (NULL) - 100);
+  /* X, the oldest, is in use: Y goes instead. */
+  snaps[0] = x;
+  CHECK (model_cache_set_in_use (c, snaps, 1, &err) == 0);
+  REQUIRE (get_free (c, z, &st, &err) == 0);
+  CHECK (tree_exists (x) && !tree_exists (y) && tree_exists (z));
+  /* Now X in use and Z held: nothing can go, and Y does not fit. */
+  CHECK (model_cache_hold (c, z, &err) == 0);
+  CHECK (get_free (c, y, &st, &err) < 0);
+  CHECK (err.code == MP_ERR_FAILED_PRECONDITION);
+  CHECK (strstr (err.msg, y) != NULL);
+  CHECK (strstr (err.msg, "needs 65536 bytes") != NULL);
+  CHECK (strstr (err.msg, "holds 131072 of its max_bytes 153600") != NULL);
+  CHECK (tree_exists (x) && tree_exists (z) && st.evictions == 0);
+  /* A pin protects as well as a hold. */
+  CHECK (model_cache_pin (c, "mount-z", z, "/mnt/z", &err) == 0);
+  model_cache_release (c, z);
+  CHECK (get_free (c, y, &st, &err) < 0
+         && err.code == MP_ERR_FAILED_PRECONDITION);
+  CHECK (model_cache_unpin (c, "mount-z", &err) == 0);
+  REQUIRE (get_free (c, y, &st, &err) == 0);
+  CHECK (tree_exists (x) && tree_exists (y) && !tree_exists (z));
+  model_cache_close (c);
+  world_free ();
+}
+
+TEST (bound_too_big_fails_naming_sizes)
+{
+  char x[MODEL_DIGEST_MAX + 1], big[MODEL_DIGEST_MAX + 1];
+  struct model_cache_stats st;
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  one_raw (64 * KIB, 1, "x.bin", x);
+  one_raw (200 * KIB, 4, "big.bin", big);
+  c = cache_open_bounded (150 * KIB, false);
+  REQUIRE (c != NULL);
+  REQUIRE (get_free (c, x, &st, &err) == 0);
+  /* Evicting X would not make room: X stays and nothing is unpacked. */
+  mp_error_clear (&err);
+  CHECK (model_cache_get_manifest_tree (c, big, open_blob, layout, &tree,
+                                        &resolved, &st, &err)
+         < 0);
+  CHECK (err.code == MP_ERR_FAILED_PRECONDITION);
+  CHECK (strstr (err.msg, "needs 204800 bytes") != NULL);
+  CHECK (strstr (err.msg, "max_bytes 153600") != NULL);
+  CHECK (tree_exists (x) && !tree_exists (big) && st.evictions == 0);
+  CHECK (count_sub ("layers") == 1);
+  model_cache_close (c);
+  world_free ();
+}
+
+/* min_free_percent: a bound relative to the filesystem's free space, set
+ * just above and just below what this filesystem has free now. */
+TEST (bound_min_free_percent)
+{
+  char x[MODEL_DIGEST_MAX + 1];
+  struct model_cache_options o = { .root = cache_root };
+  struct model_cache_stats st;
+  struct statvfs vfs;
+  mp_error err = { 0 };
+  model_cache *c;
+  int free_pct;
+
+  world_new ();
+  one_raw (64 * KIB, 1, "x.bin", x);
+  REQUIRE (mp_mkdir_p (cache_root, 0700, NULL) == 0);
+  REQUIRE (statvfs (cache_root, &vfs) == 0);
+  free_pct = (int)((double)vfs.f_bavail * 100 / (double)vfs.f_blocks);
+  if (free_pct >= 98 || free_pct < 2)
+    {
+      fprintf (stderr, "  (skipped: %d%% free here)\n", free_pct);
+      world_free ();
+      return;
+    }
+  o.min_free_percent = free_pct + 1;
+  c = model_cache_open (&o, &err);
+  REQUIRE (c != NULL);
+  CHECK (get_free (c, x, &st, &err) < 0);
+  CHECK (err.code == MP_ERR_FAILED_PRECONDITION);
+  CHECK (strstr (err.msg, "needs 65536 bytes") != NULL);
+  CHECK (strstr (err.msg, "min_free_percent") != NULL);
+  CHECK (!tree_exists (x) && count_sub ("layers") == 0);
+  model_cache_close (c);
+  o.min_free_percent = free_pct - 1;
+  c = model_cache_open (&o, &err);
+  REQUIRE (c != NULL);
+  CHECK (get_free (c, x, &st, &err) == 0 && tree_exists (x));
+  model_cache_close (c);
+  world_free ();
+}
+
+/* A compressed layer's blob understates what it unpacks to: the cache
+ * evicts again once the real size is known. */
+TEST (bound_evicts_again_after_unpacking)
+{
+  static char zeros[100 * KIB + 1];
+  char x[MODEL_DIGEST_MAX + 1], y[MODEL_DIGEST_MAX + 1],
+      z[MODEL_DIGEST_MAX + 1];
+  struct ent t[1] = { { 'f', "z/zeros", zeros, 0644, 0 } };
+  struct lay lz[1] = { { .mt = MT_DOC_TGZ } };
+  struct model_cache_stats st;
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  memset (zeros, 'z', 100 * KIB);
+  lz[0].tar = tarball (t, 1);
+  lz[0].data = gzip_blob (&lz[0].tar);
+  REQUIRE (lz[0].data.len < 8 * KIB);
+  make_manifest (AT_MODEL, CFG_MODEL, lz, 1, z, NULL);
+  one_raw (64 * KIB, 1, "x.bin", x);
+  one_raw (64 * KIB, 2, "y.bin", y);
+  c = cache_open_bounded (200 * KIB, false);
+  REQUIRE (c != NULL);
+  REQUIRE (get_free (c, x, &st, &err) == 0);
+  REQUIRE (get_free (c, y, &st, &err) == 0);
+  set_last_use (x, time (NULL) - 200);
+  set_last_use (y, time (NULL) - 100);
+  /* The blob fits beside X and Y; its 100 KiB do not. */
+  REQUIRE (get_free (c, z, &st, &err) == 0);
+  CHECK (st.evictions == 1);
+  CHECK (!tree_exists (x) && tree_exists (y) && tree_exists (z));
+  model_cache_close (c);
+  blob_free (&lz[0].data);
+  blob_free (&lz[0].tar);
+  world_free ();
+}
+
+/* Two caches on one root stand for the daemon (publishing its in-use set
+ * and holds) and the CLI (pruning): the CLI never removes what the daemon
+ * uses or holds. */
+TEST (published_in_use_protects_across_processes)
+{
+  char x[MODEL_DIGEST_MAX + 1], y[MODEL_DIGEST_MAX + 1],
+      z[MODEL_DIGEST_MAX + 1];
+  struct model_cache_stats st;
+  const char *snaps[2];
+  mp_error err;
+  model_cache *daemon, *cli;
+  char path[600];
+  struct stat sb;
+
+  world_new ();
+  one_raw (16 * KIB, 1, "x.bin", x);
+  one_raw (16 * KIB, 2, "y.bin", y);
+  one_raw (16 * KIB, 3, "z.bin", z);
+  daemon = cache_open_bounded (0, true);
+  cli = cache_open (0, 0);
+  REQUIRE (daemon != NULL && cli != NULL);
+  REQUIRE (get_free (daemon, x, &st, &err) == 0);
+  REQUIRE (get_free (daemon, y, &st, &err) == 0);
+  REQUIRE (get_free (daemon, z, &st, &err) == 0);
+  snprintf (path, sizeof path, "%s/in-use", cache_root);
+  CHECK (stat (path, &sb) < 0); /* nothing published yet */
+  snaps[0] = x;
+  snaps[1] = x;
+  CHECK (model_cache_set_in_use (daemon, snaps, 2, &err) == 0);
+  CHECK (model_cache_hold (daemon, y, &err) == 0);
+  CHECK (strstr (slurp (cache_root, "in-use"), "held ") != NULL);
+  /* The CLI's gc (prune --all) keeps X (two snapshots) and Y (held). */
+  CHECK (model_cache_gc (cli, NULL, 0, NULL, &err) == 0);
+  CHECK (tree_exists (x) && tree_exists (y) && !tree_exists (z));
+  model_cache_release (daemon, y);
+  CHECK (model_cache_gc (cli, NULL, 0, NULL, &err) == 0);
+  CHECK (tree_exists (x) && !tree_exists (y));
+  /* The record outlives the daemon: pods keep their mounts. */
+  model_cache_close (daemon);
+  CHECK (model_cache_gc (cli, NULL, 0, NULL, &err) == 0);
+  CHECK (tree_exists (x));
+  /* A record that cannot be read stops prune rather than guessing. */
+  {
+    FILE *f = fopen (path, "w");
+    fputs ("snapshot sha256:zz\n", f);
+    fclose (f);
+  }
+  CHECK (model_cache_gc (cli, NULL, 0, NULL, &err) < 0);
+  CHECK (tree_exists (x));
+  model_cache_close (cli);
+  world_free ();
+}
+
+struct entry_seen
+{
+  int n;
+  char first[MODEL_DIGEST_MAX + 1];
+  int64_t size, shared;
+  int snapshots, npins;
+  char note[64];
+};
+
+static int
+entry_seen_one (void *ctx, const struct model_cache_entry *e, mp_error *err)
+{
+  struct entry_seen *s = ctx;
+
+  (void)err;
+  if (s->n++ == 0)
+    {
+      snprintf (s->first, sizeof s->first, "%s", e->manifest);
+      s->size = e->size;
+      s->shared = e->shared;
+      s->snapshots = e->snapshots;
+      s->npins = (int)e->npins;
+      snprintf (s->note, sizeof s->note, "%s", e->npins ? e->pin_notes[0] : "");
+    }
+  return 0;
+}
+
+TEST (list_shows_sizes_use_and_pins)
+{
+  char a[MODEL_DIGEST_MAX + 1], b[MODEL_DIGEST_MAX + 1];
+  struct entry_seen seen = { 0 };
+  struct model_cache_stats st;
+  const char *snaps[1];
+  mp_error err;
+  model_cache *daemon, *cli;
+
+  world_new ();
+  two_models (a, b);
+  daemon = cache_open_bounded (0, true);
+  cli = cache_open (0, 0);
+  REQUIRE (daemon != NULL && cli != NULL);
+  REQUIRE (get_free (daemon, a, &st, &err) == 0);
+  REQUIRE (get_free (daemon, b, &st, &err) == 0);
+  set_last_use (b, time (NULL) - 100);
+  /* Without a published set, the CLI cannot know the snapshots. */
+  CHECK (model_cache_list (cli, entry_seen_one, &seen, &err) == 0);
+  CHECK (seen.n == 2 && seen.snapshots == -1);
+  snaps[0] = b;
+  CHECK (model_cache_set_in_use (daemon, snaps, 1, &err) == 0);
+  CHECK (model_cache_pin (cli, "preload-b", b, "example.com/m:b", &err) == 0);
+  memset (&seen, 0, sizeof seen);
+  CHECK (model_cache_list (cli, entry_seen_one, &seen, &err) == 0);
+  /* Oldest first: B, 128 KiB of which 64 KiB are A's too. */
+  CHECK_STR (seen.first, b);
+  CHECK (seen.size == 128 * KIB && seen.shared == 64 * KIB);
+  CHECK (seen.snapshots == 1 && seen.npins == 1);
+  CHECK_STR (seen.note, "example.com/m:b");
+  model_cache_close (daemon);
+  model_cache_close (cli);
+  world_free ();
+}
+
+/* Threads get three models under a bound that fits two, holding each while
+ * they check it, while another thread prunes everything unused: every tree
+ * handed out is whole, and a get either succeeds or says it does not fit. */
+#define STRESS_THREADS 4
+#define STRESS_ROUNDS 40
+
+struct stress
+{
+  model_cache *c;
+  const char (*models)[MODEL_DIGEST_MAX + 1];
+  unsigned seed;
+  int ok, no_room, bad;
+  int64_t pruned;
+  bool *stop;
+};
+
+static void *
+stress_getter (void *p)
+{
+  struct stress *s = p;
+
+  for (int i = 0; i < STRESS_ROUNDS; i++)
+    {
+      int m = (int)((s->seed + (unsigned)i * 7) % 3);
+      char *tree = NULL, *resolved = NULL;
+      char name[16];
+      mp_error err = { 0 };
+
+      if (model_cache_hold (s->c, s->models[m], &err) < 0)
+        {
+          s->bad++;
+          continue;
+        }
+      if (model_cache_get_manifest_tree (s->c, s->models[m], open_blob, layout,
+                                         &tree, &resolved, NULL, &err)
+          == 0)
+        {
+          bool whole = true;
+
+          for (int f = 0; f < 2; f++)
+            {
+              snprintf (name, sizeof name, "m%d/f%d", m, f);
+              whole = whole
+                      && file_is_pattern (tree, name, 48 * KIB,
+                                          (unsigned)(m * 2 + f + 10));
+            }
+          if (whole)
+            s->ok++;
+          else
+            s->bad++;
+        }
+      else if (err.code == MP_ERR_FAILED_PRECONDITION)
+        s->no_room++;
+      else
+        {
+          fprintf (stderr, "  (stress get: %s)\n", err.msg);
+          s->bad++;
+        }
+      model_cache_release (s->c, s->models[m]);
+      free (tree);
+      free (resolved);
+    }
+  return NULL;
+}
+
+static void *
+stress_pruner (void *p)
+{
+  struct stress *s = p;
+
+  while (!__atomic_load_n (s->stop, __ATOMIC_SEQ_CST))
+    {
+      mp_error err = { 0 };
+      int64_t freed = 0;
+
+      if (model_cache_gc (s->c, NULL, 0, &freed, &err) < 0)
+        s->bad++;
+      s->pruned += freed;
+      usleep (500);
+    }
+  return NULL;
+}
+
+TEST (bound_and_evictions_never_serve_half_trees)
+{
+  char models[3][MODEL_DIGEST_MAX + 1];
+  struct stress st[STRESS_THREADS + 1];
+  pthread_t th[STRESS_THREADS + 1];
+  struct model_cache_stats total;
+  bool stop = false;
+  int ok = 0, bad = 0, no_room = 0;
+  model_cache *c;
+
+  world_new ();
+  for (int m = 0; m < 3; m++)
+    {
+      char p0[16], p1[16];
+      struct lay ls[2];
+
+      snprintf (p0, sizeof p0, "m%d/f0", m);
+      snprintf (p1, sizeof p1, "m%d/f1", m);
+      for (int f = 0; f < 2; f++)
+        ls[f] = (struct lay){ .mt = MT_WEIGHT_RAW,
+                              .data = blob_pattern (48 * KIB,
+                                                    (unsigned)(m * 2 + f + 10)),
+                              .path_key = K_PATH,
+                              .path = f == 0 ? p0 : p1 };
+      make_manifest (AT_MODEL, CFG_MODEL, ls, 2, models[m], NULL);
+      blob_free (&ls[0].data);
+      blob_free (&ls[1].data);
+    }
+  /* Two models are 192 KiB. */
+  c = cache_open_bounded (200 * KIB, false);
+  REQUIRE (c != NULL);
+  for (int i = 0; i <= STRESS_THREADS; i++)
+    {
+      st[i] = (struct stress){ .c = c,
+                               .models
+                               = (const char (*)[MODEL_DIGEST_MAX + 1]) models,
+                               .seed = (unsigned)i,
+                               .stop = &stop };
+      pthread_create (&th[i], NULL,
+                      i < STRESS_THREADS ? stress_getter : stress_pruner,
+                      &st[i]);
+    }
+  for (int i = 0; i < STRESS_THREADS; i++)
+    pthread_join (th[i], NULL);
+  __atomic_store_n (&stop, true, __ATOMIC_SEQ_CST);
+  pthread_join (th[STRESS_THREADS], NULL);
+  for (int i = 0; i <= STRESS_THREADS; i++)
+    {
+      ok += st[i].ok;
+      bad += st[i].bad;
+      no_room += st[i].no_room;
+    }
+  model_cache_get_counters (c, &total);
+  fprintf (stderr,
+           "  (stress: %d whole trees, %d did not fit, %" PRId64
+           " evictions)\n",
+           ok, no_room, total.evictions);
+  CHECK (bad == 0);
+  CHECK (ok + no_room == STRESS_THREADS * STRESS_ROUNDS);
+  CHECK (ok > STRESS_THREADS * STRESS_ROUNDS / 2);
+  CHECK (total.trees_built > 3);
+  /* Trees did go while others were read: by the bound or by the pruner. */
+  CHECK (total.evictions > 0 || st[STRESS_THREADS].pruned > 0);
+  model_cache_close (c);
+  world_free ();
+}
+
 TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (tar_gzip_zstd_and_nested_dirs), T (later_layer_wins),
            T (legacy_cnai_artifact), T (oras_generic_artifact),
@@ -1551,4 +2073,11 @@ TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (two_caches_race_on_one_root), T (gc_removes_unused_keeps_in_use),
            T (gc_retention_by_time), T (gc_retention_by_size),
            T (open_removes_crash_leftovers), T (durability_across_boots),
-           T (pins_keep_trees_through_gc), T (model_entries_bounded))
+           T (pins_keep_trees_through_gc), T (model_entries_bounded),
+           T (bound_evicts_least_recently_used),
+           T (bound_never_evicts_what_is_in_use),
+           T (bound_too_big_fails_naming_sizes), T (bound_min_free_percent),
+           T (bound_evicts_again_after_unpacking),
+           T (published_in_use_protects_across_processes),
+           T (list_shows_sizes_use_and_pins),
+           T (bound_and_evictions_never_serve_half_trees))
