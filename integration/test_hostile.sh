@@ -148,6 +148,17 @@ it_expect_eq "[2] every served file has the model's bytes" "$(cat "$M/lax-modes/
   "$(cd "$IT_DIR/mnt" && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 sha256sum)"
 out=$(mp umount "$IT_DIR/mnt" 2>&1) || it_fail "[2] umount: $out"
 
+# ---- pack: nothing our own readers would refuse ------------------------------
+
+mkdir -p "$IT_DIR/ctl"
+echo '{}' > "$IT_DIR/ctl/config.json"
+echo x > "$IT_DIR/ctl/$(printf 'evil\033]0;t\007.bin')"
+rc=0
+out=$("$MP" --store "$IT_DIR/pack" pack --src "$IT_DIR/ctl" --tag example.com/ctl:1 2>&1) || rc=$?
+it_expect_eq "[pack] a file name with control characters: exit 8" 8 "$rc"
+it_check "[pack] ... naming it, escaped: $out" \
+  test -n "$(grep -F 'contains a control character' <<<"$out")" -a -z "$(printf '%s' "$out" | tr -d '[:print:]')"
+
 # ---- 3: a good model afterwards -----------------------------------------------------
 
 R=$REGISTRY/hostile/raw:1

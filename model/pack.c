@@ -20,6 +20,7 @@
 #include <zstd.h>
 
 #include "model/digest.h"
+#include "model/manifest.h"
 #include "model/modelconfig.h"
 #include "util/cleanup.h"
 
@@ -99,6 +100,17 @@ walk (const struct model_pack_opts *o, int dirfd, const char *prefix,
           return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                                "%s: path too long", prefix);
         }
+      /* A name every reader of the artifact accepts (no control
+       * characters, no "..", within the limits), or no artifact at all. */
+      {
+        char *clean = NULL;
+        if (model_path_sanitize (rel, &clean, err) < 0)
+          {
+            closedir (d);
+            return mp_error_prefix (err, "%s", o->src);
+          }
+        free (clean);
+      }
       if (fstatat (dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         {
           closedir (d);
