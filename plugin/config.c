@@ -57,9 +57,8 @@ mp_config_free (mp_config *c)
 }
 
 static const char *const known_keys[]
-    = { "root",          "address",     "log_level",  "workers",
-        "image_volumes", "model_cache", "crio_store", "limits",
-        "metrics" };
+    = { "root",        "address",    "log_level", "workers", "image_volumes",
+        "model_cache", "crio_store", "limits",    "metrics" };
 
 static int
 load_string (const toml_value *t, const char *key, char **field, mp_error *err)

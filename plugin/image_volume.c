@@ -242,8 +242,8 @@ image_volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
 {
   int64_t t0 = mp_metrics_now_ns ();
   bool built = false;
-  int r = volume_prepare (iv, sn, key, ns, digest, labels, nlabels, out,
-                          &built, err);
+  int r = volume_prepare (iv, sn, key, ns, digest, labels, nlabels, out, &built,
+                          err);
 
   /* An ordinary image's volume (0) is not a model's: not counted. */
   if (r != 0)

@@ -10,8 +10,8 @@
 #include "util/log.h"
 
 static const char *const method_names[MP_RPC_NMETHODS] = {
-  "Prepare", "View", "Mounts", "Commit", "Remove",
-  "Stat",    "Update", "List", "Usage",  "Cleanup",
+  "Prepare", "View",   "Mounts", "Commit", "Remove",
+  "Stat",    "Update", "List",   "Usage",  "Cleanup",
 };
 
 /* grpc-go's names of the status codes (codes.Code.String()). */
@@ -44,9 +44,8 @@ static const char *const outcome_names[MP_VOLUME_NOUTCOMES] = {
 /* Snapshot calls take from tens of microseconds (Stat) to seconds (a
  * Commit's usage walk, a Remove of a big tree). */
 static const double rpc_bounds[] = {
-  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-  0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5,
-  5,      10,
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+  0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10,
 };
 
 /* An image-volume Prepare: milliseconds for a hit, up to minutes for a
@@ -56,12 +55,12 @@ static const double volume_bounds[] = {
   2.5,   5,    10,    30,   60,  120,  300, 600,
 };
 
-_Static_assert (sizeof rpc_bounds / sizeof rpc_bounds[0]
-                    <= MP_HISTOGRAM_MAX_BUCKETS,
-                "rpc buckets");
-_Static_assert (sizeof volume_bounds / sizeof volume_bounds[0]
-                    <= MP_HISTOGRAM_MAX_BUCKETS,
-                "volume buckets");
+_Static_assert(sizeof rpc_bounds / sizeof rpc_bounds[0]
+                   <= MP_HISTOGRAM_MAX_BUCKETS,
+               "rpc buckets");
+_Static_assert(sizeof volume_bounds / sizeof volume_bounds[0]
+                   <= MP_HISTOGRAM_MAX_BUCKETS,
+               "volume buckets");
 
 void
 mp_metrics_init (mp_metrics *m)
@@ -144,8 +143,7 @@ mp_metrics_crio_sync_done (mp_metrics *m, bool ok)
     return;
   atomic_fetch_add_explicit (&m->crio_sync_runs, 1, memory_order_relaxed);
   if (!ok)
-    atomic_fetch_add_explicit (&m->crio_sync_failures, 1,
-                               memory_order_relaxed);
+    atomic_fetch_add_explicit (&m->crio_sync_failures, 1, memory_order_relaxed);
 }
 
 /* ---- exposition ---------------------------------------------------------- */
@@ -335,8 +333,8 @@ mp_metrics_write (mp_metrics *m, FILE *out)
   for (int i = 0; i < MP_RPC_NMETHODS; i++)
     for (int c = 1; c < MP_GRPC_NCODES; c++)
       {
-        uint64_t v = atomic_load_explicit (&m->rpc_errors[i][c],
-                                           memory_order_relaxed);
+        uint64_t v
+            = atomic_load_explicit (&m->rpc_errors[i][c], memory_order_relaxed);
         if (v > 0)
           fprintf (out,
                    "modelpack_snapshots_rpc_errors_total{method=\"%s\","
@@ -348,12 +346,11 @@ mp_metrics_write (mp_metrics *m, FILE *out)
           "Prepares of model image volumes, by outcome: hit (the model's tree "
           "was cached), built (unpacked or merged now), refused (failed).");
   for (int o = 0; o < MP_VOLUME_NOUTCOMES; o++)
-    fprintf (out,
-             "modelpack_image_volume_prepares_total{outcome=\"%s\"} %" PRIu64
-             "\n",
-             outcome_names[o],
-             atomic_load_explicit (&m->volume_prepares[o],
-                                   memory_order_relaxed));
+    fprintf (
+        out,
+        "modelpack_image_volume_prepares_total{outcome=\"%s\"} %" PRIu64 "\n",
+        outcome_names[o],
+        atomic_load_explicit (&m->volume_prepares[o], memory_order_relaxed));
   family (out, "modelpack_image_volume_prepare_duration_seconds", "histogram",
           "Time to prepare a model image volume, by outcome.");
   for (int o = 0; o < MP_VOLUME_NOUTCOMES; o++)
@@ -373,7 +370,6 @@ mp_metrics_write (mp_metrics *m, FILE *out)
   family (out, "modelpack_crio_sync_failures_total", "counter",
           "Passes of the CRI-O store sync that failed for some model.");
   fprintf (out, "modelpack_crio_sync_failures_total %" PRIu64 "\n",
-           atomic_load_explicit (&m->crio_sync_failures,
-                                 memory_order_relaxed));
+           atomic_load_explicit (&m->crio_sync_failures, memory_order_relaxed));
   return ferror (out) ? -1 : 0;
 }

@@ -89,8 +89,7 @@ int64_t mp_metrics_now_ns (void);
 void mp_histogram_observe (mp_histogram *h, int64_t ns);
 
 /* One finished call of METHOD with gRPC status GRPC_CODE. */
-void mp_metrics_rpc_done (mp_metrics *m, int method, int grpc_code,
-                          int64_t ns);
+void mp_metrics_rpc_done (mp_metrics *m, int method, int grpc_code, int64_t ns);
 void mp_metrics_volume_done (mp_metrics *m, enum mp_volume_outcome o,
                              int64_t ns);
 void mp_metrics_crio_sync_done (mp_metrics *m, bool ok);

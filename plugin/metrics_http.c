@@ -265,7 +265,8 @@ listen_unix (mp_metrics_server *s, const char *path, mp_error *err)
   /* Replace a socket left by an earlier run; never another kind of file. */
   if (lstat (path, &st) == 0 && S_ISSOCK (st.st_mode))
     unlink (path);
-  s->listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  s->listen_fd
+      = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (s->listen_fd < 0)
     return mp_error_sys (err, errno, "metrics socket");
   if (bind (s->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0)
@@ -283,8 +284,8 @@ listen_tcp (mp_metrics_server *s, const char *address, mp_error *err)
 {
   cleanup_free char *host = NULL;
   const char *colon = strrchr (address, ':'), *port;
-  struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                            .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+  struct addrinfo hints
+      = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
   struct addrinfo *res = NULL, *ai;
   int r, one = 1, last = 0;
 

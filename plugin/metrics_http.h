@@ -28,8 +28,8 @@ enum mp_metrics_http_verdict
 
 /* Judge the LEN bytes received so far (not NUL-terminated).  *HEAD is set
  * for a HEAD request (answer without a body). */
-enum mp_metrics_http_verdict mp_metrics_http_parse (const char *buf,
-                                                    size_t len, bool *head);
+enum mp_metrics_http_verdict mp_metrics_http_parse (const char *buf, size_t len,
+                                                    bool *head);
 
 typedef struct mp_metrics_server mp_metrics_server;
 
@@ -37,8 +37,8 @@ typedef struct mp_metrics_server mp_metrics_server;
  * name or a numeric address) or an absolute unix socket path (a stale
  * socket file is replaced, the socket made 0660), and serve M on a new
  * thread. */
-mp_metrics_server *mp_metrics_server_start (const char *address,
-                                            mp_metrics *m, mp_error *err);
+mp_metrics_server *mp_metrics_server_start (const char *address, mp_metrics *m,
+                                            mp_error *err);
 
 /* Stop the thread, close the socket (removing a unix socket), free. */
 void mp_metrics_server_stop (mp_metrics_server *s);

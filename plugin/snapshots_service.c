@@ -623,7 +623,7 @@ snapshots_service_handle (void *svc, mp_rpc_call *call, mp_error *err)
   mp_metrics_rpc_done (s->metrics, method,
                        r == 0 ? 0
                               : mp_grpc_status_from_error (
-                                    err->code ? err->code : MP_ERR_INTERNAL),
+                                  err->code ? err->code : MP_ERR_INTERNAL),
                        mp_metrics_now_ns () - t0);
   return r;
 }

@@ -14,7 +14,7 @@
 typedef struct snapshots_service
 {
   snapshotter *sn;
-  image_volumes *iv;  /* NULL: image volumes of models are off */
+  image_volumes *iv;   /* NULL: image volumes of models are off */
   mp_metrics *metrics; /* NULL: metrics are off */
 } snapshots_service;
 
