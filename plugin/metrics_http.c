@@ -104,13 +104,15 @@ now_ms (void)
   return mp_metrics_now_ns () / 1000000;
 }
 
-/* Write all of BUF, giving up after the timeout for any one wait. */
+/* Write all of BUF, giving up after the timeout for any one wait or when
+ * the server stops (STOP_FD readable). */
 static bool
-write_all (int fd, const char *buf, size_t len)
+write_all (int fd, int stop_fd, const char *buf, size_t len)
 {
   while (len > 0)
     {
-      struct pollfd p = { .fd = fd, .events = POLLOUT };
+      struct pollfd p[2] = { { .fd = fd, .events = POLLOUT },
+                             { .fd = stop_fd, .events = POLLIN } };
       ssize_t w = send (fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
       if (w > 0)
@@ -121,15 +123,15 @@ write_all (int fd, const char *buf, size_t len)
         }
       if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         return false;
-      if (poll (&p, 1, MP_METRICS_HTTP_TIMEOUT_MS) <= 0)
+      if (poll (p, 2, MP_METRICS_HTTP_TIMEOUT_MS) <= 0 || p[1].revents)
         return false;
     }
   return true;
 }
 
 static void
-answer (int fd, const char *status, const char *type, const char *body,
-        size_t len, bool head)
+answer (mp_metrics_server *s, int fd, const char *status, const char *type,
+        const char *body, size_t len, bool head)
 {
   char hdr[256];
   int n = snprintf (hdr, sizeof hdr,
@@ -137,14 +139,15 @@ answer (int fd, const char *status, const char *type, const char *body,
                     "Connection: close\r\n\r\n",
                     status, type, len);
 
-  if (write_all (fd, hdr, (size_t)n) && !head && len > 0)
-    write_all (fd, body, len);
+  if (write_all (fd, s->stop_fd, hdr, (size_t)n) && !head && len > 0)
+    write_all (fd, s->stop_fd, body, len);
 }
 
 static void
-answer_text (int fd, const char *status, const char *text)
+answer_text (mp_metrics_server *s, int fd, const char *status, const char *text)
 {
-  answer (fd, status, "text/plain; charset=utf-8", text, strlen (text), false);
+  answer (s, fd, status, "text/plain; charset=utf-8", text, strlen (text),
+          false);
 }
 
 static void
@@ -157,17 +160,17 @@ serve_metrics (mp_metrics_server *s, int fd, bool head)
 
   if (f == NULL)
     {
-      answer_text (fd, "500 Internal Server Error", "out of memory\n");
+      answer_text (s, fd, "500 Internal Server Error", "out of memory\n");
       return;
     }
   r = mp_metrics_write (s->m, f);
   if (fclose (f) != 0 || r < 0)
     {
-      answer_text (fd, "500 Internal Server Error", "out of memory\n");
+      answer_text (s, fd, "500 Internal Server Error", "out of memory\n");
       return;
     }
-  answer (fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body, len,
-          head);
+  answer (s, fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body,
+          len, head);
 }
 
 static void
@@ -188,7 +191,7 @@ serve_conn (mp_metrics_server *s, int fd)
 
       if (len == sizeof buf)
         {
-          answer_text (fd, "431 Request Header Fields Too Large",
+          answer_text (s, fd, "431 Request Header Fields Too Large",
                        "request too large\n");
           return;
         }
@@ -208,10 +211,11 @@ serve_conn (mp_metrics_server *s, int fd)
       serve_metrics (s, fd, head);
       break;
     case MP_HTTP_NOT_FOUND:
-      answer_text (fd, "404 Not Found", "only GET /metrics is served here\n");
+      answer_text (s, fd, "404 Not Found",
+                   "only GET /metrics is served here\n");
       break;
     default:
-      answer_text (fd, "400 Bad Request", "bad request\n");
+      answer_text (s, fd, "400 Bad Request", "bad request\n");
     }
 }
 

@@ -73,8 +73,7 @@ TEST (test_histogram_cumulative)
   free (s);
   s = render (histogram_bare, &h);
   CHECK (strstr (s, "y_seconds_bucket{le=\"+Inf\"} 5\n") != NULL);
-  CHECK (strstr (s, "y_seconds_sum 20.403000000\ny_seconds_count 5\n")
-         != NULL);
+  CHECK (strstr (s, "y_seconds_sum 20.403000000\ny_seconds_count 5\n") != NULL);
   free (s);
 }
 
@@ -111,8 +110,8 @@ check_exposition (const char *text)
 
       if (strncmp (line, "# HELP ", 7) == 0)
         {
-          snprintf (family, sizeof family, "%.*s",
-                    (int)strcspn (line + 7, " "), line + 7);
+          snprintf (family, sizeof family, "%.*s", (int)strcspn (line + 7, " "),
+                    line + 7);
           continue;
         }
       if (strncmp (line, "# TYPE ", 7) == 0)
@@ -225,13 +224,13 @@ TEST (test_http_parse)
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
     {
       bool head = !cases[i].head;
-      enum mp_metrics_http_verdict v = mp_metrics_http_parse (
-          cases[i].req, strlen (cases[i].req), &head);
+      enum mp_metrics_http_verdict v
+          = mp_metrics_http_parse (cases[i].req, strlen (cases[i].req), &head);
 
       if (v != cases[i].want || head != cases[i].head)
         {
-          fprintf (stderr, "case %zu: verdict %d head %d, want %d %d\n", i,
-                   v, head, cases[i].want, cases[i].head);
+          fprintf (stderr, "case %zu: verdict %d head %d, want %d %d\n", i, v,
+                   head, cases[i].want, cases[i].head);
           mp_test_failed_checks++;
         }
     }
@@ -346,8 +345,7 @@ TEST (test_endpoint_bad_addresses)
   CHECK (mp_metrics_server_start ("127.0.0.1", &m, &err) == NULL);
   CHECK (strstr (err.msg, "host:port") != NULL);
   mp_error_clear (&err);
-  CHECK (mp_metrics_server_start ("/nonexistent-dir/m.sock", &m, &err)
-         == NULL);
+  CHECK (mp_metrics_server_start ("/nonexistent-dir/m.sock", &m, &err) == NULL);
   CHECK (strstr (err.msg, "/nonexistent-dir/m.sock") != NULL);
 }
 
