@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 
 struct mp_metrics_server
@@ -266,9 +267,37 @@ listen_unix (mp_metrics_server *s, const char *path, mp_error *err)
                          "%zu bytes",
                          path, sizeof sa.sun_path - 1);
   strcpy (sa.sun_path, path);
-  /* Replace a socket left by an earlier run; never another kind of file. */
+  /* A missing directory is made as the snapshotter's socket's is (0700:
+   * only root, or whom the operator lets in, reaches the socket). */
+  {
+    cleanup_free char *dir = strdup (path);
+    char *slash = dir ? strrchr (dir, '/') : NULL;
+
+    if (dir == NULL)
+      return mp_error_sys (err, ENOMEM, "metrics");
+    if (slash != NULL && slash != dir)
+      {
+        *slash = '\0';
+        if (stat (dir, &st) < 0
+            && (errno != ENOENT || mp_mkdir_p (dir, 0700, err) < 0))
+          return mp_error_prefix (err, "metrics: socket directory %s", dir);
+      }
+  }
+  /* Replace a socket left by an earlier run, not one a live process
+   * serves, and never another kind of file. */
   if (lstat (path, &st) == 0 && S_ISSOCK (st.st_mode))
-    unlink (path);
+    {
+      int probe = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      bool live = probe >= 0
+                  && connect (probe, (struct sockaddr *)&sa, sizeof sa) == 0;
+
+      if (probe >= 0)
+        close (probe);
+      if (live)
+        return mp_error_set (err, MP_ERR_FAILED_PRECONDITION,
+                             "metrics: %s is served by another process", path);
+      unlink (path);
+    }
   s->listen_fd
       = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (s->listen_fd < 0)

@@ -34,9 +34,9 @@ enum mp_metrics_http_verdict mp_metrics_http_parse (const char *buf, size_t len,
 typedef struct mp_metrics_server mp_metrics_server;
 
 /* Listen on ADDRESS: "host:port" ("[v6]:port" for IPv6; the host is a
- * name or a numeric address) or an absolute unix socket path (a stale
- * socket file is replaced, the socket made 0660), and serve M on a new
- * thread. */
+ * name or a numeric address) or an absolute unix socket path (a missing
+ * directory is made 0700, a stale socket file replaced, one a live process
+ * serves refused; the socket is made 0660), and serve M on a new thread. */
 mp_metrics_server *mp_metrics_server_start (const char *address, mp_metrics *m,
                                             mp_error *err);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -331,8 +332,45 @@ TEST (test_endpoint)
   }
   close (idle);
 
+  /* A second server on the same live socket is refused. */
+  {
+    mp_metrics_server *again = mp_metrics_server_start (path, &m, &err);
+    CHECK (again == NULL && strstr (err.msg, "another process") != NULL);
+    mp_metrics_server_stop (again);
+    mp_error_clear (&err);
+  }
+
   mp_metrics_server_stop (s);
   CHECK (access (path, F_OK) < 0 && errno == ENOENT);
+  rmdir (dir);
+}
+
+TEST (test_endpoint_makes_its_directory)
+{
+  char dir[] = "/tmp/mp-metrics-XXXXXX", path[96], sub[80];
+  mp_metrics m;
+  mp_metrics_server *s;
+  mp_error err = { 0 };
+  struct stat st;
+  char *a;
+
+  REQUIRE (mkdtemp (dir) != NULL);
+  snprintf (sub, sizeof sub, "%s/run/mp", dir);
+  snprintf (path, sizeof path, "%s/metrics.sock", sub);
+  mp_metrics_init (&m);
+  s = mp_metrics_server_start (path, &m, &err);
+  REQUIRE (s != NULL);
+  CHECK (stat (sub, &st) == 0 && (st.st_mode & 07777) == 0700);
+  a = roundtrip (path, "HEAD /metrics HTTP/1.1\r\n\r\n", 26);
+  CHECK (a != NULL && strncmp (a, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  /* HEAD: the headers only. */
+  CHECK (a != NULL && strstr (a, "\r\n\r\n") != NULL
+         && strstr (a, "\r\n\r\n")[4] == '\0');
+  free (a);
+  mp_metrics_server_stop (s);
+  rmdir (sub);
+  snprintf (sub, sizeof sub, "%s/run", dir);
+  rmdir (sub);
   rmdir (dir);
 }
 
@@ -345,10 +383,11 @@ TEST (test_endpoint_bad_addresses)
   CHECK (mp_metrics_server_start ("127.0.0.1", &m, &err) == NULL);
   CHECK (strstr (err.msg, "host:port") != NULL);
   mp_error_clear (&err);
-  CHECK (mp_metrics_server_start ("/nonexistent-dir/m.sock", &m, &err) == NULL);
-  CHECK (strstr (err.msg, "/nonexistent-dir/m.sock") != NULL);
+  CHECK (mp_metrics_server_start ("/dev/null/m.sock", &m, &err) == NULL);
+  CHECK (strstr (err.msg, "/dev/null/m.sock") != NULL);
 }
 
 TEST_MAIN (T (test_label_values_escaped), T (test_histogram_cumulative),
            T (test_rpc_methods), T (test_exposition), T (test_http_parse),
-           T (test_endpoint), T (test_endpoint_bad_addresses))
+           T (test_endpoint), T (test_endpoint_makes_its_directory),
+           T (test_endpoint_bad_addresses))
