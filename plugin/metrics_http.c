@@ -263,7 +263,7 @@ listen_unix (mp_metrics_server *s, const char *path, mp_error *err)
 
   if (strlen (path) >= sizeof sa.sun_path)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "metrics address %s: a unix socket path is at most "
+                         "address %s: a unix socket path is at most "
                          "%zu bytes",
                          path, sizeof sa.sun_path - 1);
   strcpy (sa.sun_path, path);
@@ -274,13 +274,13 @@ listen_unix (mp_metrics_server *s, const char *path, mp_error *err)
     char *slash = dir ? strrchr (dir, '/') : NULL;
 
     if (dir == NULL)
-      return mp_error_sys (err, ENOMEM, "metrics");
+      return mp_error_sys (err, ENOMEM, "allocate");
     if (slash != NULL && slash != dir)
       {
         *slash = '\0';
         if (stat (dir, &st) < 0
             && (errno != ENOENT || mp_mkdir_p (dir, 0700, err) < 0))
-          return mp_error_prefix (err, "metrics: socket directory %s", dir);
+          return mp_error_prefix (err, "socket directory %s", dir);
       }
   }
   /* Replace a socket left by an earlier run, not one a live process
@@ -295,20 +295,20 @@ listen_unix (mp_metrics_server *s, const char *path, mp_error *err)
         close (probe);
       if (live)
         return mp_error_set (err, MP_ERR_FAILED_PRECONDITION,
-                             "metrics: %s is served by another process", path);
+                             "%s is served by another process", path);
       unlink (path);
     }
   s->listen_fd
       = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (s->listen_fd < 0)
-    return mp_error_sys (err, errno, "metrics socket");
+    return mp_error_sys (err, errno, "socket");
   if (bind (s->listen_fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-    return mp_error_sys (err, errno, "metrics: bind %s", path);
+    return mp_error_sys (err, errno, "bind %s", path);
   s->unix_path = strdup (path);
   if (s->unix_path == NULL)
-    return mp_error_sys (err, ENOMEM, "metrics");
+    return mp_error_sys (err, ENOMEM, "allocate");
   if (chmod (path, 0660) < 0)
-    return mp_error_sys (err, errno, "metrics: chmod %s", path);
+    return mp_error_sys (err, errno, "chmod %s", path);
   return 0;
 }
 
@@ -324,7 +324,7 @@ listen_tcp (mp_metrics_server *s, const char *address, mp_error *err)
 
   if (colon == NULL || colon[1] == '\0')
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "metrics address \"%s\" is neither host:port nor an "
+                         "address \"%s\" is neither host:port nor an "
                          "absolute unix socket path",
                          address);
   port = colon + 1;
@@ -333,12 +333,11 @@ listen_tcp (mp_metrics_server *s, const char *address, mp_error *err)
   else
     host = strndup (address, (size_t)(colon - address));
   if (host == NULL)
-    return mp_error_sys (err, ENOMEM, "metrics");
+    return mp_error_sys (err, ENOMEM, "allocate");
   r = getaddrinfo (host[0] ? host : NULL, port, &hints, &res);
   if (r != 0)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "metrics address \"%s\": %s", address,
-                         gai_strerror (r));
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "address \"%s\": %s",
+                         address, gai_strerror (r));
   for (ai = res; ai != NULL; ai = ai->ai_next)
     {
       int fd = socket (ai->ai_family,
@@ -360,7 +359,7 @@ listen_tcp (mp_metrics_server *s, const char *address, mp_error *err)
     }
   freeaddrinfo (res);
   if (s->listen_fd < 0)
-    return mp_error_sys (err, last, "metrics: bind %s", address);
+    return mp_error_sys (err, last, "bind %s", address);
   return 0;
 }
 
@@ -372,7 +371,7 @@ mp_metrics_server_start (const char *address, mp_metrics *m, mp_error *err)
 
   if (s == NULL)
     {
-      mp_error_sys (err, ENOMEM, "metrics");
+      mp_error_sys (err, ENOMEM, "allocate");
       return NULL;
     }
   s->listen_fd = -1;
@@ -380,7 +379,7 @@ mp_metrics_server_start (const char *address, mp_metrics *m, mp_error *err)
   s->stop_fd = eventfd (0, EFD_CLOEXEC);
   if (s->stop_fd < 0)
     {
-      mp_error_sys (err, errno, "metrics: eventfd");
+      mp_error_sys (err, errno, "eventfd");
       goto fail;
     }
   if ((address[0] == '/' ? listen_unix (s, address, err)
@@ -389,13 +388,13 @@ mp_metrics_server_start (const char *address, mp_metrics *m, mp_error *err)
     goto fail;
   if (listen (s->listen_fd, 16) < 0)
     {
-      mp_error_sys (err, errno, "metrics: listen on %s", address);
+      mp_error_sys (err, errno, "listen on %s", address);
       goto fail;
     }
   r = pthread_create (&s->thread, NULL, server_main, s);
   if (r != 0)
     {
-      mp_error_sys (err, r, "metrics: thread");
+      mp_error_sys (err, r, "thread");
       goto fail;
     }
   return s;
