@@ -251,6 +251,8 @@ main (int argc, char **argv)
   mp_metrics_init (&metrics);
   metrics.version = MP_VERSION;
   metrics.cache = cache;
+  metrics.cache_max_bytes = cfg.max_bytes;
+  metrics.cache_min_free_percent = cfg.min_free_percent;
   metrics.sn = svc.sn;
   if (cfg.metrics_address != NULL)
     {

@@ -16,7 +16,8 @@
 #     every Prepare the pods made (3 volumes and their containers' root
 #     filesystems), _count equals the +Inf bucket, buckets never decrease;
 #     unpacked bytes >= the model's file bytes; verified bytes >= its layer
-#     blob bytes (verify_blobs = "always"); indexed and evictions 0.
+#     blob bytes (verify_blobs = "always"); indexed, evictions and the
+#     bound (max_bytes unset) 0.
 #  6. CRI-O sync ([crio_store] with poll_seconds = 1): a pass over a missing
 #     source succeeds, one over a broken index.json fails: runs >= 2,
 #     failures >= 1.
@@ -100,6 +101,7 @@ modelpack_model_cache_indexed_bytes_total:counter
 modelpack_model_cache_evictions_total:counter
 modelpack_model_cache_bytes:gauge
 modelpack_model_cache_models:gauge
+modelpack_model_cache_max_bytes:gauge
 modelpack_crio_sync_runs_total:counter
 modelpack_crio_sync_failures_total:counter"
 
@@ -209,8 +211,8 @@ at_least "[5] unpacked bytes >= the model's layer bytes (raw layers are its file
   "$raw_bytes" "$(metric "$S2" modelpack_model_cache_unpacked_bytes_total)"
 at_least "[5] verified bytes >= the model's layer blob bytes (verify_blobs = always)" \
   "$raw_bytes" "$(metric "$S2" modelpack_model_cache_verified_bytes_total)"
-it_expect_eq "[5] indexed bytes and evictions are 0" "0 0" \
-  "$(metric "$S2" modelpack_model_cache_indexed_bytes_total) $(metric "$S2" modelpack_model_cache_evictions_total)"
+it_expect_eq "[5] indexed bytes, evictions and the bound are 0 (no bound set)" "0 0 0" \
+  "$(metric "$S2" modelpack_model_cache_indexed_bytes_total) $(metric "$S2" modelpack_model_cache_evictions_total) $(metric "$S2" modelpack_model_cache_max_bytes)"
 at_least "[5] the unused model's bytes are counted as unused" 1 \
   "$(metric "$S2" 'modelpack_model_cache_bytes{state="unused"}')"
 at_least "[6] CRI-O sync runs (one success, one failure)" 2 \

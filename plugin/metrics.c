@@ -278,6 +278,15 @@ write_cache (mp_metrics *m, FILE *out)
 
   if (m->cache == NULL)
     return;
+  family (out, "modelpack_model_cache_max_bytes", "gauge",
+          "The model cache's bound ([model_cache] max_bytes); 0: none.");
+  fprintf (out, "modelpack_model_cache_max_bytes %" PRId64 "\n",
+           m->cache_max_bytes);
+  family (out, "modelpack_model_cache_min_free_ratio", "gauge",
+          "The share of its filesystem the model cache leaves free "
+          "([model_cache] min_free_percent / 100); 0: none.");
+  fprintf (out, "modelpack_model_cache_min_free_ratio %d.%02d\n",
+           m->cache_min_free_percent / 100, m->cache_min_free_percent % 100);
   if (m->sn != NULL)
     r = snapshotter_model_refs (m->sn, add_ref, &refs, &err);
   if (r == 0)

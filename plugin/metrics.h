@@ -71,6 +71,9 @@ typedef struct mp_metrics
   _Atomic uint64_t crio_sync_runs;
   _Atomic uint64_t crio_sync_failures;
   const char *version; /* the daemon's, for build_info */
+  /* [model_cache] max_bytes and min_free_percent (0: none), as gauges. */
+  int64_t cache_max_bytes;
+  int cache_min_free_percent;
   /* Read at scrape time; either may be NULL. */
   model_cache *cache;
   snapshotter *sn;
