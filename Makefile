@@ -49,8 +49,9 @@ INTEG_BINS := $(INTEG_SRCS:integration/%.c=$(BUILD)/bin/%)
 INTEG_LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard integration/lib/*.c)))
 
 BINS := $(BUILD)/bin/modelpack-snapshotter $(BUILD)/bin/modelpack
-# bench/snapbench: Snapshots API latency driver (bench/run.sh, make bench).
-BENCH_BINS := $(BUILD)/bin/snapbench $(BUILD)/bin/nullsnap
+# bench/snapbench: Snapshots API latency driver (bench/run.sh, make bench);
+# bench/metrics_record: the cost of recording a call (bench/metrics_bench.sh).
+BENCH_BINS := $(BUILD)/bin/snapbench $(BUILD)/bin/nullsnap $(BUILD)/bin/metrics_record
 
 .PHONY: all deps unstable test unit fuzz fuzz-long integration bench bench-pull demo install clean format format-check layers-check
 .DEFAULT_GOAL := all

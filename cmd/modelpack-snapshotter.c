@@ -12,6 +12,7 @@
 #include "store/cache.h"
 #include "plugin/grpc_server.h"
 #include "plugin/image_volume.h"
+#include "plugin/metrics_http.h"
 #include "plugin/snapshots_service.h"
 #include "snapshotter/snapshotter.h"
 #include "util/escape.h"
@@ -102,6 +103,8 @@ main (int argc, char **argv)
   image_volumes iv;
   crio_sync *sync = NULL;
   model_cache *cache = NULL;
+  mp_metrics metrics;
+  mp_metrics_server *msrv = NULL;
   mp_grpc_server *srv;
   mp_config cfg;
   mp_error err = { 0 };
@@ -245,10 +248,33 @@ main (int argc, char **argv)
           return fail ("publish the models in use", &err);
         }
     }
+  mp_metrics_init (&metrics);
+  metrics.version = MP_VERSION;
+  metrics.cache = cache;
+  metrics.cache_max_bytes = cfg.max_bytes;
+  metrics.cache_min_free_percent = cfg.min_free_percent;
+  metrics.sn = svc.sn;
+  if (cfg.metrics_address != NULL)
+    {
+      msrv = mp_metrics_server_start (cfg.metrics_address, &metrics, &err);
+      if (msrv == NULL)
+        {
+          if (svc.iv != NULL)
+            image_volumes_fini (svc.iv);
+          model_cache_close (cache);
+          snapshotter_close (svc.sn);
+          return fail ("metrics", &err);
+        }
+      svc.metrics = &metrics;
+      if (svc.iv != NULL)
+        svc.iv->metrics = &metrics;
+      mp_log_info ("metrics served on %s (GET /metrics)", cfg.metrics_address);
+    }
   srv = mp_grpc_server_start (cfg.address, cfg.workers,
                               snapshots_service_handle, &svc, &err);
   if (srv == NULL)
     {
+      mp_metrics_server_stop (msrv);
       if (svc.iv != NULL)
         image_volumes_fini (svc.iv);
       model_cache_close (cache);
@@ -260,7 +286,8 @@ main (int argc, char **argv)
   if (cfg.crio_store_dir != NULL)
     {
       sync = crio_sync_start (cfg.crio_store_dir, cfg.crio_store_source,
-                              cfg.crio_store_poll_seconds, cache, &err);
+                              cfg.crio_store_poll_seconds, cache,
+                              msrv != NULL ? &metrics : NULL, &err);
       if (sync == NULL)
         mp_log_error ("CRI-O store %s: %s", cfg.crio_store_dir, err.msg);
       else
@@ -273,6 +300,7 @@ main (int argc, char **argv)
   mp_log_info ("received %s, shutting down", strsignal (sig));
   crio_sync_stop (sync);
   mp_grpc_server_stop (srv);
+  mp_metrics_server_stop (msrv);
   if (svc.iv != NULL)
     image_volumes_fini (svc.iv);
   model_cache_close (cache);

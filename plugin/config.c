@@ -52,12 +52,13 @@ mp_config_free (mp_config *c)
   free (c->containerd_address);
   free (c->crio_store_dir);
   free (c->crio_store_source);
+  free (c->metrics_address);
   memset (c, 0, sizeof *c);
 }
 
 static const char *const known_keys[]
-    = { "root",          "address",     "log_level",  "workers",
-        "image_volumes", "model_cache", "crio_store", "limits" };
+    = { "root",        "address",    "log_level", "workers", "image_volumes",
+        "model_cache", "crio_store", "limits",    "metrics" };
 
 static int
 load_string (const toml_value *t, const char *key, char **field, mp_error *err)
@@ -204,6 +205,48 @@ load_crio_store (mp_config *c, const toml_value *doc, mp_error *err)
   return 0;
 }
 
+/* An absolute unix socket path, or host:port with a port 1..65535 (the
+ * host may be empty for every address, or [v6]). */
+static bool
+metrics_address_ok (const char *a)
+{
+  const char *colon = strrchr (a, ':');
+  char *end;
+  long port;
+
+  if (a[0] == '/')
+    return true;
+  if (colon == NULL || colon[1] < '0' || colon[1] > '9')
+    return false;
+  port = strtol (colon + 1, &end, 10);
+  if (*end != '\0' || port < 1 || port > 65535)
+    return false;
+  /* An IPv6 host needs its brackets, or its colons read as the port's. */
+  if (memchr (a, ':', (size_t)(colon - a)) != NULL)
+    return a[0] == '[' && colon[-1] == ']';
+  return true;
+}
+
+static int
+load_metrics (mp_config *c, const toml_value *doc, mp_error *err)
+{
+  static const char *const known[] = { "address" };
+  toml_value *t = NULL;
+  int rc = toml_get_table (doc, "metrics", &t, err);
+
+  if (rc <= 0)
+    return rc;
+  if (check_keys (t, "metrics.", known, 1, err) < 0
+      || load_string (t, "address", &c->metrics_address, err) < 0)
+    return -1;
+  if (c->metrics_address != NULL && !metrics_address_ok (c->metrics_address))
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "metrics.address \"%s\" is neither host:port (e.g. "
+                         "127.0.0.1:9121) nor an absolute unix socket path",
+                         c->metrics_address);
+  return 0;
+}
+
 /* [limits]: what a layer and a model may expand to.  Each key is a
  * positive integer; absent keys keep their defaults (model/unpack.h). */
 static int
@@ -260,7 +303,7 @@ mp_config_load (mp_config *c, const char *path, bool must_exist, mp_error *err)
           < 0
       || load_image_volumes (c, doc, err) < 0
       || load_model_cache (c, doc, err) < 0 || load_crio_store (c, doc, err) < 0
-      || load_limits (c, doc, err) < 0)
+      || load_limits (c, doc, err) < 0 || load_metrics (c, doc, err) < 0)
     goto fail;
   if (load_string (doc, "root", &c->root, err) < 0
       || load_string (doc, "address", &c->address, err) < 0

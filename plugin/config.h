@@ -31,6 +31,10 @@
  *   dir = "/var/lib/modelpack-snapshotter/crio"  # CRI-O additional store
  *   source = "/var/lib/modelpack/store"          # the models to mirror
  *   poll_seconds = 5
+ *
+ *   [metrics]                     # off unless address is set (metrics.h)
+ *   address = "127.0.0.1:9121"    # host:port, or an absolute unix socket
+ *                                 # path; Prometheus scrapes GET /metrics
  */
 #ifndef MP_PLUGIN_CONFIG_H
 #define MP_PLUGIN_CONFIG_H
@@ -75,6 +79,8 @@ typedef struct mp_config
   char *crio_store_dir;
   char *crio_store_source;
   int crio_store_poll_seconds;
+  /* [metrics] address: NULL means off. */
+  char *metrics_address;
   /* [limits]: zeros are model/unpack.h's defaults. */
   struct model_unpack_limits limits;
 } mp_config;

@@ -135,6 +135,7 @@ struct crio_sync
   char *store, *source;
   int poll_seconds;
   model_cache *cache;
+  mp_metrics *metrics;
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -179,9 +180,13 @@ sync_main (void *arg)
               mp_log_warn ("CRI-O store %s: sync from %s: %s", s->store,
                            s->source, err.msg);
               retry_at = time (NULL) + RETRY_SECONDS;
+              mp_metrics_crio_sync_done (s->metrics, false);
             }
           else
-            retry_at = 0;
+            {
+              retry_at = 0;
+              mp_metrics_crio_sync_done (s->metrics, true);
+            }
           pthread_mutex_lock (&s->mu);
           snprintf (last, sizeof last, "%s", now);
         }
@@ -200,7 +205,7 @@ sync_main (void *arg)
 
 crio_sync *
 crio_sync_start (const char *store, const char *source, int poll_seconds,
-                 model_cache *cache, mp_error *err)
+                 model_cache *cache, mp_metrics *metrics, mp_error *err)
 {
   crio_sync *s = calloc (1, sizeof *s);
 
@@ -217,6 +222,7 @@ crio_sync_start (const char *store, const char *source, int poll_seconds,
     }
   s->poll_seconds = poll_seconds > 0 ? poll_seconds : 5;
   s->cache = cache;
+  s->metrics = metrics;
   pthread_mutex_init (&s->mu, NULL);
   pthread_cond_init (&s->cv, NULL);
   if (pthread_create (&s->thread, NULL, sync_main, s) != 0)

@@ -11,6 +11,7 @@
 #ifndef MP_PLUGIN_CRIO_SYNC_H
 #define MP_PLUGIN_CRIO_SYNC_H
 
+#include "plugin/metrics.h"
 #include "store/cache.h"
 #include "util/error.h"
 
@@ -25,10 +26,11 @@ int crio_sync_once (const char *store, const char *source, model_cache *cache,
                     int *changes, mp_error *err);
 
 /* A thread running crio_sync_once at start and whenever the source's
- * index.json changes (checked every POLL_SECONDS). */
+ * index.json changes (checked every POLL_SECONDS), counting each pass in
+ * METRICS (may be NULL). */
 crio_sync *crio_sync_start (const char *store, const char *source,
                             int poll_seconds, model_cache *cache,
-                            mp_error *err);
+                            mp_metrics *metrics, mp_error *err);
 void crio_sync_stop (crio_sync *s);
 
 #endif

@@ -153,11 +153,11 @@ is_ordinary_image (content_source *src, const char *digest, mp_error *err)
   return m->is_image ? 1 : 0;
 }
 
-int
-image_volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
-                      const char *ns, const char *digest,
-                      const snapshot_label *labels, size_t nlabels,
-                      snapshot_mounts *out, mp_error *err)
+static int
+volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
+                const char *ns, const char *digest,
+                const snapshot_label *labels, size_t nlabels,
+                snapshot_mounts *out, bool *built, mp_error *err)
 {
   cleanup_free char *key_ns = NULL;
   content_source src = { &iv->content, ns };
@@ -215,6 +215,7 @@ image_volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
       model_cache_release (iv->cache, digest);
   }
   model_cache_touch (iv->cache, resolved, NULL);
+  *built = st.trees_built > 0;
   clock_gettime (CLOCK_MONOTONIC, &t1);
   {
     char evicted[48] = "";
@@ -231,6 +232,27 @@ image_volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
                  st.trees_built ? "built" : "reused");
   }
   return 1;
+}
+
+int
+image_volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
+                      const char *ns, const char *digest,
+                      const snapshot_label *labels, size_t nlabels,
+                      snapshot_mounts *out, mp_error *err)
+{
+  int64_t t0 = mp_metrics_now_ns ();
+  bool built = false;
+  int r = volume_prepare (iv, sn, key, ns, digest, labels, nlabels, out, &built,
+                          err);
+
+  /* An ordinary image's volume (0) is not a model's: not counted. */
+  if (r != 0)
+    mp_metrics_volume_done (iv->metrics,
+                            r < 0   ? MP_VOLUME_REFUSED
+                            : built ? MP_VOLUME_BUILT
+                                    : MP_VOLUME_HIT,
+                            mp_metrics_now_ns () - t0);
+  return r;
 }
 
 struct refs

@@ -18,6 +18,7 @@
 
 #include "store/cache.h"
 #include "plugin/content_store.h"
+#include "plugin/metrics.h"
 #include "snapshotter/snapshotter.h"
 
 #define IMAGE_VOLUME_LABEL_MANIFEST "containerd.io/snapshot/modelpack.manifest"
@@ -35,6 +36,7 @@ typedef struct image_volumes
    * snapshots after the previous one, so the last written is never older
    * than a snapshot recorded before it (see image_volumes_publish). */
   pthread_mutex_t publish_mu;
+  mp_metrics *metrics; /* NULL: off; set after image_volumes_init */
 } image_volumes;
 
 /* KEY_PATTERN: POSIX extended regex whose first group captures the sha256

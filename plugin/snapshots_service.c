@@ -574,10 +574,9 @@ do_cleanup (snapshots_service *s, mp_rpc_call *call, mp_error *err)
   return ret;
 }
 
-int
-snapshots_service_handle (void *svc, mp_rpc_call *call, mp_error *err)
+static int
+dispatch (snapshots_service *s, mp_rpc_call *call, mp_error *err)
 {
-  snapshots_service *s = svc;
   const char *m = call->method;
   size_t pl = strlen (SNAPSHOTS_SERVICE_PREFIX);
 
@@ -606,4 +605,25 @@ snapshots_service_handle (void *svc, mp_rpc_call *call, mp_error *err)
     return do_cleanup (s, call, err);
   return mp_error_set (err, MP_ERR_UNIMPLEMENTED, "unknown method %s",
                        call->method);
+}
+
+int
+snapshots_service_handle (void *svc, mp_rpc_call *call, mp_error *err)
+{
+  snapshots_service *s = svc;
+  int64_t t0;
+  int r, method;
+
+  if (s->metrics == NULL)
+    return dispatch (s, call, err);
+  t0 = mp_metrics_now_ns ();
+  r = dispatch (s, call, err);
+  method = mp_metrics_rpc_method (call->method);
+  /* The status the transport will send (grpc_server.c). */
+  mp_metrics_rpc_done (s->metrics, method,
+                       r == 0 ? 0
+                              : mp_grpc_status_from_error (
+                                  err->code ? err->code : MP_ERR_INTERNAL),
+                       mp_metrics_now_ns () - t0);
+  return r;
 }

@@ -6,6 +6,7 @@
 
 #include "plugin/grpc_server.h"
 #include "plugin/image_volume.h"
+#include "plugin/metrics.h"
 #include "snapshotter/snapshotter.h"
 
 #define SNAPSHOTS_SERVICE_PREFIX "/containerd.services.snapshots.v1.Snapshots/"
@@ -13,7 +14,8 @@
 typedef struct snapshots_service
 {
   snapshotter *sn;
-  image_volumes *iv; /* NULL: image volumes of models are off */
+  image_volumes *iv;   /* NULL: image volumes of models are off */
+  mp_metrics *metrics; /* NULL: metrics are off */
 } snapshots_service;
 
 /* mp_rpc_handler for the Snapshots service; SVC is a snapshots_service. */

@@ -123,6 +123,9 @@ struct model_cache_stats
   int trees_reused;
   int64_t bytes_unpacked; /* file bytes written by unpacking */
   int64_t evictions;      /* unused trees removed to fit the bound */
+  /* Layer blob bytes hashed against their digest (not those the source
+   * vouched for; documents and diffId streams not counted). */
+  int64_t bytes_verified;
 };
 
 /* Resolve DIGEST (a manifest, or an index followed with
@@ -241,5 +244,20 @@ int model_cache_pin_get (model_cache *c, const char *name, char **digest,
 /* Counters since open: for tests and the "second pod does no unpacking"
  * proof.  Each unpack is also logged at info level, each reuse at debug. */
 void model_cache_get_counters (model_cache *c, struct model_cache_stats *out);
+
+/* What the cache holds now, split as model_cache_gc would see it: trees in
+ * IN_USE (as for gc), held, in an in-use set (this process's or one
+ * published on the root) or pinned are in use, other trees unused.  Bytes are
+ * the unpacked sizes of layers (each once): a layer an in-use tree needs
+ * counts as in use, every other layer (of unused trees, or of none) as
+ * unused.  A walk of trees/ and layers/ reading small records; fails with
+ * MP_ERR_UNAVAILABLE rather than wait while gc runs. */
+struct model_cache_usage
+{
+  int64_t models_in_use, models_unused;
+  int64_t bytes_in_use, bytes_unused;
+};
+int model_cache_usage (model_cache *c, const char *const *in_use, size_t n,
+                       struct model_cache_usage *out, mp_error *err);
 
 #endif

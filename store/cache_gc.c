@@ -505,3 +505,99 @@ out:
   strset_clear (&needed);
   return ret < 0 ? mp_error_prefix (err, "model cache gc") : 0;
 }
+
+/* ---- usage (metrics) ----------------------------------------------------- */
+
+/* Sum the sizes of the layers under layers/: those in NEEDED into *in_use,
+ * the others into *unused. */
+static int
+usage_layers (model_cache *c, const struct strset *needed, int64_t *in_use,
+              int64_t *unused, mp_error *err)
+{
+  cleanup_dir DIR *d = NULL;
+  struct dirent *de;
+  int fd = cache_open_dir_at (c->layers_fd, ".");
+
+  if (fd < 0 || (d = fdopendir (fd)) == NULL)
+    {
+      cache_closep_quiet (fd);
+      return mp_error_sys (err, errno, "read %s/layers", c->root);
+    }
+  while ((de = readdir (d)) != NULL)
+    {
+      if (de->d_name[0] == '.')
+        continue;
+      if (strset_has (needed, de->d_name))
+        *in_use += cache_layer_size (c, de->d_name);
+      else
+        *unused += cache_layer_size (c, de->d_name);
+    }
+  return 0;
+}
+
+int
+model_cache_usage (model_cache *c, const char *const *in_use, size_t n,
+                   struct model_cache_usage *out, mp_error *err)
+{
+  struct strset used = { 0 }, needed = { 0 };
+  struct gc_tree *trees = NULL;
+  size_t ntrees = 0, nvalid = 0;
+  cleanup_free const char **valid = NULL;
+  cleanup_close int lock = -1;
+  int ret = -1;
+
+  memset (out, 0, sizeof *out);
+  /* A malformed digest is nobody's tree: skipped, not an error. */
+  valid = calloc (n ? n : 1, sizeof *valid);
+  if (valid == NULL)
+    {
+      mp_error_sys (err, ENOMEM, "model cache usage");
+      goto out;
+    }
+  for (size_t i = 0; i < n; i++)
+    if (model_digest_is_valid (in_use[i]))
+      valid[nvalid++] = in_use[i];
+  /* Shared, as a build: the records do not move under the walk.  Not
+   * waiting for a gc keeps a scrape from hanging on one. */
+  lock = openat (c->root_fd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                 0600);
+  if (lock < 0)
+    {
+      mp_error_sys (err, errno, "open %s/lock", c->root);
+      goto out;
+    }
+  if (flock (lock, LOCK_SH | LOCK_NB) < 0)
+    {
+      if (errno == EWOULDBLOCK || errno == EINTR)
+        mp_error_set (err, MP_ERR_UNAVAILABLE, "gc is running");
+      else
+        mp_error_sys (err, errno, "lock %s/lock", c->root);
+      goto out;
+    }
+  /* What gc keeps whatever its retention: IN_USE, holds, the published
+   * in-use sets, pins. */
+  if (cache_used_hexes (c, (const char *const *)valid, nvalid, &used, err) < 0
+      || cache_trees_read (c, &used, &trees, &ntrees, err) < 0)
+    goto out;
+  for (size_t i = 0; i < ntrees; i++)
+    {
+      if (!trees[i].in_use)
+        {
+          out->models_unused++;
+          continue;
+        }
+      out->models_in_use++;
+      for (size_t j = 0; j < trees[i].layers.n; j++)
+        if (strset_add (&needed, trees[i].layers.v[j], err) < 0)
+          goto out;
+    }
+  if (usage_layers (c, &needed, &out->bytes_in_use, &out->bytes_unused, err)
+      < 0)
+    goto out;
+  ret = 0;
+out:
+  cache_trees_free (trees, ntrees);
+  strset_clear (&used);
+  strset_clear (&needed);
+  return ret < 0 ? mp_error_prefix (err, "model cache usage") : 0;
+}

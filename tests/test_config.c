@@ -34,6 +34,7 @@ TEST (test_defaults_when_missing)
   CHECK_STR (c.containerd_root, "/var/lib/containerd");
   CHECK (!c.verify_all_blobs);
   CHECK (c.max_bytes == 0 && c.min_free_percent == 0);
+  CHECK (c.metrics_address == NULL);
   CHECK (mp_config_load (&c, "/nonexistent/config.toml", true, &err) < 0);
   mp_config_free (&c);
 }
@@ -50,6 +51,7 @@ TEST (test_example_config_loads)
   CHECK (c.workers == 8);
   CHECK (c.keep_unused_seconds == 86400);
   CHECK (!c.verify_all_blobs);
+  CHECK (c.metrics_address == NULL); /* the example leaves metrics off */
   mp_config_free (&c);
 }
 
@@ -71,7 +73,8 @@ TEST (test_every_setting)
                              "[limits]\nmax_layer_bytes = 1000000\n"
                              "max_layer_ratio = 7\nratio_floor_bytes = 4096\n"
                              "max_layer_entries = 11\n"
-                             "max_model_entries = 22\n");
+                             "max_model_entries = 22\n"
+                             "[metrics]\naddress = \"127.0.0.1:9121\"\n");
 
   CHECK (mp_config_init (&c, &err) == 0);
   CHECK (mp_config_load (&c, p, true, &err) == 0);
@@ -91,8 +94,54 @@ TEST (test_every_setting)
   CHECK (c.limits.max_layer_bytes == 1000000 && c.limits.max_ratio == 7);
   CHECK (c.limits.ratio_floor == 4096 && c.limits.max_layer_entries == 11);
   CHECK (c.limits.max_model_entries == 22);
+  CHECK_STR (c.metrics_address, "127.0.0.1:9121");
   mp_config_free (&c);
   unlink (p);
+}
+
+TEST (test_metrics_addresses)
+{
+  static const struct
+  {
+    const char *address;
+    bool ok;
+  } cases[] = {
+    { "127.0.0.1:9121", true },
+    { ":9121", true },
+    { "localhost:9121", true },
+    { "[::1]:9121", true },
+    { "/run/mp/metrics.sock", true },
+    { "127.0.0.1", false },
+    { "127.0.0.1:", false },
+    { "127.0.0.1:0", false },
+    { "127.0.0.1:65536", false },
+    { "127.0.0.1:91x", false },
+    { "::1:9121", false },
+    { "metrics.sock", false },
+  };
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      mp_config c;
+      mp_error err = { 0 };
+      char text[128];
+      const char *p;
+
+      snprintf (text, sizeof text, "[metrics]\naddress = \"%s\"\n",
+                cases[i].address);
+      p = write_tmp (text);
+      CHECK (mp_config_init (&c, &err) == 0);
+      if ((mp_config_load (&c, p, true, &err) == 0) != cases[i].ok)
+        {
+          fprintf (stderr, "metrics.address \"%s\": want %s, got \"%s\"\n",
+                   cases[i].address, cases[i].ok ? "ok" : "an error", err.msg);
+          mp_test_failed_checks++;
+        }
+      if (!cases[i].ok)
+        CHECK (strstr (err.msg, "metrics.address") != NULL);
+      mp_config_free (&c);
+      unlink (p);
+    }
 }
 
 TEST (test_errors_name_the_problem)
@@ -115,6 +164,8 @@ TEST (test_errors_name_the_problem)
     { "[crio_store]\nstore = \"/x\"\n", "crio_store.store" },
     { "[limits]\nmax_layer_ratio = 0\n", "max_layer_ratio" },
     { "[limits]\nmax_bytes = 5\n", "limits.max_bytes" },
+    { "[metrics]\nport = 9121\n", "metrics.port" },
+    { "[metrics]\naddress = \"\"\n", "address" },
     { "root = \n", "line 1" },
   };
 
@@ -138,4 +189,5 @@ TEST (test_errors_name_the_problem)
 }
 
 TEST_MAIN (T (test_defaults_when_missing), T (test_example_config_loads),
-           T (test_every_setting), T (test_errors_name_the_problem))
+           T (test_every_setting), T (test_metrics_addresses),
+           T (test_errors_name_the_problem))

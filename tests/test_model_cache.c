@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -2063,6 +2064,71 @@ TEST (bound_and_evictions_never_serve_half_trees)
   world_free ();
 }
 
+/* model_cache_usage (the metrics' gauges) splits as gc would: trees in use
+ * or pinned against the rest, each layer counted once. */
+TEST (usage_splits_in_use_and_unused)
+{
+  char a[MODEL_DIGEST_MAX + 1], b[MODEL_DIGEST_MAX + 1];
+  cleanup_free char *ta = NULL, *ra = NULL, *tb = NULL, *rb = NULL;
+  const char *in_use[2];
+  struct model_cache_usage u;
+  struct model_cache_stats total;
+  mp_error err;
+  model_cache *c;
+  int64_t all;
+
+  world_new ();
+  two_models (a, b);
+  c = cache_open (0, 0);
+  REQUIRE (c != NULL);
+  CHECK (model_cache_usage (c, NULL, 0, &u, &err) == 0);
+  CHECK (u.models_in_use == 0 && u.models_unused == 0);
+  CHECK (u.bytes_in_use == 0 && u.bytes_unused == 0);
+  REQUIRE (get (c, a, &ta, &ra, NULL, &err) == 0);
+  REQUIRE (get (c, b, &tb, &rb, NULL, &err) == 0);
+
+  CHECK (model_cache_usage (c, NULL, 0, &u, &err) == 0);
+  CHECK (u.models_in_use == 0 && u.models_unused == 2);
+  all = u.bytes_unused;
+  CHECK (u.bytes_in_use == 0 && all == 2 * 64 * 1024);
+
+  /* A needs the shared layer only; B's own layer is unused.  A malformed
+   * digest in the list is skipped, as gc's caller never sends one. */
+  in_use[0] = a;
+  in_use[1] = "sha256:nothex";
+  CHECK (model_cache_usage (c, in_use, 2, &u, &err) == 0);
+  CHECK (u.models_in_use == 1 && u.models_unused == 1);
+  CHECK (u.bytes_in_use == 64 * 1024 && u.bytes_unused == 64 * 1024);
+
+  /* A pin is in use too. */
+  CHECK (model_cache_pin (c, "metrics-test", b, NULL, &err) == 0);
+  CHECK (model_cache_usage (c, in_use, 1, &u, &err) == 0);
+  CHECK (u.models_in_use == 2 && u.models_unused == 0);
+  CHECK (u.bytes_in_use == all && u.bytes_unused == 0);
+
+  /* While gc holds the cache (another process here), a scrape does not
+   * wait for it. */
+  {
+    char lock[400];
+    int fd;
+
+    snprintf (lock, sizeof lock, "%s/lock", cache_root);
+    fd = open (lock, O_RDWR | O_CLOEXEC);
+    REQUIRE (fd >= 0 && flock (fd, LOCK_EX) == 0);
+    CHECK (model_cache_usage (c, in_use, 1, &u, &err) < 0);
+    CHECK (err.code == MP_ERR_UNAVAILABLE);
+    close (fd);
+  }
+
+  /* open_blob vouches for nothing: every layer blob was hashed. */
+  model_cache_get_counters (c, &total);
+  CHECK (total.bytes_verified == 2 * 64 * 1024);
+  CHECK (total.bytes_unpacked == 2 * 64 * 1024);
+  CHECK (total.evictions == 0);
+  model_cache_close (c);
+  world_free ();
+}
+
 TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (tar_gzip_zstd_and_nested_dirs), T (later_layer_wins),
            T (legacy_cnai_artifact), T (oras_generic_artifact),
@@ -2080,4 +2146,5 @@ TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (bound_evicts_again_after_unpacking),
            T (published_in_use_protects_across_processes),
            T (list_shows_sizes_use_and_pins),
-           T (bound_and_evictions_never_serve_half_trees))
+           T (bound_and_evictions_never_serve_half_trees),
+           T (usage_splits_in_use_and_unused))
