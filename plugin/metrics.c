@@ -6,33 +6,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "plugin/grpc_client.h"
 #include "plugin/snapshots_service.h"
 #include "util/log.h"
 
 static const char *const method_names[MP_RPC_NMETHODS] = {
   "Prepare", "View",   "Mounts", "Commit", "Remove",
   "Stat",    "Update", "List",   "Usage",  "Cleanup",
-};
-
-/* grpc-go's names of the status codes (codes.Code.String()). */
-static const char *const code_names[MP_GRPC_NCODES] = {
-  "OK",
-  "Canceled",
-  "Unknown",
-  "InvalidArgument",
-  "DeadlineExceeded",
-  "NotFound",
-  "AlreadyExists",
-  "PermissionDenied",
-  "ResourceExhausted",
-  "FailedPrecondition",
-  "Aborted",
-  "OutOfRange",
-  "Unimplemented",
-  "Internal",
-  "Unavailable",
-  "DataLoss",
-  "Unauthenticated",
 };
 
 static const char *const outcome_names[MP_VOLUME_NOUTCOMES] = {
@@ -348,7 +328,7 @@ mp_metrics_write (mp_metrics *m, FILE *out)
           fprintf (out,
                    "modelpack_snapshots_rpc_errors_total{method=\"%s\","
                    "code=\"%s\"} %" PRIu64 "\n",
-                   method_names[i], code_names[c], v);
+                   method_names[i], mp_grpc_code_name (c), v);
       }
 
   family (out, "modelpack_image_volume_prepares_total", "counter",
