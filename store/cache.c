@@ -103,6 +103,21 @@ cache_open_dir_at (int dirfd, const char *name)
   return openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
+DIR *
+cache_read_dir (model_cache *c, int dirfd, const char *sub, mp_error *err)
+{
+  int fd = cache_open_dir_at (dirfd, ".");
+  DIR *d = fd >= 0 ? fdopendir (fd) : NULL;
+
+  if (d == NULL)
+    {
+      int saved = errno;
+      cache_closep_quiet (fd);
+      mp_error_sys (err, saved, "read %s/%s", c->root, sub);
+    }
+  return d;
+}
+
 bool
 cache_is_dir_at (int dirfd, const char *name)
 {
@@ -567,16 +582,12 @@ cache_clean_tmp (model_cache *c, int64_t *freed, mp_error *err)
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
   struct stat st;
-  int fd;
 
   if (fstat (c->tmp_fd, &st) < 0)
     return mp_error_sys (err, errno, "stat %s/tmp", c->root);
-  fd = cache_open_dir_at (c->tmp_fd, ".");
-  if (fd < 0 || (d = fdopendir (fd)) == NULL)
-    {
-      cache_closep_quiet (fd);
-      return mp_error_sys (err, errno, "read %s/tmp", c->root);
-    }
+  d = cache_read_dir (c, c->tmp_fd, "tmp", err);
+  if (d == NULL)
+    return -1;
   while ((errno = 0, de = readdir (d)) != NULL)
     {
       cleanup_close int entry = -1;

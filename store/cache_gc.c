@@ -293,13 +293,9 @@ cache_trees_read (model_cache *c, const struct strset *in_use,
   struct dirent *de;
   struct gc_tree *trees = NULL;
   size_t n = 0, cap = 0;
-  int fd = cache_open_dir_at (c->trees_fd, ".");
-
-  if (fd < 0 || (d = fdopendir (fd)) == NULL)
-    {
-      cache_closep_quiet (fd);
-      return mp_error_sys (err, errno, "read %s/trees", c->root);
-    }
+  d = cache_read_dir (c, c->trees_fd, "trees", err);
+  if (d == NULL)
+    return -1;
   while ((errno = 0, de = readdir (d)) != NULL)
     {
       if (!cache_is_hex_name (de->d_name)
@@ -340,13 +336,9 @@ gc_records (model_cache *c, int64_t *freed, mp_error *err)
 {
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
-  int fd = cache_open_dir_at (c->trees_fd, ".");
-
-  if (fd < 0 || (d = fdopendir (fd)) == NULL)
-    {
-      cache_closep_quiet (fd);
-      return mp_error_sys (err, errno, "read %s/trees", c->root);
-    }
+  d = cache_read_dir (c, c->trees_fd, "trees", err);
+  if (d == NULL)
+    return -1;
   while ((errno = 0, de = readdir (d)) != NULL)
     {
       char hex[KEY_MAX + 1];
@@ -382,13 +374,9 @@ gc_layers (model_cache *c, const struct strset *needed, int64_t *freed,
 {
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
-  int fd = cache_open_dir_at (c->layers_fd, ".");
-
-  if (fd < 0 || (d = fdopendir (fd)) == NULL)
-    {
-      cache_closep_quiet (fd);
-      return mp_error_sys (err, errno, "read %s/layers", c->root);
-    }
+  d = cache_read_dir (c, c->layers_fd, "layers", err);
+  if (d == NULL)
+    return -1;
   while ((errno = 0, de = readdir (d)) != NULL)
     {
       if (strcmp (de->d_name, ".") == 0 || strcmp (de->d_name, "..") == 0
@@ -408,13 +396,9 @@ cache_pins_used (model_cache *c, struct strset *used, mp_error *err)
 {
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
-  int fd = cache_open_dir_at (c->pins_fd, ".");
-
-  if (fd < 0 || (d = fdopendir (fd)) == NULL)
-    {
-      cache_closep_quiet (fd);
-      return mp_error_sys (err, errno, "read %s/pins", c->root);
-    }
+  d = cache_read_dir (c, c->pins_fd, "pins", err);
+  if (d == NULL)
+    return -1;
   while ((de = readdir (d)) != NULL)
     {
       cleanup_free char *text = NULL;
@@ -516,13 +500,9 @@ usage_layers (model_cache *c, const struct strset *needed, int64_t *in_use,
 {
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
-  int fd = cache_open_dir_at (c->layers_fd, ".");
-
-  if (fd < 0 || (d = fdopendir (fd)) == NULL)
-    {
-      cache_closep_quiet (fd);
-      return mp_error_sys (err, errno, "read %s/layers", c->root);
-    }
+  d = cache_read_dir (c, c->layers_fd, "layers", err);
+  if (d == NULL)
+    return -1;
   while ((de = readdir (d)) != NULL)
     {
       if (de->d_name[0] == '.')

@@ -7,6 +7,7 @@
 #ifndef MP_STORE_CACHE_INTERNAL_H
 #define MP_STORE_CACHE_INTERNAL_H
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -87,6 +88,9 @@ uint64_t cache_next_seq (model_cache *c);
 void cache_count (model_cache *c, struct model_cache_stats *st, int unpacked,
                   int reused, int built, int tree_reused, int64_t bytes);
 int cache_open_dir_at (int dirfd, const char *name);
+/* A fresh stream over the cache subdirectory DIRFD (SUB: "trees", "layers",
+ * ... for the message); NULL with *ERR set. */
+DIR *cache_read_dir (model_cache *c, int dirfd, const char *sub, mp_error *err);
 bool cache_is_dir_at (int dirfd, const char *name);
 int cache_write_file_at (int dirfd, const char *name, const char *text,
                          mp_error *err);

@@ -360,14 +360,10 @@ layer_sizes_read (model_cache *c, struct layer_sizes *ls, mp_error *err)
 {
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
-  int fd = cache_open_dir_at (c->layers_fd, ".");
-
   memset (ls, 0, sizeof *ls);
-  if (fd < 0 || (d = fdopendir (fd)) == NULL)
-    {
-      cache_closep_quiet (fd);
-      return mp_error_sys (err, errno, "read %s/layers", c->root);
-    }
+  d = cache_read_dir (c, c->layers_fd, "layers", err);
+  if (d == NULL)
+    return -1;
   while ((errno = 0, de = readdir (d)) != NULL)
     {
       int64_t *size;
@@ -700,15 +696,11 @@ pins_read (model_cache *c, struct pin_rec **out, size_t *nout, mp_error *err)
   struct dirent *de;
   struct pin_rec *p = NULL;
   size_t n = 0;
-  int fd = cache_open_dir_at (c->pins_fd, ".");
-
   *out = NULL;
   *nout = 0;
-  if (fd < 0 || (d = fdopendir (fd)) == NULL)
-    {
-      cache_closep_quiet (fd);
-      return mp_error_sys (err, errno, "read %s/pins", c->root);
-    }
+  d = cache_read_dir (c, c->pins_fd, "pins", err);
+  if (d == NULL)
+    return -1;
   while ((de = readdir (d)) != NULL)
     {
       char *digest = NULL, *note = NULL;
@@ -756,13 +748,9 @@ aliases_of (model_cache *c, const char *hex, struct strset *out, mp_error *err)
 {
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
-  int fd = cache_open_dir_at (c->trees_fd, ".");
-
-  if (fd < 0 || (d = fdopendir (fd)) == NULL)
-    {
-      cache_closep_quiet (fd);
-      return mp_error_sys (err, errno, "read %s/trees", c->root);
-    }
+  d = cache_read_dir (c, c->trees_fd, "trees", err);
+  if (d == NULL)
+    return -1;
   while ((de = readdir (d)) != NULL)
     {
       char ihex[KEY_MAX + 1], digest[KEY_MAX + 16];
