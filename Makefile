@@ -52,11 +52,14 @@ BINS := $(BUILD)/bin/modelpack-snapshotter $(BUILD)/bin/modelpack
 # bench/snapbench: Snapshots API latency driver (bench/run.sh, make bench);
 # bench/metrics_record: the cost of recording a call (bench/metrics_bench.sh).
 BENCH_BINS := $(BUILD)/bin/snapbench $(BUILD)/bin/nullsnap $(BUILD)/bin/metrics_record
+# Test tools: programs the integration tests drive, never installed
+# (tests/erofs_tool.c: the EROFS index writer for test_erofs_ref.sh).
+TOOL_BINS := $(BUILD)/tools/erofs_tool
 
 .PHONY: all deps unstable test unit fuzz fuzz-long integration bench bench-pull demo install clean format format-check layers-check
 .DEFAULT_GOAL := all
 
-all: $(BINS) $(INTEG_BINS) $(BENCH_BINS)
+all: $(BINS) $(INTEG_BINS) $(BENCH_BINS) $(TOOL_BINS)
 
 deps:
 	@sh scripts/deps.sh
@@ -95,6 +98,11 @@ $(BUILD)/bin/%: $(BUILD)/obj/integration/%.o $(INTEG_LIB_OBJS) $(LIB_OBJS)
 	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
 
 $(BENCH_BINS): $(BUILD)/bin/%: $(BUILD)/obj/bench/%.o $(INTEG_LIB_OBJS) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
+
+$(TOOL_BINS): $(BUILD)/tools/%: $(BUILD)/obj/tests/%.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)

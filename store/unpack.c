@@ -14,6 +14,7 @@
  * whatever the archive created before. */
 #include "store/unpack.h"
 #include "store/unpack_internal.h"
+#include "store/layer_path.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -102,98 +103,6 @@ tree_free (struct tree *t)
   free (t->dirs);
   t->dirs = NULL;
   t->ndirs = t->capdirs = 0;
-}
-
-/* A control character in a name would reach terminals, logs and the
- * annotations of a CRI-O export that no reader accepts: refused. */
-static bool
-has_control (const char *s)
-{
-  for (; *s != '\0'; s++)
-    if ((unsigned char)*s < 0x20 || *s == 0x7f)
-      return true;
-  return false;
-}
-
-/* Normalise an entry name into OUT (MODEL_UNPACK_MAX_PATH + 1 bytes):
- * components joined by single slashes, "." and empty components dropped,
- * "" for the layer root.  Rejects absolute names, "..", control
- * characters, and names past the limits. */
-static int
-path_normalize (const char *in, char *out, const char *what, mp_error *err)
-{
-  size_t o = 0, depth = 0;
-  const char *p = in;
-
-  if (in[0] == '/')
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "%s \"%s\": absolute path", what, in);
-  if (strlen (in) > MODEL_UNPACK_MAX_PATH)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "%s: path longer than %d bytes", what,
-                         MODEL_UNPACK_MAX_PATH);
-  if (has_control (in))
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "%s \"%s\": control character in the name", what, in);
-  while (*p != '\0')
-    {
-      const char *end = strchrnul (p, '/');
-      size_t n = (size_t)(end - p);
-
-      if (n == 2 && p[0] == '.' && p[1] == '.')
-        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                             "%s \"%s\": \"..\" component", what, in);
-      if (n > NAME_MAX)
-        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                             "%s: component longer than %d bytes", what,
-                             NAME_MAX);
-      if (n > 0 && !(n == 1 && p[0] == '.'))
-        {
-          if (++depth > MODEL_UNPACK_MAX_DEPTH)
-            return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                                 "%s: deeper than %d components", what,
-                                 MODEL_UNPACK_MAX_DEPTH);
-          if (o > 0)
-            out[o++] = '/';
-          memcpy (out + o, p, n);
-          o += n;
-        }
-      p = *end ? end + 1 : end;
-    }
-  out[o] = '\0';
-  return 0;
-}
-
-/* Whether symlink TARGET, read from the directory of the normalised entry
- * PATH, stays inside the layer root.  Purely textual: components are not
- * resolved (the tree never holds a path that crosses a symlink, and a
- * reader resolves link chains inside the read-only mount). */
-static bool
-symlink_stays_inside (const char *path, const char *target)
-{
-  long depth = 0;
-  const char *p;
-
-  if (target[0] == '/')
-    return false;
-  for (p = path; *p != '\0'; p++)
-    if (*p == '/')
-      depth++;
-  for (p = target; *p != '\0';)
-    {
-      const char *end = strchrnul (p, '/');
-      size_t n = (size_t)(end - p);
-
-      if (n == 2 && p[0] == '.' && p[1] == '.')
-        {
-          if (--depth < 0)
-            return false;
-        }
-      else if (n > 0 && !(n == 1 && p[0] == '.'))
-        depth++;
-      p = *end ? end + 1 : end;
-    }
-  return true;
 }
 
 /* Split normalised PATH in place into its parent ("" for the root) and
@@ -622,10 +531,11 @@ extract_symlink (struct extract *x, int d, const char *name,
    * has no business pointing outside itself (an extracted copy would lead
    * whoever follows it elsewhere on the host). */
   if (target == NULL || target[0] == '\0'
-      || strlen (target) > MODEL_UNPACK_MAX_PATH || has_control (target))
+      || strlen (target) > MODEL_UNPACK_MAX_PATH
+      || layer_path_has_control (target))
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "entry \"%s\": bad symlink target", x->path);
-  if (!symlink_stays_inside (x->path, target))
+  if (!layer_symlink_stays_inside (x->path, target))
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "entry \"%s\": symlink target \"%s\" is outside the "
                          "model (absolute, or climbs above its root)",
@@ -660,7 +570,7 @@ extract_hardlink (struct extract *x, int d, const char *name,
   const char *tdir, *tname;
   struct stat st;
 
-  if (path_normalize (target_in, x->link, "hard link target", err) < 0)
+  if (layer_path_normalize (target_in, x->link, "hard link target", err) < 0)
     return mp_error_prefix (err, "entry \"%s\"", x->path);
   if (x->link[0] == '\0')
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
@@ -733,7 +643,7 @@ extract_entry (struct extract *x, struct archive_entry *e, mp_error *err)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "entry %llu: no usable name",
                          (unsigned long long)x->entries);
-  if (path_normalize (raw, x->path, "entry", err) < 0)
+  if (layer_path_normalize (raw, x->path, "entry", err) < 0)
     return -1;
   if (entry_meta_get (x, e, &m, err) < 0)
     return -1;
@@ -1229,7 +1139,7 @@ unpack_raw (int src_fd, int root, const struct model_unpack_opts *o,
   if (o->raw_path == NULL)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "raw layer without a file path");
-  if (path_normalize (o->raw_path, path, "raw layer path", err) < 0)
+  if (layer_path_normalize (o->raw_path, path, "raw layer path", err) < 0)
     return -1;
   if (path[0] == '\0')
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
