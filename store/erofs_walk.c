@@ -347,7 +347,8 @@ read_chunks (struct walker *w, const struct winode *in,
   return 0;
 }
 
-/* LEN bytes of a directory's or symlink's data from OFF into BUF. */
+/* LEN bytes of a directory's or symlink's data from OFF into BUF: whole
+ * blocks from startblk, the inline tail after the inode. */
 static int
 read_flat (struct walker *w, const struct winode *in, uint64_t off, size_t len,
            void *buf, mp_error *err)
@@ -355,23 +356,34 @@ read_flat (struct walker *w, const struct winode *in, uint64_t off, size_t len,
   bool inl = in->layout == EROFS_FMT_FLAT_INLINE;
   uint64_t nblocks = (in->size + w->bs - 1) / w->bs;
   uint64_t full = inl ? in->size / w->bs : nblocks;
+  uint64_t split = full * w->bs;
 
-  if (off / w->bs < full)
+  if (off > in->size || len > in->size - off)
+    return bad (err, "read past the end of a file at %llu", w->path,
+                (unsigned long long)off);
+  if (off < split)
     {
+      size_t n = split - off < len ? (size_t)(split - off) : len;
       if (in->iu == EROFS_FMT_NULL_ADDR || in->iu + full > w->blocks)
         return bad (err, "data blocks outside the image (block %llu)", w->path,
                     in->iu);
-      return read_img (w, buf, len, (uint64_t)in->iu * w->bs + off, err);
+      if (read_img (w, buf, n, (uint64_t)in->iu * w->bs + off, err) < 0)
+        return -1;
+      buf = (char *)buf + n;
+      off += n;
+      len -= n;
     }
-  {
-    uint64_t tail = in->pos + in->isize + in->xattr_isize;
-    uint64_t tlen = in->size - full * w->bs;
-    /* The kernel maps the tail only inside the inode's block. */
-    if ((tail % w->bs) + tlen > w->bs || tlen == 0)
-      return bad (err, "inline data crosses a block at %llu", w->path,
-                  (unsigned long long)tail);
-    return read_img (w, buf, len, tail + (off - full * w->bs), err);
-  }
+  if (len > 0)
+    {
+      uint64_t tail = in->pos + in->isize + in->xattr_isize;
+      uint64_t tlen = in->size - split;
+      /* The kernel maps the tail only inside the inode's block. */
+      if ((tail % w->bs) + tlen > w->bs || tlen == 0)
+        return bad (err, "inline data crosses a block at %llu", w->path,
+                    (unsigned long long)tail);
+      return read_img (w, buf, len, tail + (off - split), err);
+    }
+  return 0;
 }
 
 /* ---- directories ---- */

@@ -148,7 +148,8 @@ collect (struct layout *l, mp_error *err)
       s = l->sorted + l->nsorted;
       s[0] = &dot;
       s[1] = &dotdot;
-      memcpy (s + 2, dn->kids, live * sizeof *s);
+      if (live > 0)
+        memcpy (s + 2, dn->kids, live * sizeof *s);
       qsort (s, live + 2, sizeof *s, name_cmp);
       l->nsorted += live + 2;
       for (uint32_t i = 0; i < live; i++)
