@@ -283,7 +283,8 @@ open_cache (const struct cli_globals *g, int64_t keep_seconds, mp_error *err)
 {
   struct model_cache_options o = { .root = g->cache,
                                    .keep_unused_seconds = keep_seconds,
-                                   .limits = g->limits };
+                                   .limits = g->limits,
+                                   .mount = g->mount };
   struct stat st;
 
   /* ls and prune look at a cache; they never make one. */

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store/cache.h"
 #include "store/unpack.h"
 #include "util/error.h"
 
@@ -40,6 +41,7 @@ struct cli_globals
   bool quiet;                        /* no progress */
   bool progress;                     /* progress bars (stderr is a terminal) */
   struct model_unpack_limits limits; /* --limit; zeros are defaults */
+  enum model_cache_mount mount;      /* --mount-mode */
   /* Registry transfers, in seconds: 0 none, -1 the client's default. */
   int stall_timeout;
   int transfer_timeout; /* per request */

@@ -25,14 +25,23 @@
 
 /* ---- shared ------------------------------------------------------------- */
 
+/* EXTRACT: a tree of real files, for exports that hard-link them. */
 static model_cache *
-cache_open (const struct cli_globals *g, mp_error *err)
+cache_open_mode (const struct cli_globals *g, enum model_cache_mount mount,
+                 mp_error *err)
 {
-  struct model_cache_options o = { .root = g->cache, .limits = g->limits };
+  struct model_cache_options o
+      = { .root = g->cache, .limits = g->limits, .mount = mount };
 
   /* The daemon's retention settings govern gc; the CLI never collects. */
   o.keep_unused_seconds = 0;
   return model_cache_open (&o, err);
+}
+
+static model_cache *
+cache_open (const struct cli_globals *g, mp_error *err)
+{
+  return cache_open_mode (g, g->mount, err);
 }
 
 /* A model's source: the CLI's store (pulled into it if missing) or an OCI
@@ -267,7 +276,7 @@ cli_crio_store (const struct cli_globals *g, int argc, char **argv)
            = source_open (g, "crio-store add", argv[optind], NULL, plain, &s))
           != CLI_OK)
         return rc;
-      cache = cache_open (g, &err);
+      cache = cache_open_mode (g, MODEL_CACHE_MOUNT_EXTRACT, &err);
       if (cache == NULL)
         {
           source_close (&s);
@@ -304,7 +313,7 @@ cli_crio_store (const struct cli_globals *g, int argc, char **argv)
     }
   if (strcmp (sub, "rm") == 0)
     {
-      model_cache *cache = cache_open (g, &err);
+      model_cache *cache = cache_open_mode (g, MODEL_CACHE_MOUNT_EXTRACT, &err);
       model_reference r;
       char name[MODEL_REF_MAX + 512];
       const char *want = argv[optind];

@@ -217,6 +217,7 @@ main (int argc, char **argv)
       co.min_free_percent = cfg.min_free_percent;
       co.publish_in_use = true;
       co.limits = cfg.limits;
+      co.mount = cfg.mount;
       cache = model_cache_open (&co, &err);
       if (cache == NULL)
         {

@@ -79,6 +79,11 @@ usage (FILE *out)
            "                    [limits]: max_layer_bytes, max_layer_ratio,\n"
            "                    ratio_floor_bytes, max_layer_entries,\n"
            "                    max_model_entries (repeatable)\n"
+           "  --mount-mode MODE how mount and preload serve a model, as the "
+           "daemon's\n"
+           "                    [model_cache] mount: auto, erofs, loop or "
+           "extract\n"
+           "                    ($MODELPACK_MOUNT_MODE, default auto)\n"
            "  --version         print the version and exit\n"
            "  -h, --help        print this help and exit\n"
            "\n"
@@ -143,6 +148,7 @@ main (int argc, char **argv)
     OPT_LIMIT,
     OPT_STALL_TIMEOUT,
     OPT_TRANSFER_TIMEOUT,
+    OPT_MOUNT_MODE,
   };
   static const struct option opts[]
       = { { "store", required_argument, NULL, OPT_STORE },
@@ -156,6 +162,7 @@ main (int argc, char **argv)
           { "transfer-timeout", required_argument, NULL, OPT_TRANSFER_TIMEOUT },
           { "version", no_argument, NULL, OPT_VERSION },
           { "limit", required_argument, NULL, OPT_LIMIT },
+          { "mount-mode", required_argument, NULL, OPT_MOUNT_MODE },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   struct cli_globals g = { 0 };
@@ -191,6 +198,13 @@ main (int argc, char **argv)
         && parse_seconds ("MODELPACK_TRANSFER_TIMEOUT", e, &g.transfer_timeout)
                < 0)
       return CLI_USAGE;
+  }
+  {
+    const char *e = getenv ("MODELPACK_MOUNT_MODE");
+    if (e != NULL && *e != '\0' && model_cache_mount_parse (e, &g.mount) < 0)
+      return cli_usage_error ("MODELPACK_MOUNT_MODE=%s: expected auto, erofs, "
+                              "loop or extract",
+                              e);
   }
   mp_log_set_level (MP_LOG_WARN);
 
@@ -233,6 +247,12 @@ main (int argc, char **argv)
                                   "N and KEY one of max_layer_bytes, "
                                   "max_layer_ratio, ratio_floor_bytes, "
                                   "max_layer_entries, max_model_entries",
+                                  optarg);
+        break;
+      case OPT_MOUNT_MODE:
+        if (model_cache_mount_parse (optarg, &g.mount) < 0)
+          return cli_usage_error ("--mount-mode %s: expected auto, erofs, "
+                                  "loop or extract",
                                   optarg);
         break;
       case OPT_STALL_TIMEOUT:

@@ -36,6 +36,13 @@
 #     the snapshotter is asked; the day it does not, dmr joins GOOD_SHAPES
 #     (docs/image-volumes.md).
 #
+# Every item runs in the mount mode MODEL_MOUNT_MODE ([model_cache] mount:
+# extract, the default here, erofs or loop; test_model_volume_erofs.sh and
+# test_model_volume_loop.sh run the others).  In the index modes a model of
+# raw and plain tar layers is served from an EROFS index over containerd's
+# blobs: nothing is unpacked and models/layers stays empty for it, its
+# tree is an erofs mount; compressed models are unpacked as in extract.
+#
 # usage: test_model_volume.sh
 # Environment: MODEL_BIG_MIB (default 1024) the crash test model's size
 # (two tar+zstd layers of half of it each); MODEL_READY_MS (default 50)
@@ -53,8 +60,15 @@ BAD_SHAPES="bad-digest bad-diffid bad-traversal bad-absolute bad-symlink bad-med
   bad-bomb bad-sparse bad-abslink bad-ctrlname bad-rawsize"
 CRI_PULL=${CRI_PULL:-local}
 export CRI_PULL
+MODE=${MODEL_MOUNT_MODE:-extract}
+case $MODE in
+  extract) INDEXED="" ;;
+  erofs | loop) INDEXED=yes ;;
+  *) echo "MODEL_MOUNT_MODE=$MODE: expected extract, erofs or loop" >&2; exit 2 ;;
+esac
 
-it_setup model_volume
+it_setup "model_volume${INDEXED:+_$MODE}"
+printf '[model_cache]\nmount = "%s"\n' "$MODE" > "$IT_DIR/mode.toml"
 if [ "$IT_SN" != modelpack ]; then
   it_fail "this test is for our snapshotter (IT_SNAPSHOTTER=$IT_SN)"
   it_done
@@ -335,7 +349,7 @@ models_clean() {
         ;;
     esac
   done
-  for e in "$root/trees/$hex" "$root/trees/$hex.layers"; do
+  for e in "$root/trees/$hex" "$root/trees/$hex".{layers,erofs,mounted}; do
     if [ -e "$e" ]; then
       echo "     $e exists"
       bad=1
@@ -367,12 +381,17 @@ ctr_volume_snapshots() {
 
 # ---- start ---------------------------------------------------------------------
 
-it_start_snapshotter --containerd-root "$IT_DIR/c/root"
+it_start_snapshotter --config "$IT_DIR/mode.toml" --containerd-root "$IT_DIR/c/root"
 if ! it_start_containerd_cri; then
   it_fail "containerd with the CRI starts"
   it_done
 fi
-it_pass "containerd $("$CRI_VOLUME" --address "$CRI_SOCK" --ping) with the CRI ($CRI_PULL pull) on $CRI_SOCK, snapshotter modelpack"
+it_pass "containerd $("$CRI_VOLUME" --address "$CRI_SOCK" --ping) with the CRI ($CRI_PULL pull) on $CRI_SOCK, snapshotter modelpack, mount = \"$MODE\""
+
+# fstype DIR: the filesystem mounted at DIR ("" if DIR is no mount point).
+fstype() {
+  findmnt -n -o FSTYPE --mountpoint "$1" 2>/dev/null || true
+}
 
 # ---- 1 and 2: shapes; a second pod on the first model; a second model -----------
 
@@ -396,8 +415,17 @@ it_check "[2 raw] pod B (while pod A runs): the same files, hashes and modes ($(
 if ready_line "$sb_a"; then
   ready_a=$READY_MS_GOT
   it_log "pod A: $READY_LINE"
-  it_expect_eq "[2 raw] pod A builds the tree: 8 layers unpacked, 0 reused, tree built" \
-    "8 0 built" "$UNPACKED $REUSED $TREE"
+  if [ -n "$INDEXED" ]; then
+    it_expect_eq "[2 raw] pod A builds the tree as an index: 0 layers unpacked, 0 reused, tree built" \
+      "0 0 built" "$UNPACKED $REUSED $TREE"
+    it_check "[2 raw] the daemon mounted the index of raw over its 8 blobs ($MODE)" \
+      grep -q "mounted the index of ${digest[raw]} over 8 blobs ($MODE)" "$IT_DIR/snapshotter.log"
+    it_expect_eq "[2 raw] trees/<raw> is an erofs mount" erofs \
+      "$(fstype "$MP_ROOT/models/trees/$(hex raw)")"
+  else
+    it_expect_eq "[2 raw] pod A builds the tree: 8 layers unpacked, 0 reused, tree built" \
+      "8 0 built" "$UNPACKED $REUSED $TREE"
+  fi
   summary+=("pod A (first mount of raw): ready in $READY_MS_GOT ms, $UNPACKED unpacked, $REUSED reused, tree $TREE")
 else
   it_fail "[2 raw] the daemon logs 'model ... ready in' for pod A's volume"
@@ -441,28 +469,37 @@ if ready_line "$SB"; then
 else
   it_fail "[2 legacy] the daemon logs 'model ... ready in' for its volume"
 fi
-shared_bytes=0 shared_files=()
-tr_raw=$MP_ROOT/models/trees/$(hex raw) tr_leg=$MP_ROOT/models/trees/$(hex legacy)
-if [ -d "$tr_raw" ] && [ -d "$tr_leg" ]; then
-  while IFS= read -r -d '' f; do
-    if [ -f "$tr_raw/$f" ] && [ "$(stat -c %i "$tr_raw/$f")" = "$(stat -c %i "$tr_leg/$f")" ]; then
-      shared_files+=("$f")
-      shared_bytes=$((shared_bytes + $(stat -c %s "$tr_leg/$f")))
-    fi
-  done < <(cd "$tr_leg" && find . -type f -printf '%P\0')
-  it_log "files of one inode in both trees: ${shared_files[*]}"
-  it_check "[2 legacy] model-00001-of-00002.safetensors is one inode in trees/<raw>/ and trees/<legacy>/ ($(stat -c %i "$tr_raw/model-00001-of-00002.safetensors") and $(stat -c %i "$tr_leg/model-00001-of-00002.safetensors"))" \
-    test "$(stat -c %i "$tr_raw/model-00001-of-00002.safetensors")" = \
-    "$(stat -c %i "$tr_leg/model-00001-of-00002.safetensors")"
-  it_check "[2 legacy] the shared files are those of the shared layers (${#shared_files[@]} of 4)" \
-    test "${#shared_files[@]}" -ge 4
+if [ -n "$INDEXED" ]; then
+  # Nothing of either model is copied: both trees are the blobs, indexed.
+  it_expect_eq "[2 legacy] models/layers does not grow: the blobs are the files ($layers_before -> $layers_after bytes)" \
+    "$layers_before" "$layers_after"
+  it_expect_eq "[2 legacy] trees/<legacy> is an erofs mount" erofs \
+    "$(fstype "$MP_ROOT/models/trees/$(hex legacy)")"
+  summary+=("du -sb models/layers: $layers_before before legacy, $layers_after after")
 else
-  it_fail "[2 legacy] trees/<raw> and trees/<legacy> exist"
+  shared_bytes=0 shared_files=()
+  tr_raw=$MP_ROOT/models/trees/$(hex raw) tr_leg=$MP_ROOT/models/trees/$(hex legacy)
+  if [ -d "$tr_raw" ] && [ -d "$tr_leg" ]; then
+    while IFS= read -r -d '' f; do
+      if [ -f "$tr_raw/$f" ] && [ "$(stat -c %i "$tr_raw/$f")" = "$(stat -c %i "$tr_leg/$f")" ]; then
+        shared_files+=("$f")
+        shared_bytes=$((shared_bytes + $(stat -c %s "$tr_leg/$f")))
+      fi
+    done < <(cd "$tr_leg" && find . -type f -printf '%P\0')
+    it_log "files of one inode in both trees: ${shared_files[*]}"
+    it_check "[2 legacy] model-00001-of-00002.safetensors is one inode in trees/<raw>/ and trees/<legacy>/ ($(stat -c %i "$tr_raw/model-00001-of-00002.safetensors") and $(stat -c %i "$tr_leg/model-00001-of-00002.safetensors"))" \
+      test "$(stat -c %i "$tr_raw/model-00001-of-00002.safetensors")" = \
+      "$(stat -c %i "$tr_leg/model-00001-of-00002.safetensors")"
+    it_check "[2 legacy] the shared files are those of the shared layers (${#shared_files[@]} of 4)" \
+      test "${#shared_files[@]}" -ge 4
+  else
+    it_fail "[2 legacy] trees/<raw> and trees/<legacy> exist"
+  fi
+  growth=$((layers_after - layers_before))
+  summary+=("du -sb models/layers: $layers_before before legacy, $layers_after after (+$growth); shared: ${#shared_files[@]} files, $shared_bytes bytes")
+  it_check "[2 legacy] du -sb models/layers grows by less than the shared bytes (+$growth < $shared_bytes)" \
+    test "$growth" -lt "$shared_bytes"
 fi
-growth=$((layers_after - layers_before))
-summary+=("du -sb models/layers: $layers_before before legacy, $layers_after after (+$growth); shared: ${#shared_files[@]} files, $shared_bytes bytes")
-it_check "[2 legacy] du -sb models/layers grows by less than the shared bytes (+$growth < $shared_bytes)" \
-  test "$growth" -lt "$shared_bytes"
 
 for s in tar targz tarzst nested overlap; do
   expect_args "$M/$s"
@@ -501,7 +538,7 @@ it_expect_eq "[1] default config: no layer blob of a good model was hashed again
 # containerd's back (it checks every digest on ingest): the test writes it
 # there.  Catching that is what verify_blobs = "always" is for; the rest of
 # the bad artifacts fail the same with either setting.
-printf '[model_cache]\nverify_blobs = "always"\n' > "$IT_DIR/verify-always.toml"
+printf '[model_cache]\nverify_blobs = "always"\nmount = "%s"\n' "$MODE" > "$IT_DIR/verify-always.toml"
 it_stop_snapshotter
 if ! it_start_snapshotter --config "$IT_DIR/verify-always.toml" \
   --containerd-root "$IT_DIR/c/root"; then
@@ -581,7 +618,7 @@ crash_test() {
     has_match "$tmpd/$old_pid.*/L*"
   it_log "layers/ after the kill: $(ls "$MP_ROOT/models/layers" | tr '\n' ' ')"
 
-  if ! it_start_snapshotter --containerd-root "$IT_DIR/c/root"; then
+  if ! it_start_snapshotter --config "$IT_DIR/mode.toml" --containerd-root "$IT_DIR/c/root"; then
     it_fail "[4] the snapshotter restarts on the same root"
     wait "$cpid" || true
     return 0

@@ -116,15 +116,15 @@ load_model_cache (mp_config *c, const toml_value *doc, mp_error *err)
 {
   static const char *const known[]
       = { "keep_unused_seconds", "keep_unused_bytes", "verify_blobs",
-          "max_bytes", "min_free_percent" };
+          "max_bytes",           "min_free_percent",  "mount" };
   toml_value *t = NULL;
-  char *verify = NULL;
+  char *verify = NULL, *mount = NULL;
   int64_t min_free = c->min_free_percent;
   int rc = toml_get_table (doc, "model_cache", &t, err);
 
   if (rc <= 0)
     return rc;
-  if (check_keys (t, "model_cache.", known, 5, err) < 0
+  if (check_keys (t, "model_cache.", known, 6, err) < 0
       || toml_get_integer (t, "max_bytes", &c->max_bytes, err) < 0
       || toml_get_integer (t, "min_free_percent", &min_free, err) < 0
       || toml_get_integer (t, "keep_unused_seconds", &c->keep_unused_seconds,
@@ -132,10 +132,28 @@ load_model_cache (mp_config *c, const toml_value *doc, mp_error *err)
              < 0
       || toml_get_integer (t, "keep_unused_bytes", &c->keep_unused_bytes, err)
              < 0
-      || load_string (t, "verify_blobs", &verify, err) < 0)
+      || load_string (t, "verify_blobs", &verify, err) < 0
+      || load_string (t, "mount", &mount, err) < 0)
     {
       free (verify);
+      free (mount);
       return -1;
+    }
+  if (mount != NULL)
+    {
+      int bad = model_cache_mount_parse (mount, &c->mount);
+
+      if (bad < 0)
+        mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                      "model_cache.mount: \"%s\" is none of \"auto\", "
+                      "\"erofs\", \"loop\" and \"extract\"",
+                      mount);
+      free (mount);
+      if (bad < 0)
+        {
+          free (verify);
+          return -1;
+        }
     }
   if (verify != NULL)
     {

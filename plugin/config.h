@@ -19,6 +19,7 @@
  *                                 # containerd verified when it stored them
  *   max_bytes = 0                 # bound on the cache (0: none); unused
  *   min_free_percent = 0          # ... models are evicted LRU to keep it
+ *   mount = "auto"                # "erofs", "loop" or "extract" (cache.h)
  *
  *   [limits]                      # what one layer / model may expand to
  *   max_layer_bytes = 1099511627776   # uncompressed bytes of one layer
@@ -42,6 +43,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "store/cache.h"
 #include "store/unpack.h"
 #include "util/error.h"
 
@@ -75,6 +77,8 @@ typedef struct mp_config
    * layer blobs unless containerd's content directory vouches for them),
    * true = "always". */
   bool verify_all_blobs;
+  /* [model_cache] mount: how models are served (store/cache.h). */
+  enum model_cache_mount mount;
   /* [crio_store]: dir NULL means off. */
   char *crio_store_dir;
   char *crio_store_source;

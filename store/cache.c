@@ -53,6 +53,7 @@
 #include "store/cache_internal.h"
 #include "store/unpack.h"
 #include "model/manifest.h"
+#include "store/erofs_mount.h"
 #include "util/cleanup.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -563,6 +564,17 @@ cache_retire (model_cache *c, int dirfd, const char *name, int64_t *freed,
 
   if (fstat (c->work_fd, &st) < 0)
     return mp_error_sys (err, errno, "stat work directory");
+  /* A tree served from an index is a mount point: detached first (lazily,
+   * so pods reading it keep it), as a mount point cannot be renamed. */
+  if (dirfd == c->trees_fd && cache_is_hex_name (name))
+    {
+      cleanup_free char *path = NULL;
+
+      if (asprintf (&path, "%s/trees/%s", c->root, name) < 0)
+        return mp_error_sys (err, ENOMEM, "model cache");
+      if (erofs_mount_detach (path, err) < 0)
+        return -1;
+    }
   snprintf (dead, sizeof dead, "dead%" PRIu64, cache_next_seq (c));
   if (renameat (dirfd, name, c->work_fd, dead) < 0)
     {
@@ -694,6 +706,10 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
   pthread_cond_init (&c->cv, NULL);
   pthread_cond_init (&c->sync_cv, NULL);
   c->limits = model_unpack_limits_resolve (&o->limits);
+  pthread_mutex_init (&c->index_mu, NULL);
+  c->mount_auto = o->mount == MODEL_CACHE_MOUNT_AUTO;
+  c->mount_mode = o->mount == MODEL_CACHE_MOUNT_AUTO ? cache_index_auto_mode ()
+                                                     : o->mount;
   c->keep_seconds = o->keep_unused_seconds;
   c->keep_bytes = o->keep_unused_bytes;
   c->max_bytes = o->max_bytes;
@@ -773,6 +789,7 @@ model_cache_close (model_cache *c)
   pthread_cond_destroy (&c->cv);
   pthread_cond_destroy (&c->sync_cv);
   pthread_mutex_destroy (&c->use_mu);
+  pthread_mutex_destroy (&c->index_mu);
   countset_clear (&c->holds);
   countset_clear (&c->snapshots);
   free (c->root);

@@ -54,6 +54,25 @@
 
 typedef struct model_cache model_cache;
 
+/* How a model's files are served (see store/cache_index.c):
+ *   EROFS    an EROFS index over the layer blobs, file-backed (Linux 6.12+):
+ *            nothing copied, milliseconds to mount;
+ *   LOOP     the same index, its files attached to loop devices (6.4+);
+ *   EXTRACT  layers unpacked into layers/ and merged by hard links;
+ *   AUTO     EROFS, LOOP or EXTRACT by what the kernel offers.
+ * Models that cannot be indexed (compressed layers, blobs that are not
+ * files of their own) are unpacked whatever the mode. */
+enum model_cache_mount
+{
+  MODEL_CACHE_MOUNT_AUTO,
+  MODEL_CACHE_MOUNT_EROFS,
+  MODEL_CACHE_MOUNT_LOOP,
+  MODEL_CACHE_MOUNT_EXTRACT,
+};
+const char *model_cache_mount_name (enum model_cache_mount m);
+/* "auto", "erofs", "loop", "extract"; -1 for anything else. */
+int model_cache_mount_parse (const char *s, enum model_cache_mount *out);
+
 struct model_cache_options
 {
   const char *root; /* directory, created 0700 with its parents if missing */
@@ -81,6 +100,7 @@ struct model_cache_options
   const char *boot_id;
   /* Bounds on what a layer and a model may expand to (zeros: defaults). */
   struct model_unpack_limits limits;
+  enum model_cache_mount mount;
 };
 
 /* Open (creating) the cache at o->root and remove what crashed processes

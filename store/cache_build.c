@@ -26,18 +26,6 @@
 
 /* ---- layer plans ------------------------------------------------------- */
 
-struct layer_plan
-{
-  const model_layer *l;
-  size_t index;
-  enum model_unpack_format format;
-  char key[KEY_MAX + 1];
-  const char *diff_id; /* expected, or NULL */
-  struct model_file_meta meta;
-  int64_t size;     /* from the layer's info file once present */
-  uint64_t entries; /* tar members (raw: 1); 0 if not recorded */
-};
-
 static const char *
 unpack_format_name (enum model_unpack_format f)
 {
@@ -704,6 +692,12 @@ build_tree (model_cache *c, const model_digest *mdig, const char *mtext,
   if (plan_manifest (c, mdig, mtext, mlen, open_fn, ctx, &m, &cfg, &plans, err)
       < 0)
     return -1;
+  if (c->mount_mode != MODEL_CACHE_MOUNT_EXTRACT)
+    {
+      r = cache_index_build (c, mdig, m, plans, open_fn, ctx, st, err);
+      if (r <= 0)
+        return r;
+    }
   if (check_space (c, mdig, plans, m->n_layers, err) < 0)
     return -1;
   for (uint64_t i = 0, entries = 0; i < m->n_layers; i++)
@@ -969,6 +963,13 @@ cache_plan_need (model_cache *c, const model_digest *want,
     {
       bool dup = false;
 
+      /* Served from an index, raw and plain tar layers take no room: the
+       * blobs are the files (a model that turns out not to be indexable
+       * is bounded again after unpacking). */
+      if (c->mount_mode != MODEL_CACHE_MOUNT_EXTRACT
+          && (plans[i].format == MODEL_LAYER_RAW
+              || plans[i].format == MODEL_LAYER_TAR))
+        continue;
       if (cache_is_dir_at (c->layers_fd, plans[i].key))
         {
           if (strset_add (keep, plans[i].key, err) < 0)
@@ -1037,6 +1038,9 @@ cache_get_tree (model_cache *c, const model_digest *wantp,
     return -1;
 
   hex = model_digest_hex (&mdig);
+  if (cache_index_is (c, hex)
+      && cache_index_serve (c, &mdig, open_fn, ctx, stats, err) < 0)
+    return -1;
   if (stamp_tree (c, &mdig, err) < 0)
     return -1;
   if (asprintf (&tree_path, "%s/trees/%s", c->root, hex) < 0)

@@ -352,7 +352,8 @@ gc_records (model_cache *c, int64_t *freed, mp_error *err)
       hex[hlen] = '\0';
       if (!cache_is_hex_name (hex))
         continue;
-      if (strcmp (dot, ".layers") == 0)
+      if (strcmp (dot, ".layers") == 0 || strcmp (dot, ".erofs") == 0
+          || strcmp (dot, ".mounted") == 0)
         orphan = !cache_is_dir_at (c->trees_fd, hex);
       else if (strcmp (dot, ".index") == 0)
         {

@@ -73,6 +73,11 @@ struct model_cache
   bool syncer_running, sync_stop;
   int64_t sync_wanted; /* boottime of the newest rename not yet synced */
   int64_t sync_done;   /* boottime at the start of the last syncfs */
+  /* How trees are made (never AUTO once open), and one thread at a time
+   * deciding about index mounts (cache_index.c). */
+  enum model_cache_mount mount_mode;
+  bool mount_auto; /* chosen by the kernel: fall back to EXTRACT */
+  pthread_mutex_t index_mu;
   pthread_cond_t sync_cv;
 };
 
@@ -80,6 +85,19 @@ enum flight_role
 {
   FLIGHT_LEADER,
   FLIGHT_WAITED,
+};
+
+/* A layer of the manifest being built (cache_build.c plans them). */
+struct layer_plan
+{
+  const struct model_layer *l;
+  size_t index;
+  enum model_unpack_format format;
+  char key[KEY_MAX + 1];
+  const char *diff_id; /* expected, or NULL */
+  struct model_file_meta meta;
+  int64_t size;     /* from the layer's info file once present */
+  uint64_t entries; /* tar members (raw: 1); 0 if not recorded */
 };
 
 /* cache.c */
@@ -131,6 +149,27 @@ int cache_get_bounded (model_cache *c, const model_digest *want,
                        model_blob_open_fn open_fn, void *ctx, char **tree,
                        char **resolved, struct model_cache_stats *st,
                        mp_error *err);
+
+/* cache_index.c: trees served from an EROFS index over the blobs. */
+struct model_manifest;
+/* Build trees/<hex> of manifest M as an index over its blobs and mount it:
+ * 0 done, 1 when the model cannot be served that way (compressed layers,
+ * blobs that are not files, a kernel without what the mode needs under
+ * "auto"): unpack it instead; -1 on error. */
+int cache_index_build (model_cache *c, const model_digest *mdig,
+                       const struct model_manifest *m,
+                       const struct layer_plan *plans,
+                       model_blob_open_fn open_fn, void *ctx,
+                       struct model_cache_stats *st, mp_error *err);
+/* Whether trees/<hex> is served from an index. */
+bool cache_index_is (model_cache *c, const char *hex);
+/* Before handing out an index tree: its blobs still there and unchanged
+ * since mounting (else verified again and mounted anew), and mounted. */
+int cache_index_serve (model_cache *c, const model_digest *mdig,
+                       model_blob_open_fn open_fn, void *ctx,
+                       struct model_cache_stats *st, mp_error *err);
+/* "auto" on this kernel. */
+enum model_cache_mount cache_index_auto_mode (void);
 
 /* cache_gc.c */
 bool strset_has (const struct strset *s, const char *x);

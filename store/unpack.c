@@ -741,9 +741,10 @@ archive_fail:
 /* ---- tar layers: set up the pipeline, extract, verify ---- */
 
 static int
-unpack_tar (int src_fd, int root, const struct model_unpack_opts *o,
-            const struct digest *blob, const struct digest *diff,
-            struct model_unpack_stats *st, mp_error *err)
+unpack_tar (int src_fd, int root, int stream_fd,
+            const struct model_unpack_opts *o, const struct digest *blob,
+            const struct digest *diff, struct model_unpack_stats *st,
+            mp_error *err)
 {
   bool compressed = o->format != MODEL_LAYER_TAR;
   struct job job = { .failed = false };
@@ -830,7 +831,10 @@ unpack_tar (int src_fd, int root, const struct model_unpack_opts *o,
     }
   tar_in = (struct ring_reader){ .ring = compressed ? &mid : &in, .cons = 1 };
 
-  if (extract_tar (&x, &tar_in, &e) < 0)
+  if ((stream_fd >= 0
+           ? unpack_ring_write_fd (&tar_in, stream_fd, &st->bytes_written, &e)
+           : extract_tar (&x, &tar_in, &e))
+      < 0)
     {
       /* A failure the pipeline reported first explains ours. */
       mp_error first;
@@ -903,7 +907,7 @@ join:
       if (unpack_digest_check (diff, got, "diffId", err) < 0)
         goto out;
     }
-  if (tree_finish_dirs (&x.tree, err) < 0)
+  if (stream_fd < 0 && tree_finish_dirs (&x.tree, err) < 0)
     goto out;
   ret = 0;
 
@@ -1319,8 +1323,8 @@ model_unpack_layer (int src_fd, int dest_parent_fd, const char *dest_name,
     r = unpack_raw (src_fd, root, o, &blob, o->expected_diff_id ? &diff : NULL,
                     stats, err);
   else
-    r = unpack_tar (src_fd, root, o, &blob, o->expected_diff_id ? &diff : NULL,
-                    stats, err);
+    r = unpack_tar (src_fd, root, -1, o, &blob,
+                    o->expected_diff_id ? &diff : NULL, stats, err);
   if (r < 0)
     goto fail;
   if (renameat2 (dest_parent_fd, tmp, dest_parent_fd, dest_name,
@@ -1342,4 +1346,29 @@ fail:
     mp_rmtree_at (dest_parent_fd, tmp, &ignored);
   }
   return -1;
+}
+
+int
+model_unpack_decompress (int src_fd, int out_fd,
+                         const struct model_unpack_opts *o,
+                         struct model_unpack_stats *stats, mp_error *err)
+{
+  struct model_unpack_stats dummy;
+  struct digest blob, diff;
+
+  if (stats == NULL)
+    stats = &dummy;
+  memset (stats, 0, sizeof *stats);
+  if (o == NULL
+      || (o->format != MODEL_LAYER_TAR_GZIP
+          && o->format != MODEL_LAYER_TAR_ZSTD)
+      || o->expected_digest == NULL || o->expected_diff_id == NULL)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "decompress: a compressed tar layer, its digest and "
+                         "its diffId are required");
+  if (unpack_digest_parse (o->expected_digest, "layer digest", &blob, err) < 0
+      || unpack_digest_parse (o->expected_diff_id, "layer diffId", &diff, err)
+             < 0)
+    return -1;
+  return unpack_tar (src_fd, -1, out_fd, o, &blob, &diff, stats, err);
 }

@@ -158,6 +158,19 @@ int model_unpack_layer (int src_fd, int dest_parent_fd, const char *dest_name,
                         const struct model_unpack_opts *o,
                         struct model_unpack_stats *stats, mp_error *err);
 
+/* Decompress a tar+gzip or tar+zstd layer blob read from SRC_FD into
+ * OUT_FD (an empty file): the layer's plain tar stream, for an index over
+ * it (store/erofs.h) instead of an unpacked tree.  The blob digest (unless
+ * blob_verified) and the diffId (required: it is the digest of what is
+ * written) are verified, and the stream is bounded as unpacking bounds it
+ * (max_layer_bytes, max_layer_ratio); entries are not examined here: the
+ * reader of the tar checks them.  On error OUT_FD holds garbage: the
+ * caller discards it.  STATS: bytes_read, bytes_uncompressed and
+ * bytes_written. */
+int model_unpack_decompress (int src_fd, int out_fd,
+                             const struct model_unpack_opts *o,
+                             struct model_unpack_stats *stats, mp_error *err);
+
 /* The layer of a manifest as the unpacker needs it: the one check every
  * command (pull, extract, the model cache's mount, export and preload)
  * applies to a manifest before anything is unpacked, so none accepts what

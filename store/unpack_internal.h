@@ -88,6 +88,9 @@ void unpack_ring_destroy (struct ring *r);
 void unpack_ring_cancel (struct ring *r);
 ssize_t unpack_ring_reader_cb (struct archive *a, void *p, const void **buf);
 void unpack_ring_reader_detach (struct ring_reader *rr);
+/* Write everything RR yields to FD (counted in *WRITTEN). */
+int unpack_ring_write_fd (struct ring_reader *rr, int fd, uint64_t *written,
+                          mp_error *err);
 
 /* ---- pipeline threads: each runs one task ---- */
 

@@ -328,6 +328,41 @@ unpack_ring_reader_cb (struct archive *a, void *p, const void **buf)
   return (ssize_t)len;
 }
 
+int
+unpack_ring_write_fd (struct ring_reader *rr, int fd, uint64_t *written,
+                      mp_error *err)
+{
+  for (;;)
+    {
+      const unsigned char *b;
+      size_t len, off = 0;
+      int r;
+
+      if (rr->holding)
+        {
+          ring_release (rr->ring, rr->cons);
+          rr->holding = false;
+        }
+      r = ring_read (rr->ring, rr->cons, &b, &len);
+      if (r < 0)
+        return mp_error_set (err, MP_ERR_INTERNAL, "input stream failed");
+      if (r == 0)
+        return 0;
+      rr->holding = true;
+      while (off < len)
+        {
+          ssize_t n = write (fd, b + off, len - off);
+
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n < 0)
+            return mp_error_sys (err, errno, "write the tar stream");
+          off += (size_t)n;
+          *written += (uint64_t)n;
+        }
+    }
+}
+
 /* Stop consuming: release what is held and let the producer run on. */
 void
 unpack_ring_reader_detach (struct ring_reader *rr)

@@ -358,6 +358,7 @@ static model_cache *
 cache_open (int64_t keep_seconds, int64_t keep_bytes)
 {
   struct model_cache_options o = { .root = cache_root,
+                                   .mount = MODEL_CACHE_MOUNT_EXTRACT,
                                    .keep_unused_seconds = keep_seconds,
                                    .keep_unused_bytes = keep_bytes };
   mp_error err = { 0 };
@@ -527,7 +528,8 @@ TEST (model_entries_bounded)
 {
   char m[MODEL_DIGEST_MAX + 1];
   cleanup_free char *tree = NULL, *resolved = NULL;
-  struct model_cache_options o = { .root = cache_root };
+  struct model_cache_options o
+      = { .root = cache_root, .mount = MODEL_CACHE_MOUNT_EXTRACT };
   mp_error err;
   model_cache *c;
 
@@ -1415,7 +1417,9 @@ TEST (open_removes_crash_leftovers)
 static model_cache *
 cache_open_boot (const char *boot)
 {
-  struct model_cache_options o = { .root = cache_root, .boot_id = boot };
+  struct model_cache_options o = { .root = cache_root,
+                                   .boot_id = boot,
+                                   .mount = MODEL_CACHE_MOUNT_EXTRACT };
   mp_error err = { 0 };
   model_cache *c = model_cache_open (&o, &err);
 
@@ -1552,6 +1556,7 @@ static model_cache *
 cache_open_bounded (int64_t max_bytes, bool publish)
 {
   struct model_cache_options o = { .root = cache_root,
+                                   .mount = MODEL_CACHE_MOUNT_EXTRACT,
                                    .max_bytes = max_bytes,
                                    .publish_in_use = publish };
   mp_error err = { 0 };
@@ -1727,7 +1732,8 @@ TEST (bound_too_big_fails_naming_sizes)
 TEST (bound_min_free_percent)
 {
   char x[MODEL_DIGEST_MAX + 1];
-  struct model_cache_options o = { .root = cache_root };
+  struct model_cache_options o
+      = { .root = cache_root, .mount = MODEL_CACHE_MOUNT_EXTRACT };
   struct model_cache_stats st;
   struct statvfs vfs;
   mp_error err = { 0 };

@@ -1311,8 +1311,93 @@ TEST (test_without_openat2)
   model_unpack_no_openat2 = false;
 }
 
-TEST_MAIN (T (test_blob_verified_by_source), T (test_tar_tree),
-           T (test_tar_gzip_tree), T (test_tar_zstd_tree),
+/* model_unpack_decompress writes exactly the layer's plain tar (what zlib
+ * and zstd decode on their own), verified against digest and diffId, and
+ * bounded like unpacking. */
+static int
+decompress_to (const struct blob *b, struct model_unpack_opts *o, int *out,
+               struct model_unpack_stats *st, mp_error *err)
+{
+  char path[PATH_MAX + 16];
+  int fd = blob_fd (b->p, b->len, false), r;
+
+  snprintf (path, sizeof path, "%s/out.tar", base);
+  unlink (path);
+  *out = open (path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (*out < 0)
+    abort ();
+  mp_error_clear (err);
+  r = model_unpack_decompress (fd, *out, o, st, err);
+  close (fd);
+  return r;
+}
+
+TEST (test_decompress_to_tar)
+{
+  static const int filters[] = { ARCHIVE_FILTER_GZIP, ARCHIVE_FILTER_ZSTD };
+  static const enum model_unpack_format fmts[]
+      = { MODEL_LAYER_TAR_GZIP, MODEL_LAYER_TAR_ZSTD };
+
+  setup ();
+  for (int k = 0; k < 2; k++)
+    {
+      struct blob b = build (tree_ents, NTREE, filters[k]);
+      struct blob plain = decompress (&b, filters[k]);
+      char dg[80], diff[80];
+      struct model_unpack_opts o = { .format = fmts[k],
+                                     .expected_digest = dg,
+                                     .expected_diff_id = diff };
+      struct model_unpack_stats st;
+      struct model_unpack_limits lim = { .max_layer_bytes = 1024 };
+      mp_error err;
+      unsigned char *got;
+      struct stat sb;
+      int out;
+
+      digest_of (b.p, b.len, dg);
+      digest_of (plain.p, plain.len, diff);
+      CHECK (decompress_to (&b, &o, &out, &st, &err) == 0);
+      CHECK (fstat (out, &sb) == 0 && (size_t)sb.st_size == plain.len);
+      CHECK (st.bytes_written == plain.len && st.bytes_read == b.len);
+      got = malloc (plain.len);
+      CHECK (got != NULL && pread (out, got, plain.len, 0) == (ssize_t)plain.len
+             && memcmp (got, plain.p, plain.len) == 0);
+      free (got);
+      close (out);
+      /* A wrong diffId, a wrong digest, a plain tar, no diffId. */
+      diff[12] = diff[12] == '0' ? '1' : '0';
+      CHECK (decompress_to (&b, &o, &out, NULL, &err) < 0);
+      CHECK (strstr (err.msg, "diffId mismatch") != NULL);
+      close (out);
+      digest_of (plain.p, plain.len, diff);
+      dg[12] = dg[12] == '0' ? '1' : '0';
+      CHECK (decompress_to (&b, &o, &out, NULL, &err) < 0);
+      CHECK (strstr (err.msg, "blob digest mismatch") != NULL);
+      close (out);
+      digest_of (b.p, b.len, dg);
+      /* Bounded like unpacking: max_layer_bytes cuts the stream. */
+      o.limits = &lim;
+      CHECK (decompress_to (&b, &o, &out, NULL, &err) < 0);
+      CHECK (strstr (err.msg, "max_layer_bytes") != NULL);
+      close (out);
+      o.limits = NULL;
+      o.expected_diff_id = NULL;
+      CHECK (decompress_to (&b, &o, &out, NULL, &err) < 0
+             && err.code == MP_ERR_INVALID_ARGUMENT);
+      close (out);
+      o.expected_diff_id = diff;
+      o.format = MODEL_LAYER_TAR;
+      CHECK (decompress_to (&b, &o, &out, NULL, &err) < 0
+             && err.code == MP_ERR_INVALID_ARGUMENT);
+      close (out);
+      blob_free (&b);
+      blob_free (&plain);
+    }
+  teardown ();
+}
+
+TEST_MAIN (T (test_decompress_to_tar), T (test_blob_verified_by_source),
+           T (test_tar_tree), T (test_tar_gzip_tree), T (test_tar_zstd_tree),
            T (test_large_files_and_pipe), T (test_digest_mismatch),
            T (test_diffid_mismatch), T (test_dotdot_entry),
            T (test_absolute_entry), T (test_symlink_escape),
