@@ -218,6 +218,7 @@ main (int argc, char **argv)
       co.publish_in_use = true;
       co.limits = cfg.limits;
       co.mount = cfg.mount;
+      co.verify_blobs = cfg.verify_blobs;
       cache = model_cache_open (&co, &err);
       if (cache == NULL)
         {
@@ -238,7 +239,6 @@ main (int argc, char **argv)
           snapshotter_close (svc.sn);
           return fail ("image volumes", &err);
         }
-      iv.content.trust_files = !cfg.verify_all_blobs;
       svc.iv = &iv;
       /* What a previous run's pods still use, for prune and eviction. */
       if (image_volumes_publish (&iv, svc.sn, &err) < 0)

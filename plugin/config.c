@@ -157,18 +157,19 @@ load_model_cache (mp_config *c, const toml_value *doc, mp_error *err)
     }
   if (verify != NULL)
     {
-      bool always = strcmp (verify, "always") == 0;
-
-      if (!always && strcmp (verify, "untrusted") != 0)
+      if (model_cache_verify_parse (verify, &c->verify_blobs) < 0)
         {
           mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                        "model_cache.verify_blobs: \"%s\" is neither "
-                        "\"untrusted\" nor \"always\"",
+                        "model_cache.verify_blobs: \"%s\" is none of "
+                        "\"once\", \"ingest\" and \"always\"",
                         verify);
           free (verify);
           return -1;
         }
-      c->verify_all_blobs = always;
+      if (strcmp (verify, "untrusted") == 0)
+        mp_log_warn ("model_cache.verify_blobs: \"untrusted\" is deprecated; "
+                     "it means \"ingest\" (write that, or remove the line "
+                     "for the default, \"once\")");
       free (verify);
     }
   if (c->keep_unused_seconds < 0 || c->keep_unused_bytes < 0)

@@ -15,8 +15,11 @@
  *   [model_cache]
  *   keep_unused_seconds = 86400   # keep a model no pod uses this long
  *   keep_unused_bytes = 0         # ... and/or up to this many bytes
- *   verify_blobs = "untrusted"    # or "always": hash even the layer blobs
- *                                 # containerd verified when it stored them
+ *   verify_blobs = "once"         # hash each layer blob file once per node
+ *                                 # and remember it; "ingest": trust
+ *                                 # containerd's check at download (faster
+ *                                 # first mount, weaker; "untrusted" is its
+ *                                 # deprecated name); "always": every unpack
  *   max_bytes = 0                 # bound on the cache (0: none); unused
  *   min_free_percent = 0          # ... models are evicted LRU to keep it
  *   mount = "auto"                # "erofs", "loop" or "extract" (cache.h)
@@ -73,12 +76,10 @@ typedef struct mp_config
    * zeros: none. */
   int64_t max_bytes;
   int min_free_percent;
-  /* [model_cache] verify_blobs: false = "untrusted" (the default: hash
-   * layer blobs unless containerd's content directory vouches for them),
-   * true = "always". */
-  bool verify_all_blobs;
   /* [model_cache] mount: how models are served (store/cache.h). */
   enum model_cache_mount mount;
+  /* [model_cache] verify_blobs (store/cache.h); zero: "once". */
+  enum model_cache_verify verify_blobs;
   /* [crio_store]: dir NULL means off. */
   char *crio_store_dir;
   char *crio_store_source;

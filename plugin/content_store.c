@@ -137,8 +137,7 @@ content_store_open_blob (void *ctx, const char *digest, int64_t size,
                            "blob %s has %lld bytes, its descriptor says %lld",
                            digest, (long long)st.st_size, (long long)size);
     }
-  *verified = from_dir && cs->trust_files
-              && (st.st_uid == 0 || st.st_uid == geteuid ())
+  *verified = from_dir && (st.st_uid == 0 || st.st_uid == geteuid ())
               && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
   return fd;
 }

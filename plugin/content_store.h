@@ -23,10 +23,6 @@ typedef struct content_store
   char *root;    /* containerd's root directory */
   char *address; /* containerd's socket, for the Content API; or NULL */
   char *spool;   /* directory for blobs read through the API */
-  /* Vouch for the digest of blob files read from the content directory:
-   * containerd verified them when it stored them (see
-   * content_store_open_blob).  Off: every layer blob is hashed again. */
-  bool trust_files;
 } content_store;
 
 /* Where one request's blobs come from: the store, and the containerd
@@ -43,12 +39,13 @@ typedef struct content_source
  * into an unnamed file in the spool directory.  -1 with MP_ERR_NOT_FOUND
  * when containerd has no such blob.
  *
- * *VERIFIED is set for a file from the content directory when trust_files
- * is on and the file is as containerd leaves a committed blob: a regular
- * file owned by root (or by us), writable by nobody else.  containerd
- * commits a blob under its digest only after checking that digest, so its
- * bytes need no second hash.  Blobs read through the API are never
- * vouched for: they pass through our spool file. */
+ * *VERIFIED is set for a file from the content directory that is as
+ * containerd leaves a committed blob: a regular file owned by root (or by
+ * us), writable by nobody else.  containerd commits a blob under its
+ * digest only after checking that digest; whether that is enough (nothing
+ * changed the file since) is the model cache's verify_blobs policy.  Blobs
+ * read through the API are never vouched for: they pass through our spool
+ * file. */
 int content_store_open_blob (void *ctx, const char *digest, int64_t size,
                              bool *verified, mp_error *err);
 

@@ -685,13 +685,13 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
 
   if (o == NULL || o->root == NULL || o->root[0] == '\0'
       || o->keep_unused_seconds < 0 || o->keep_unused_bytes < 0
-      || o->max_bytes < 0 || o->min_free_percent < 0
-      || o->min_free_percent > 99)
+      || o->max_bytes < 0 || o->min_free_percent < 0 || o->min_free_percent > 99
+      || (unsigned)o->verify_blobs > MODEL_CACHE_VERIFY_ALWAYS)
     {
       mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                     "model cache: a root directory, non-negative retention "
-                    "values and bound, and min_free_percent below 100 are "
-                    "required");
+                    "values and bound, min_free_percent below 100 and a "
+                    "verify_blobs mode are required");
       return NULL;
     }
   c = calloc (1, sizeof *c);
@@ -715,6 +715,7 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
   c->max_bytes = o->max_bytes;
   c->min_free_percent = o->min_free_percent;
   c->publish = o->publish_in_use;
+  c->verify = o->verify_blobs;
   pthread_mutex_init (&c->use_mu, NULL);
 
   if (mp_mkdir_p (o->root, 0700, err) < 0)
@@ -738,6 +739,14 @@ model_cache_open (const struct model_cache_options *o, mp_error *err)
       || make_work_dir (c, err) < 0 || cache_clean_tmp (c, &freed, err) < 0
       || read_boot_id (c, o->boot_id, err) < 0)
     goto fail;
+  {
+    char display[PATH_MAX + 16];
+
+    snprintf (display, sizeof display, "%s/verified", c->root);
+    c->bc = blobcheck_open (c->root_fd, "verified", display, err);
+    if (c->bc == NULL)
+      goto fail;
+  }
   {
     int lk = cache_lock (c, LOCK_EX, err);
     int r = lk < 0 ? -1 : discard_undurable (c, err);
@@ -779,6 +788,7 @@ model_cache_close (model_cache *c)
       mp_error ignored;
       mp_rmtree_at (c->tmp_fd, c->work_name, &ignored);
     }
+  blobcheck_close (c->bc);
   cache_closep_quiet (c->work_fd);
   cache_closep_quiet (c->tmp_fd);
   cache_closep_quiet (c->pins_fd);

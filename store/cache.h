@@ -24,12 +24,15 @@
  *                          manifest digest, so in_use and touch accept both
  *   tmp/<pid>.<random>/    one work directory per open cache, flock'ed
  *   pins/<name>            a digest gc keeps whatever the retention
+ *   verified/<algo>-<hex>  the blob file found to match that digest, by
+ *                          device, inode, size and ctime (store/blobcheck.h)
  *   in-use                 the models the daemon's snapshots use, and its
  *                          holds (model_cache_set_in_use)
  *   lock                   flock: shared while building, exclusive in gc
  *                          and eviction
  *
- * Every blob is verified before anything made from it is visible; layers
+ * Every blob is verified before anything made from it is visible (how
+ * often a layer blob is hashed: model_cache_verify); layers
  * and trees appear by rename(2) only when complete, so a crash leaves
  * nothing half-made under layers/ or trees/, only work to remove in tmp/.
  * Nothing waits for the disk while building: a background syncfs follows
@@ -72,6 +75,31 @@ enum model_cache_mount
 const char *model_cache_mount_name (enum model_cache_mount m);
 /* "auto", "erofs", "loop", "extract"; -1 for anything else. */
 int model_cache_mount_parse (const char *s, enum model_cache_mount *out);
+/* When a layer blob is hashed against its digest before it is unpacked
+ * (the daemon's [model_cache] verify_blobs).  Whatever the mode, a blob
+ * found not to match fails the layer, naming the blob, and a tar layer's
+ * diffId is checked. */
+enum model_cache_verify
+{
+  /* Once per blob file on this node: hashed while it is first unpacked,
+   * the verdict remembered under verified/ for that file (device, inode,
+   * size, ctime); a later unpack of the same unchanged file reads it
+   * without hashing, a changed or replaced file is hashed again.  What the
+   * source vouches for counts for nothing. */
+  MODEL_CACHE_VERIFY_ONCE = 0,
+  /* The source's word (containerd checked the digest when it stored the
+   * blob): a vouched blob is never hashed, so bytes altered in the content
+   * store after the download go unnoticed.  Others as ONCE.  Faster for
+   * the first mount, weaker. */
+  MODEL_CACHE_VERIFY_INGEST,
+  /* Every unpack hashes the blob. */
+  MODEL_CACHE_VERIFY_ALWAYS,
+};
+
+/* "once", "ingest" (also "untrusted", its former name), "always"; -1 if
+ * TEXT is none of them. */
+int model_cache_verify_parse (const char *text, enum model_cache_verify *out);
+const char *model_cache_verify_name (enum model_cache_verify v);
 
 struct model_cache_options
 {
@@ -101,6 +129,8 @@ struct model_cache_options
   /* Bounds on what a layer and a model may expand to (zeros: defaults). */
   struct model_unpack_limits limits;
   enum model_cache_mount mount;
+  /* When layer blobs are hashed (zero: once per blob file). */
+  enum model_cache_verify verify_blobs;
 };
 
 /* Open (creating) the cache at o->root and remove what crashed processes
@@ -118,10 +148,10 @@ void model_cache_close (model_cache *c);
  * cache closes the fd.  Called from the calling thread only.
  *
  * *VERIFIED starts false; the source sets it when it vouches that the
- * bytes match DIGEST (containerd checks a blob's digest when it stores it),
- * and the cache then does not hash the layer blob again.  Manifests,
- * indexes and configs are always hashed (they are small), and a tar
- * layer's diffId is always checked. */
+ * bytes match DIGEST (containerd checks a blob's digest when it stores it);
+ * the cache then does not hash the layer blob again if verify_blobs is
+ * MODEL_CACHE_VERIFY_INGEST.  Manifests, indexes and configs are always
+ * hashed (they are small), and a tar layer's diffId is always checked. */
 typedef int (*model_blob_open_fn) (void *ctx, const char *digest, int64_t size,
                                    bool *verified, mp_error *err);
 
@@ -144,7 +174,8 @@ struct model_cache_stats
   int64_t bytes_unpacked; /* file bytes written by unpacking */
   int64_t evictions;      /* unused trees removed to fit the bound */
   /* Layer blob bytes hashed against their digest (not those the source
-   * vouched for; documents and diffId streams not counted). */
+   * vouched for or verified/ remembered; documents and diffId streams not
+   * counted). */
   int64_t bytes_verified;
 };
 

@@ -148,22 +148,31 @@ layer_unpack (model_cache *c, struct layer_plan *p, model_blob_open_fn open_fn,
     .blob_size = l->desc.size,
   };
   struct model_unpack_stats us;
+  struct cache_blob_trust trust;
   cleanup_close int dfd = -1, src = -1;
   char name[32], info[3 * MODEL_DIGEST_MAX + 128], built[128];
-  bool lost = false;
+  bool lost = false, vouched = false;
   int r;
 
   snprintf (name, sizeof name, "L%" PRIu64, cache_next_seq (c));
   if (mkdirat (c->work_fd, name, 0700) < 0
       || (dfd = cache_open_dir_at (c->work_fd, name)) < 0)
     return mp_error_sys (err, errno, "create layer work directory");
-  src = open_fn (ctx, l->desc.digest.str, l->desc.size, &o.blob_verified, err);
+  src = open_fn (ctx, l->desc.digest.str, l->desc.size, &vouched, err);
   if (src < 0)
     {
       mp_error_prefix (err, "layers[%zu] (%s)", p->index, l->desc.digest.str);
       goto fail;
     }
-  if (model_unpack_layer (src, dfd, "fs", &o, &us, err) < 0)
+  /* Hashed while unpacking unless verify_blobs lets it be trusted. */
+  cache_blob_trust_begin (c, src, l->desc.digest.str, vouched, &trust);
+  o.blob_verified = trust.trusted;
+  r = model_unpack_layer (src, dfd, "fs", &o, &us, err);
+  if (cache_blob_trust_end (c, src, l->desc.digest.str, &trust, r == 0,
+                            r == 0 ? err : NULL)
+      < 0)
+    r = -1;
+  if (r < 0)
     {
       mp_error_prefix (err, "layers[%zu] (%s, %s)", p->index,
                        l->desc.digest.str, unpack_format_name (p->format));
@@ -213,9 +222,8 @@ layer_unpack (model_cache *c, struct layer_plan *p, model_blob_open_fn open_fn,
   mp_log_info ("model cache: unpacked layer %s (%s, %" PRIu64
                " bytes in %" PRIu64 " files, blob digest %s) as %s%s",
                l->desc.digest.str, unpack_format_name (p->format),
-               us.bytes_written, us.files,
-               o.blob_verified ? "vouched for by the source" : "verified",
-               p->key, lost ? " (another process stored it first)" : "");
+               us.bytes_written, us.files, trust.how, p->key,
+               lost ? " (another process stored it first)" : "");
   return 0;
 
 fail:

@@ -113,105 +113,45 @@ cache_index_auto_mode (void)
 
 /* ---- verification ------------------------------------------------------ */
 
-struct hash_job
-{
-  struct blob_use *b;
-  size_t n;
-  size_t next;
-  pthread_mutex_t mu;
-  int failed; /* index + 1 of the first failure */
-  mp_error err;
-  int64_t bytes;
-};
-
-static void *
-hash_worker (void *arg)
-{
-  struct hash_job *j = arg;
-
-  for (;;)
-    {
-      struct blob_use *b;
-      model_digest got;
-      mp_error e = { 0 };
-      uint64_t len = 0;
-      size_t i;
-      int r;
-
-      pthread_mutex_lock (&j->mu);
-      i = j->next++;
-      if (j->failed)
-        i = j->n;
-      pthread_mutex_unlock (&j->mu);
-      if (i >= j->n)
-        return NULL;
-      b = &j->b[i];
-      if (b->verified)
-        continue;
-      r = lseek (b->fd, 0, SEEK_SET) < 0
-              ? mp_error_sys (&e, errno, "seek")
-              : model_digest_fd (b->fd, b->digest.algo, &got, &len, &e);
-      if (r == 0 && !model_digest_equal (&got, &b->digest))
-        r = mp_error_set (&e, MP_ERR_DATA_LOSS,
-                          "blob %s does not match its digest (its content "
-                          "has %s): changed after it was downloaded?",
-                          b->digest.str, got.str);
-      pthread_mutex_lock (&j->mu);
-      if (r < 0 && !j->failed)
-        {
-          j->failed = (int)i + 1;
-          j->err = e;
-        }
-      else if (r == 0)
-        {
-          b->verified = true;
-          j->bytes += (int64_t)len;
-        }
-      pthread_mutex_unlock (&j->mu);
-    }
-}
-
-/* Hash every blob the source did not vouch for, several at once. */
+/* Make sure every blob holds its digest's bytes before an index points
+ * into it, as verify_blobs says (store/cache.h): hashed once per blob file
+ * and remembered (blobcheck), several at once; under "ingest" what the
+ * source vouches for is taken as it is; under "always" hashed again.  The
+ * decompressed tars are ours, checked when written. */
 static int
 verify_blobs (model_cache *c, struct blob_use *b, size_t n,
               struct model_cache_stats *st, mp_error *err)
 {
-  struct hash_job j = { .b = b, .n = n };
-  long cpus = sysconf (_SC_NPROCESSORS_ONLN);
-  size_t want = 0, nt;
-  pthread_t *t;
+  cleanup_free struct blobcheck_item *items = calloc (n ? n : 1, sizeof *items);
+  size_t k = 0;
+  int64_t bytes = 0;
+  int r;
 
-  for (size_t i = 0; i < n; i++)
-    want += !b[i].verified;
-  if (want == 0)
-    return 0;
-  nt = cpus > 0 ? (size_t)cpus : 1;
-  if (nt > want)
-    nt = want;
-  t = calloc (nt, sizeof *t);
-  if (t == NULL)
+  if (items == NULL)
     return mp_error_sys (err, ENOMEM, "verify blobs");
-  pthread_mutex_init (&j.mu, NULL);
-  for (size_t i = 1; i < nt; i++)
-    if (pthread_create (&t[i], NULL, hash_worker, &j) != 0)
-      t[i] = 0;
-  hash_worker (&j);
-  for (size_t i = 1; i < nt; i++)
-    if (t[i] != 0)
-      pthread_join (t[i], NULL);
-  free (t);
-  pthread_mutex_destroy (&j.mu);
+  for (size_t i = 0; i < n; i++)
+    {
+      if (b[i].key[0] != '\0')
+        continue;
+      if (c->verify == MODEL_CACHE_VERIFY_INGEST && b[i].verified)
+        continue;
+      if (c->verify == MODEL_CACHE_VERIFY_ALWAYS)
+        blobcheck_forget (c->bc, b[i].digest.str);
+      items[k].fd = b[i].fd;
+      items[k].digest = b[i].digest.str;
+      items[k].size = b[i].size;
+      k++;
+    }
+  r = blobcheck_verify (c->bc, items, k, err);
+  for (size_t i = 0; i < k; i++)
+    if (items[i].hashed)
+      bytes += items[i].size;
   pthread_mutex_lock (&c->mu);
-  c->counters.bytes_verified += j.bytes;
+  c->counters.bytes_verified += bytes;
   pthread_mutex_unlock (&c->mu);
   if (st != NULL)
-    st->bytes_verified += j.bytes;
-  if (j.failed)
-    {
-      *err = j.err;
-      return -1;
-    }
-  return 0;
+    st->bytes_verified += bytes;
+  return r;
 }
 
 /* ---- blobs ------------------------------------------------------------- */
@@ -230,8 +170,8 @@ blobs_open (model_cache *c, model_blob_open_fn open_fn, void *ctx,
           char path[KEY_MAX + 8];
 
           snprintf (path, sizeof path, "%s/tar", b[i].key);
-          b[i].fd = openat (c->layers_fd, path,
-                            O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+          b[i].fd
+              = openat (c->layers_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
           b[i].verified = true;
           if (b[i].fd < 0)
             return mp_error_set (err, MP_ERR_NOT_FOUND,
@@ -337,6 +277,9 @@ index_mount (model_cache *c, const char *hex, struct blob_use *b, size_t n,
     return -1;
   if (renameat (c->work_fd, tmp, c->trees_fd, name) < 0)
     return mp_error_sys (err, errno, "record %s/trees/%s", c->root, name);
+  mp_log_info ("model cache: mounted the index of sha256:%s over %zu blobs "
+               "(%s)",
+               hex, n, model_cache_mount_name (mode));
   return 0;
 }
 
@@ -478,9 +421,6 @@ cache_index_serve (model_cache *c, const model_digest *mdig,
       goto out;
     }
   ret = index_mount (c, hex, b, n, err);
-  if (ret == 0)
-    mp_log_info ("model cache: mounted the index of %s over %zu blobs (%s)",
-                 mdig->str, n, model_cache_mount_name (c->mount_mode));
 out:
   pthread_mutex_unlock (&c->index_mu);
   blobs_close (b, n);
@@ -521,8 +461,7 @@ tar_check (model_cache *c, const struct layer_plan *p, struct blob_use *b,
 static int
 tar_decompress (model_cache *c, const struct layer_plan *p,
                 model_blob_open_fn open_fn, void *ctx,
-                struct model_cache_stats *st, struct blob_use *b,
-                mp_error *err)
+                struct model_cache_stats *st, struct blob_use *b, mp_error *err)
 {
   const model_layer *l = p->l;
   struct model_unpack_opts o = {
@@ -533,8 +472,11 @@ tar_decompress (model_cache *c, const struct layer_plan *p,
     .blob_size = l->desc.size,
   };
   struct model_unpack_stats us;
+  struct cache_blob_trust trust;
   cleanup_close int src = -1, dfd = -1, out = -1;
   char name[32], info[3 * MODEL_DIGEST_MAX + 128], built[128];
+  bool vouched = false;
+  mp_error ignored;
   int r;
 
   snprintf (name, sizeof name, "L%" PRIu64, cache_next_seq (c));
@@ -547,8 +489,19 @@ tar_decompress (model_cache *c, const struct layer_plan *p,
       mp_error_sys (err, errno, "create layer work file");
       goto fail;
     }
-  src = open_fn (ctx, l->desc.digest.str, l->desc.size, &o.blob_verified, err);
-  if (src < 0 || model_unpack_decompress (src, out, &o, &us, err) < 0)
+  src = open_fn (ctx, l->desc.digest.str, l->desc.size, &vouched, err);
+  if (src < 0)
+    {
+      mp_error_prefix (err, "layers[%zu] (%s)", p->index, l->desc.digest.str);
+      goto fail;
+    }
+  cache_blob_trust_begin (c, src, l->desc.digest.str, vouched, &trust);
+  o.blob_verified = trust.trusted;
+  r = model_unpack_decompress (src, out, &o, &us, err);
+  if (cache_blob_trust_end (c, src, l->desc.digest.str, &trust, r == 0,
+                            r == 0 ? err : &ignored)
+          < 0
+      || r < 0)
     {
       mp_error_prefix (err, "layers[%zu] (%s)", p->index, l->desc.digest.str);
       goto fail;
@@ -594,9 +547,7 @@ tar_decompress (model_cache *c, const struct layer_plan *p,
     }
   mp_log_info ("model cache: decompressed layer %s (%" PRIu64 " bytes of "
                "tar, blob digest %s) as %s",
-               l->desc.digest.str, us.bytes_written,
-               o.blob_verified ? "vouched for by the source" : "verified",
-               b->key);
+               l->desc.digest.str, us.bytes_written, trust.how, b->key);
   return 0;
 
 fail:
@@ -611,8 +562,8 @@ fail:
  * several threads: once). */
 static int
 tar_ensure (model_cache *c, const struct layer_plan *p,
-            model_blob_open_fn open_fn, void *ctx,
-            struct model_cache_stats *st, struct blob_use *b, mp_error *err)
+            model_blob_open_fn open_fn, void *ctx, struct model_cache_stats *st,
+            struct blob_use *b, mp_error *err)
 {
   char fkey[KEY_MAX + 3];
 
@@ -656,15 +607,14 @@ tar_ensure (model_cache *c, const struct layer_plan *p,
 int
 cache_index_build (model_cache *c, const model_digest *mdig,
                    const struct model_manifest *m,
-                   const struct layer_plan *plans,
-                   model_blob_open_fn open_fn, void *ctx,
-                   struct model_cache_stats *st, mp_error *err)
+                   const struct layer_plan *plans, model_blob_open_fn open_fn,
+                   void *ctx, struct model_cache_stats *st, mp_error *err)
 {
   const char *hex = model_digest_hex (mdig);
   struct blob_use *b = calloc (m->n_layers ? m->n_layers : 1, sizeof *b);
   struct erofs_index_opts o = { .blkszbits = 12,
-                                 .limits = &c->limits,
-                                 .mtime_default = (int64_t)time (NULL) };
+                                .limits = &c->limits,
+                                .mtime_default = (int64_t)time (NULL) };
   erofs_index *x = NULL;
   cleanup_free char *record = NULL;
   cleanup_close int ifd = -1;
@@ -708,8 +658,7 @@ cache_index_build (model_cache *c, const model_digest *mdig,
     }
   if (why != NULL)
     {
-      mp_log_info ("model cache: %s unpacked, not indexed: %s", mdig->str,
-                   why);
+      mp_log_info ("model cache: %s unpacked, not indexed: %s", mdig->str, why);
       ret = 1;
       goto out;
     }

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "store/blobcheck.h"
 #include "store/cache.h"
 #include "store/unpack.h"
 #include "model/digest.h"
@@ -54,6 +55,8 @@ struct model_cache
   char work_name[64];
   int64_t keep_seconds, keep_bytes;
   struct model_unpack_limits limits; /* resolved: no zeros */
+  enum model_cache_verify verify;
+  blobcheck *bc; /* verified/ */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   struct flight *flights;
@@ -170,6 +173,26 @@ int cache_index_serve (model_cache *c, const model_digest *mdig,
                        struct model_cache_stats *st, mp_error *err);
 /* "auto" on this kernel. */
 enum model_cache_mount cache_index_auto_mode (void);
+/* cache_verify.c: how a layer blob's digest is established before it is
+ * unpacked (model_cache_verify), and what is remembered after. */
+struct cache_blob_trust
+{
+  bool trusted;    /* unpack with blob_verified: the blob is not hashed */
+  bool remember;   /* record the verdict once the unpack verified it */
+  const char *how; /* for the log line */
+  bool stamped;    /* BEFORE is the blob file's stamp before the unpack */
+  struct blobcheck_stamp before;
+};
+/* Decide for the blob DIGEST open at FD, which the source VOUCHED for or
+ * not. */
+void cache_blob_trust_begin (model_cache *c, int fd, const char *digest,
+                             bool vouched, struct cache_blob_trust *t);
+/* After the unpack (OK: it succeeded): a trusted blob must not have changed
+ * while it was read (-1 with *ERR naming it if it did); a hashed one is
+ * remembered, or forgotten if the unpack failed. */
+int cache_blob_trust_end (model_cache *c, int fd, const char *digest,
+                          const struct cache_blob_trust *t, bool ok,
+                          mp_error *err);
 
 /* cache_gc.c */
 bool strset_has (const struct strset *s, const char *x);

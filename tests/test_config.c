@@ -32,7 +32,7 @@ TEST (test_defaults_when_missing)
   CHECK_STR (c.address, MP_DEFAULT_ADDRESS);
   CHECK (c.image_volumes);
   CHECK_STR (c.containerd_root, "/var/lib/containerd");
-  CHECK (!c.verify_all_blobs);
+  CHECK (c.verify_blobs == MODEL_CACHE_VERIFY_ONCE);
   CHECK (c.max_bytes == 0 && c.min_free_percent == 0);
   CHECK (c.metrics_address == NULL);
   CHECK (mp_config_load (&c, "/nonexistent/config.toml", true, &err) < 0);
@@ -50,7 +50,7 @@ TEST (test_example_config_loads)
     fprintf (stderr, "%s\n", err.msg);
   CHECK (c.workers == 8);
   CHECK (c.keep_unused_seconds == 86400);
-  CHECK (!c.verify_all_blobs);
+  CHECK (c.verify_blobs == MODEL_CACHE_VERIFY_ONCE);
   CHECK (c.metrics_address == NULL); /* the example leaves metrics off */
   mp_config_free (&c);
 }
@@ -86,7 +86,7 @@ TEST (test_every_setting)
   CHECK_STR (c.key_pattern, "x/([0-9a-f]{64})$");
   CHECK_STR (c.containerd_root, "/c");
   CHECK (c.keep_unused_seconds == 5 && c.keep_unused_bytes == 1000);
-  CHECK (c.verify_all_blobs);
+  CHECK (c.verify_blobs == MODEL_CACHE_VERIFY_ALWAYS);
   CHECK (c.max_bytes == 5000000 && c.min_free_percent == 10);
   CHECK_STR (c.crio_store_dir, "/crio");
   CHECK_STR (c.crio_store_source, "/src");
@@ -144,6 +144,43 @@ TEST (test_metrics_addresses)
     }
 }
 
+TEST (test_verify_blobs_modes)
+{
+  static const struct
+  {
+    const char *text;
+    enum model_cache_verify want;
+  } cases[] = {
+    { "once", MODEL_CACHE_VERIFY_ONCE },
+    { "ingest", MODEL_CACHE_VERIFY_INGEST },
+    /* The former name of "ingest", accepted for existing configs. */
+    { "untrusted", MODEL_CACHE_VERIFY_INGEST },
+    { "always", MODEL_CACHE_VERIFY_ALWAYS },
+  };
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    {
+      mp_config c;
+      mp_error err = { 0 };
+      char text[128];
+      const char *p;
+
+      snprintf (text, sizeof text, "[model_cache]\nverify_blobs = \"%s\"\n",
+                cases[i].text);
+      p = write_tmp (text);
+      CHECK (mp_config_init (&c, &err) == 0);
+      /* A non-default start, so that "once" must be set, not left. */
+      c.verify_blobs = MODEL_CACHE_VERIFY_ALWAYS;
+      CHECK (mp_config_load (&c, p, true, &err) == 0);
+      CHECK (c.verify_blobs == cases[i].want);
+      mp_config_free (&c);
+      unlink (p);
+    }
+  CHECK_STR (model_cache_verify_name (MODEL_CACHE_VERIFY_ONCE), "once");
+  CHECK_STR (model_cache_verify_name (MODEL_CACHE_VERIFY_INGEST), "ingest");
+  CHECK_STR (model_cache_verify_name (MODEL_CACHE_VERIFY_ALWAYS), "always");
+}
+
 TEST (test_errors_name_the_problem)
 {
   static const struct
@@ -156,7 +193,8 @@ TEST (test_errors_name_the_problem)
     { "log_level = \"loud\"\n", "loud" },
     { "[image_volumes]\nenable = true\n", "image_volumes.enable" },
     { "[model_cache]\nkeep_unused_seconds = -1\n", "negative" },
-    { "[model_cache]\nverify_blobs = \"never\"\n", "verify_blobs" },
+    { "[model_cache]\nverify_blobs = \"never\"\n",
+      "\"once\", \"ingest\" and \"always\"" },
     { "[model_cache]\nmax_bytes = -1\n", "max_bytes" },
     { "[model_cache]\nmin_free_percent = 100\n", "min_free_percent" },
     { "[model_cache]\nmax_byte = 5\n", "model_cache.max_byte" },
@@ -189,5 +227,5 @@ TEST (test_errors_name_the_problem)
 }
 
 TEST_MAIN (T (test_defaults_when_missing), T (test_example_config_loads),
-           T (test_every_setting), T (test_metrics_addresses),
-           T (test_errors_name_the_problem))
+           T (test_verify_blobs_modes), T (test_every_setting),
+           T (test_metrics_addresses), T (test_errors_name_the_problem))

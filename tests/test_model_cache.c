@@ -2135,6 +2135,251 @@ TEST (usage_splits_in_use_and_unused)
   world_free ();
 }
 
+/* ---- verify_blobs ------------------------------------------------------- */
+
+/* A source that vouches for every blob, as containerd's content directory
+ * does for the files it committed. */
+static int
+open_blob_vouching (void *ctx, const char *digest, int64_t size, bool *verified,
+                    mp_error *err)
+{
+  int fd = open_blob (ctx, digest, size, verified, err);
+
+  if (fd >= 0)
+    *verified = true;
+  return fd;
+}
+
+static model_cache *
+cache_open_verify (enum model_cache_verify v)
+{
+  struct model_cache_options o = { .root = cache_root, .verify_blobs = v };
+  mp_error err = { 0 };
+  model_cache *c = model_cache_open (&o, &err);
+
+  if (c == NULL)
+    fprintf (stderr, "model_cache_open: %s\n", err.msg);
+  return c;
+}
+
+static int
+get_vouched (model_cache *c, const char *digest, char **tree, char **resolved,
+             struct model_cache_stats *st, mp_error *err)
+{
+  int r;
+
+  mp_error_clear (err);
+  *tree = *resolved = NULL;
+  r = model_cache_get_manifest_tree (c, digest, open_blob_vouching, layout,
+                                     tree, resolved, st, err);
+  if (r < 0)
+    fprintf (stderr, "  (get %s: %s: %s)\n", digest,
+             mp_errcode_name (err->code), err->msg);
+  return r;
+}
+
+static bool
+memo_exists (const char *digest)
+{
+  char path[700];
+
+  snprintf (path, sizeof path, "%s/verified/sha256-%s", cache_root,
+            hex_of (digest));
+  return access (path, F_OK) == 0;
+}
+
+/* Alter the byte at OFF of the stored blob DIGEST in place (size kept),
+ * as a write inside containerd's content store would. */
+static void
+alter_blob_byte (const char *digest, size_t off)
+{
+  char path[700];
+  unsigned char b;
+  struct timespec pause = { 0, 20 * 1000 * 1000 };
+  int fd;
+
+  /* Coarse timestamps: let the ctime move. */
+  nanosleep (&pause, NULL);
+  snprintf (path, sizeof path, "%s/blobs/sha256/%s", layout, hex_of (digest));
+  fd = open (path, O_RDWR | O_CLOEXEC);
+  if (fd < 0 || pread (fd, &b, 1, (off_t)off) != 1)
+    abort ();
+  b ^= 0x20;
+  if (pwrite (fd, &b, 1, (off_t)off) != 1)
+    abort ();
+  close (fd);
+}
+
+static void
+touch_blob (const char *digest)
+{
+  char path[700];
+  struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+  nanosleep (&pause, NULL);
+  snprintf (path, sizeof path, "%s/blobs/sha256/%s", layout, hex_of (digest));
+  if (chmod (path, 0644) < 0)
+    abort ();
+}
+
+/* The default ("once") does not take a source's word: a plain tar whose
+ * file data was altered in the content store after the download (the
+ * source still vouches for it) is refused, naming the blob.  "always"
+ * refuses it too; "ingest" takes the source's word and serves the
+ * altered bytes: the documented weaker choice. */
+TEST (verify_once_refuses_altered_tar_data)
+{
+  char m[MODEL_DIGEST_MAX + 1], dg[MODEL_DIGEST_MAX + 1], path[700];
+  const struct ent t[] = {
+    { 'd', "weights", NULL, 0755, 0 },
+    { 'f', "weights/model.bin", "WEIGHTS-0123456789-abcdefghij", 0644, 0 },
+  };
+  struct lay ls[1] = { { .mt = MT_WEIGHT_TAR, .data = tarball (t, 2) } };
+  const unsigned char *at;
+  struct model_cache_stats st;
+  mp_error err;
+  model_cache *c;
+  size_t off;
+
+  world_new ();
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 1, m, NULL);
+  digest_of (&ls[0].data, dg);
+  /* A byte of the file's data, not of a header: the tar still parses. */
+  at = memmem (ls[0].data.p, ls[0].data.len, "0123456789", 10);
+  REQUIRE (at != NULL);
+  off = (size_t)(at - ls[0].data.p) + 4;
+  alter_blob_byte (dg, off);
+
+  for (int mode = 0; mode < 2; mode++)
+    {
+      cleanup_free char *tree = NULL, *resolved = NULL;
+
+      c = cache_open_verify (mode == 0 ? MODEL_CACHE_VERIFY_ONCE
+                                       : MODEL_CACHE_VERIFY_ALWAYS);
+      REQUIRE (c != NULL);
+      CHECK (get_vouched (c, m, &tree, &resolved, NULL, &err) < 0);
+      CHECK (err.code == MP_ERR_DATA_LOSS);
+      CHECK (strstr (err.msg, "blob digest mismatch") != NULL);
+      CHECK (strstr (err.msg, dg) != NULL);
+      CHECK (!tree_exists (m));
+      CHECK (count_sub ("trees") == 0 && count_sub ("layers") == 0);
+      CHECK (!memo_exists (dg));
+      CHECK (tmp_is_clean ());
+      model_cache_close (c);
+    }
+
+  {
+    cleanup_free char *tree = NULL, *resolved = NULL;
+    char *text;
+
+    c = cache_open_verify (MODEL_CACHE_VERIFY_INGEST);
+    REQUIRE (c != NULL);
+    CHECK (get_vouched (c, m, &tree, &resolved, &st, &err) == 0);
+    CHECK (st.bytes_verified == 0);
+    snprintf (path, sizeof path, "%s/weights", tree ? tree : "/nonexistent");
+    text = slurp (path, "model.bin");
+    CHECK (text != NULL
+           && strcmp (text, "WEIGHTS-0123"
+                            "\x14"
+                            "56789-abcdefghij")
+                  == 0);
+    CHECK (!memo_exists (dg));
+    model_cache_close (c);
+  }
+  blob_free (&ls[0].data);
+  world_free ();
+}
+
+/* "once": a layer blob is hashed the first time it is unpacked, whatever
+ * the source says, and remembered; unpacking it again (after gc) reads it
+ * without hashing, until the file changes.  "always" hashes regardless;
+ * "ingest" trusts a vouching source and otherwise uses the memo. */
+TEST (verify_once_remembers_per_file)
+{
+  char m[MODEL_DIGEST_MAX + 1], dtar[MODEL_DIGEST_MAX + 1],
+      draw[MODEL_DIGEST_MAX + 1];
+  const struct ent t[] = { { 'f', "doc.txt", "documentation", 0644, 0 } };
+  struct lay ls[2] = {
+    { .mt = MT_WEIGHT_TAR, .data = tarball (t, 1) },
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_pattern (300000, 7),
+      .path_key = K_PATH,
+      .path = "w.bin" },
+  };
+  int64_t total = (int64_t)(ls[0].data.len + ls[1].data.len);
+  struct model_cache_stats st, counters;
+  mp_error err;
+  model_cache *c;
+
+  world_new ();
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 2, m, NULL);
+  digest_of (&ls[0].data, dtar);
+  digest_of (&ls[1].data, draw);
+
+#define GET_AND_COLLECT(getter, want_verified)                                 \
+  do                                                                           \
+    {                                                                          \
+      cleanup_free char *tree_ = NULL, *res_ = NULL;                           \
+      CHECK (getter (c, m, &tree_, &res_, &st, &err) == 0);                    \
+      CHECK (st.layers_unpacked == 2);                                         \
+      CHECK (st.bytes_verified == (want_verified));                            \
+      if (st.bytes_verified != (want_verified))                                \
+        fprintf (stderr, "  bytes_verified %lld, want %lld\n",                 \
+                 (long long)st.bytes_verified, (long long)(want_verified));    \
+      CHECK (model_cache_gc (c, NULL, 0, NULL, &err) == 0);                    \
+      CHECK (count_sub ("layers") == 0);                                       \
+    }                                                                          \
+  while (0)
+
+  c = cache_open_verify (MODEL_CACHE_VERIFY_ONCE);
+  REQUIRE (c != NULL);
+  /* The first time: hashed although the source vouches; remembered. */
+  GET_AND_COLLECT (get_vouched, total);
+  CHECK (memo_exists (dtar) && memo_exists (draw));
+  /* Again (gc took the layers): nothing hashed. */
+  GET_AND_COLLECT (get_vouched, 0);
+  GET_AND_COLLECT (get, 0);
+  /* The raw blob's file changed (ctime): only it is hashed again. */
+  touch_blob (draw);
+  GET_AND_COLLECT (get, (int64_t)ls[1].data.len);
+  GET_AND_COLLECT (get, 0);
+  model_cache_get_counters (c, &counters);
+  CHECK (counters.bytes_verified == total + (int64_t)ls[1].data.len);
+  model_cache_close (c);
+
+  /* "always": every time, memo or not. */
+  c = cache_open_verify (MODEL_CACHE_VERIFY_ALWAYS);
+  REQUIRE (c != NULL);
+  GET_AND_COLLECT (get_vouched, total);
+  GET_AND_COLLECT (get_vouched, total);
+  model_cache_close (c);
+
+  /* "ingest": a vouching source is believed; otherwise the memo counts. */
+  c = cache_open_verify (MODEL_CACHE_VERIFY_INGEST);
+  REQUIRE (c != NULL);
+  touch_blob (dtar);
+  GET_AND_COLLECT (get_vouched, 0);
+  GET_AND_COLLECT (get, (int64_t)ls[0].data.len);
+  GET_AND_COLLECT (get, 0);
+  model_cache_close (c);
+#undef GET_AND_COLLECT
+
+  /* A layer blob altered after it was remembered is caught again. */
+  c = cache_open_verify (MODEL_CACHE_VERIFY_ONCE);
+  REQUIRE (c != NULL);
+  alter_blob_byte (draw, 1000);
+  {
+    cleanup_free char *tree = NULL, *resolved = NULL;
+    CHECK (get_vouched (c, m, &tree, &resolved, NULL, &err) < 0);
+    CHECK (err.code == MP_ERR_DATA_LOSS && strstr (err.msg, draw) != NULL);
+    CHECK (!memo_exists (draw) && memo_exists (dtar));
+  }
+  model_cache_close (c);
+  blob_free (&ls[0].data);
+  blob_free (&ls[1].data);
+  world_free ();
+}
+
 TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (tar_gzip_zstd_and_nested_dirs), T (later_layer_wins),
            T (legacy_cnai_artifact), T (oras_generic_artifact),
@@ -2153,4 +2398,6 @@ TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (published_in_use_protects_across_processes),
            T (list_shows_sizes_use_and_pins),
            T (bound_and_evictions_never_serve_half_trees),
-           T (usage_splits_in_use_and_unused))
+           T (usage_splits_in_use_and_unused),
+           T (verify_once_refuses_altered_tar_data),
+           T (verify_once_remembers_per_file))
