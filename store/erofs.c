@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "model/digest.h"
 
@@ -552,14 +553,51 @@ erofs_layer_begin (erofs_index *x, int64_t blob_size, mp_error *err)
   return 0;
 }
 
+/* Copy the last chunk of a raw blob whose end is not block-aligned (see
+ * erofs.h). */
+static int
+raw_copy_tail (erofs_index *x, int fd, struct ex_inode *ino, mp_error *err)
+{
+  unsigned bits = erofs_raw_chunkbits (x->o.blkszbits, ino->size);
+  uint64_t chunk = 1ull << bits;
+  uint64_t start = (ino->size - 1) / chunk * chunk;
+  size_t n = (size_t)(ino->size - start), done = 0;
+  uint8_t *buf = erofs_arena_alloc (x, n);
+
+  if (buf == NULL)
+    return mp_error_sys (err, ENOMEM, "raw layer");
+  while (done < n)
+    {
+      ssize_t r = pread (fd, buf + done, n - done, (off_t)(start + done));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return mp_error_sys (err, errno, "read the blob at %llu",
+                             (unsigned long long)(start + done));
+      if (r == 0)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "the blob ends at %llu, before its stated size "
+                             "%llu",
+                             (unsigned long long)(start + done),
+                             (unsigned long long)ino->size);
+      done += (size_t)r;
+    }
+  ino->copy = buf;
+  ino->ncopy = (uint32_t)n;
+  ino->copy_chunkbits = (uint8_t)bits;
+  return 0;
+}
+
 int
-erofs_index_add_raw (erofs_index *x, int64_t blob_size, const char *path,
-                     const struct model_file_meta *meta, const char *what,
-                     mp_error *err)
+erofs_index_add_raw (erofs_index *x, int fd, int64_t blob_size,
+                     const char *path, const struct model_file_meta *meta,
+                     const char *what, mp_error *err)
 {
   char norm[MODEL_UNPACK_MAX_PATH + 1];
   struct ex_entry e = { .kind = EX_FILE, .path = norm, .mode = 0644 };
   char q[MODEL_QUOTE_BUF];
+  struct ex_node *d, *n;
+  const char *name;
 
   if (what == NULL)
     what = "raw layer";
@@ -590,11 +628,25 @@ erofs_index_add_raw (erofs_index *x, int64_t blob_size, const char *path,
           = meta->mtime.tv_nsec >= 0 ? (uint32_t)meta->mtime.tv_nsec : 0;
     }
   if (erofs_tree_add (x, &e, err) < 0)
+    goto fail;
+  if (e.size % x->blksz != 0)
     {
-      x->broken = true;
-      return mp_error_prefix (err, "%s", what);
+      /* The file just added: look it up again to attach its tail. */
+      d = resolve_parent (x, norm, &name, err);
+      n = d != NULL ? lookup (x, d, name, strlen (name)) : NULL;
+      if (n == NULL)
+        {
+          mp_error_set (err, MP_ERR_INTERNAL, "raw file lost");
+          goto fail;
+        }
+      if (raw_copy_tail (x, fd, n->ino, err) < 0)
+        goto fail;
     }
   return 0;
+
+fail:
+  x->broken = true;
+  return mp_error_prefix (err, "%s", what);
 }
 
 /* ---- the index ---- */
