@@ -191,12 +191,14 @@ new_node (erofs_index *x, struct ex_node *dir, const char *name, size_t len,
 {
   struct ex_node *n;
 
-  if (x->entries >= x->limits.max_model_entries)
+  /* Paths imply directories: a deep path per entry could make a hundred
+   * nodes each.  Bounded with the entries, generously. */
+  if (x->nodes >= 2 * x->limits.max_model_entries)
     {
       mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                    "the model has more than %llu entries "
-                    "(max_model_entries)",
-                    (unsigned long long)x->limits.max_model_entries);
+                    "more than %llu entries and implied directories "
+                    "(twice max_model_entries)",
+                    (unsigned long long)(2 * x->limits.max_model_entries));
       return NULL;
     }
   if (table_reserve (x, err) < 0)
@@ -214,7 +216,7 @@ new_node (erofs_index *x, struct ex_node *dir, const char *name, size_t len,
     return NULL;
   slot_put (x->slots, x->nslots, n);
   x->nused++;
-  x->entries++;
+  x->nodes++;
   touch (x, n);
   return n;
 }
@@ -478,6 +480,7 @@ add_entry (erofs_index *x, const struct ex_entry *e, mp_error *err)
       ino->dir = n;
       n->named = true;
     }
+  x->added = ino;
   return 0;
 }
 
@@ -486,6 +489,12 @@ erofs_tree_add (erofs_index *x, const struct ex_entry *e, mp_error *err)
 {
   char q[MODEL_QUOTE_BUF];
 
+  /* Counted as the model cache counts them: entries of the layers. */
+  if (++x->entries > x->limits.max_model_entries)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "the model has more than %llu entries "
+                         "(max_model_entries)",
+                         (unsigned long long)x->limits.max_model_entries);
   if (e->kind == EX_FILE)
     {
       /* The tar reader checked this against the blob; a chunk index
@@ -596,8 +605,6 @@ erofs_index_add_raw (erofs_index *x, int fd, int64_t blob_size,
   char norm[MODEL_UNPACK_MAX_PATH + 1];
   struct ex_entry e = { .kind = EX_FILE, .path = norm, .mode = 0644 };
   char q[MODEL_QUOTE_BUF];
-  struct ex_node *d, *n;
-  const char *name;
 
   if (what == NULL)
     what = "raw layer";
@@ -627,21 +634,16 @@ erofs_index_add_raw (erofs_index *x, int fd, int64_t blob_size,
       e.mtime_nsec
           = meta->mtime.tv_nsec >= 0 ? (uint32_t)meta->mtime.tv_nsec : 0;
     }
+  x->added = NULL;
   if (erofs_tree_add (x, &e, err) < 0)
     goto fail;
-  if (e.size % x->blksz != 0)
+  if (x->added == NULL || !S_ISREG (x->added->mode))
     {
-      /* The file just added: look it up again to attach its tail. */
-      d = resolve_parent (x, norm, &name, err);
-      n = d != NULL ? lookup (x, d, name, strlen (name)) : NULL;
-      if (n == NULL)
-        {
-          mp_error_set (err, MP_ERR_INTERNAL, "raw file lost");
-          goto fail;
-        }
-      if (raw_copy_tail (x, fd, n->ino, err) < 0)
-        goto fail;
+      mp_error_set (err, MP_ERR_INTERNAL, "raw file not added");
+      goto fail;
     }
+  if (e.size % x->blksz != 0 && raw_copy_tail (x, fd, x->added, err) < 0)
+    goto fail;
   return 0;
 
 fail:

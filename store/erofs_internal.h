@@ -108,12 +108,14 @@ struct erofs_index
   size_t nslots, nused;
 
   struct ex_node *root;
-  uint64_t entries; /* against max_model_entries */
+  uint64_t entries; /* layer entries, against max_model_entries */
+  uint64_t nodes;   /* every node made, implied directories included */
 
   /* Blobs, one per layer: device slot i + 1. */
   int64_t *blob_sizes;
   size_t nblobs, capblobs;
-  uint32_t layer; /* the layer being added: 1.. */
+  uint32_t layer;         /* the layer being added: 1.. */
+  struct ex_inode *added; /* the inode the last entry made */
   uint32_t visit;
 };
 

@@ -5,7 +5,9 @@
  * mode (owners, modes, xattrs as the tar says); bit 1 splits the payload
  * into two tar layers at the offset in the next two bytes (rounded down to
  * a block); bit 2 adds a raw layer on top, at a path taken from the first
- * tar's first name field.
+ * tar's first name field; bit 3 rewrites the checksum of every block
+ * that carries the ustar magic, so that mutations get past the checksum
+ * to the rest of the reader.
  *
  * Properties checked after every input:
  *   - a refused layer is MP_ERR_INVALID_ARGUMENT (a bad blob), never
@@ -40,6 +42,24 @@ memfd_of (const uint8_t *p, size_t n)
   if (fd < 0 || (n > 0 && write (fd, p, n) != (ssize_t)n))
     abort ();
   return fd;
+}
+
+/* Recompute the checksum of each 512-byte block with the ustar magic. */
+static void
+fix_checksums (uint8_t *p, size_t n)
+{
+  for (size_t off = 0; off + 512 <= n; off += 512)
+    {
+      uint8_t *b = p + off;
+      unsigned sum = 0;
+
+      if (memcmp (b + 257, "ustar", 5) != 0)
+        continue;
+      memset (b + 148, ' ', 8);
+      for (int i = 0; i < 512; i++)
+        sum += b[i];
+      snprintf ((char *)b + 148, 8, "%06o", sum);
+    }
 }
 
 static int
@@ -89,6 +109,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   struct erofs_index_opts o
       = { .blkszbits = 9, .limits = &lim, .mtime_default = 1700000000 };
   struct blobs b = { 0 };
+  uint8_t *owned = NULL;
   mp_error err = { 0 };
   erofs_index *x;
   size_t cut;
@@ -101,6 +122,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   data++;
   size--;
   o.as_tar_says = (sel & 1) != 0;
+  if (sel & 8)
+    {
+      owned = malloc (size > 0 ? size : 1);
+      if (owned == NULL)
+        abort ();
+      memcpy (owned, data, size);
+      size_t skip = (sel & 2) && size >= 2 ? 2 : 0;
+      fix_checksums (owned + skip, size - skip);
+      data = owned;
+    }
   cut = size;
   if ((sel & 2) && size >= 2)
     {
@@ -128,6 +159,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           close (fd);
           refused (&err);
           erofs_index_free (x);
+          free (owned);
           return 0;
         }
       close (fd);
@@ -151,6 +183,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
           close (fd);
           refused (&err);
           erofs_index_free (x);
+          free (owned);
           return 0;
         }
       close (fd);
@@ -171,5 +204,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
   close (img);
   erofs_index_free (x);
+  free (owned);
   return 0;
 }

@@ -1020,6 +1020,19 @@ TEST (test_limits)
   erofs_index_free (x);
   free (tb.b);
   free (tb2.b);
+
+  /* Implied directories count too, at twice the entries. */
+  memset (&tb, 0, sizeof tb);
+  tb_file (&tb, "a/b/c/d/e/f/g/h/i/j/k", "");
+  tb_end (&tb);
+  lim.max_model_entries = 4;
+  x = erofs_index_new (&o, &err);
+  fd = memfd_of (tb.b, tb.len);
+  CHECK (erofs_index_add_tar (x, fd, (int64_t)tb.len, "L", &err) < 0);
+  CHECK (strstr (err.msg, "implied directories") != NULL);
+  close (fd);
+  erofs_index_free (x);
+  free (tb.b);
 }
 
 /* ---- hostile tars ---- */
