@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "model/digest.h"
 
@@ -190,12 +191,14 @@ new_node (erofs_index *x, struct ex_node *dir, const char *name, size_t len,
 {
   struct ex_node *n;
 
-  if (x->entries >= x->limits.max_model_entries)
+  /* Paths imply directories: a deep path per entry could make a hundred
+   * nodes each.  Bounded with the entries, generously. */
+  if (x->nodes >= 2 * x->limits.max_model_entries)
     {
       mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                    "the model has more than %llu entries "
-                    "(max_model_entries)",
-                    (unsigned long long)x->limits.max_model_entries);
+                    "more than %llu entries and implied directories "
+                    "(twice max_model_entries)",
+                    (unsigned long long)(2 * x->limits.max_model_entries));
       return NULL;
     }
   if (table_reserve (x, err) < 0)
@@ -213,7 +216,7 @@ new_node (erofs_index *x, struct ex_node *dir, const char *name, size_t len,
     return NULL;
   slot_put (x->slots, x->nslots, n);
   x->nused++;
-  x->entries++;
+  x->nodes++;
   touch (x, n);
   return n;
 }
@@ -477,6 +480,7 @@ add_entry (erofs_index *x, const struct ex_entry *e, mp_error *err)
       ino->dir = n;
       n->named = true;
     }
+  x->added = ino;
   return 0;
 }
 
@@ -485,6 +489,12 @@ erofs_tree_add (erofs_index *x, const struct ex_entry *e, mp_error *err)
 {
   char q[MODEL_QUOTE_BUF];
 
+  /* Counted as the model cache counts them: entries of the layers. */
+  if (++x->entries > x->limits.max_model_entries)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "the model has more than %llu entries "
+                         "(max_model_entries)",
+                         (unsigned long long)x->limits.max_model_entries);
   if (e->kind == EX_FILE)
     {
       /* The tar reader checked this against the blob; a chunk index
@@ -552,10 +562,45 @@ erofs_layer_begin (erofs_index *x, int64_t blob_size, mp_error *err)
   return 0;
 }
 
+/* Copy the last chunk of a raw blob whose end is not block-aligned (see
+ * erofs.h). */
+static int
+raw_copy_tail (erofs_index *x, int fd, struct ex_inode *ino, mp_error *err)
+{
+  unsigned bits = erofs_raw_chunkbits (x->o.blkszbits, ino->size);
+  uint64_t chunk = 1ull << bits;
+  uint64_t start = (ino->size - 1) / chunk * chunk;
+  size_t n = (size_t)(ino->size - start), done = 0;
+  uint8_t *buf = erofs_arena_alloc (x, n);
+
+  if (buf == NULL)
+    return mp_error_sys (err, ENOMEM, "raw layer");
+  while (done < n)
+    {
+      ssize_t r = pread (fd, buf + done, n - done, (off_t)(start + done));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return mp_error_sys (err, errno, "read the blob at %llu",
+                             (unsigned long long)(start + done));
+      if (r == 0)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "the blob ends at %llu, before its stated size "
+                             "%llu",
+                             (unsigned long long)(start + done),
+                             (unsigned long long)ino->size);
+      done += (size_t)r;
+    }
+  ino->copy = buf;
+  ino->ncopy = (uint32_t)n;
+  ino->copy_chunkbits = (uint8_t)bits;
+  return 0;
+}
+
 int
-erofs_index_add_raw (erofs_index *x, int64_t blob_size, const char *path,
-                     const struct model_file_meta *meta, const char *what,
-                     mp_error *err)
+erofs_index_add_raw (erofs_index *x, int fd, int64_t blob_size,
+                     const char *path, const struct model_file_meta *meta,
+                     const char *what, mp_error *err)
 {
   char norm[MODEL_UNPACK_MAX_PATH + 1];
   struct ex_entry e = { .kind = EX_FILE, .path = norm, .mode = 0644 };
@@ -589,12 +634,21 @@ erofs_index_add_raw (erofs_index *x, int64_t blob_size, const char *path,
       e.mtime_nsec
           = meta->mtime.tv_nsec >= 0 ? (uint32_t)meta->mtime.tv_nsec : 0;
     }
+  x->added = NULL;
   if (erofs_tree_add (x, &e, err) < 0)
+    goto fail;
+  if (x->added == NULL || !S_ISREG (x->added->mode))
     {
-      x->broken = true;
-      return mp_error_prefix (err, "%s", what);
+      mp_error_set (err, MP_ERR_INTERNAL, "raw file not added");
+      goto fail;
     }
+  if (e.size % x->blksz != 0 && raw_copy_tail (x, fd, x->added, err) < 0)
+    goto fail;
   return 0;
+
+fail:
+  x->broken = true;
+  return mp_error_prefix (err, "%s", what);
 }
 
 /* ---- the index ---- */

@@ -76,12 +76,20 @@ erofs_index *erofs_index_new (const struct erofs_index_opts *o, mp_error *err);
 int erofs_index_add_tar (erofs_index *x, int fd, int64_t blob_size,
                          const char *what, mp_error *err);
 
-/* Add the next layer: a raw blob of BLOB_SIZE bytes that is the file PATH
- * (relative, checked like tar names), with META's mode and mtime (and
- * owner in the reference mode); META may be NULL (0644, mtime_default). */
-int erofs_index_add_raw (erofs_index *x, int64_t blob_size, const char *path,
-                         const struct model_file_meta *meta, const char *what,
-                         mp_error *err);
+/* Add the next layer: a raw blob of BLOB_SIZE bytes, read from FD, that
+ * is the file PATH (relative, checked like tar names), with META's mode
+ * and mtime (and owner in the reference mode); META may be NULL (0644,
+ * mtime_default).
+ *
+ * FD is read only when BLOB_SIZE is not a multiple of the block size: the
+ * kernel reads a file's last block whole and fails (EIO) where that runs
+ * past the end of the blob, so the file's last chunk (at most a few
+ * hundred KiB, chosen to keep it and the chunk index small) is copied into
+ * the image.  Tar layers need nothing of the kind: tar pads file data to
+ * 512 bytes. */
+int erofs_index_add_raw (erofs_index *x, int fd, int64_t blob_size,
+                         const char *path, const struct model_file_meta *meta,
+                         const char *what, mp_error *err);
 
 /* Lay out and write the whole image to OUTFD (a new, empty file) from
  * offset 0, and its size to *SIZE (may be NULL).  The index stays usable
@@ -103,8 +111,9 @@ struct erofs_walk_entry
   uint32_t mtime_nsec;
   uint64_t size;
   const char *symlink; /* symlinks: the target */
-  /* Regular files with data: where it is.  Contiguous from data_offset of
-   * device `device` (1.. = the blobs) when `contiguous`. */
+  /* Regular files with data: where it starts (device 0 is the image,
+   * 1.. the blobs), and whether all of it follows there (`contiguous`);
+   * a raw file's copied last chunk is in the image. */
   unsigned device;
   uint64_t data_offset;
   bool contiguous;

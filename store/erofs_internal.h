@@ -32,6 +32,11 @@ struct ex_inode
   uint64_t data_offset; /* regular: where the data starts in its blob */
   uint16_t device;      /* regular: the blob's device slot (1..) */
   const char *symlink;
+  /* Raw files whose size is not a multiple of the block size: their last
+   * chunk, copied into the image (ncopy bytes), and the chunk size. */
+  const uint8_t *copy;
+  uint32_t ncopy;
+  uint8_t copy_chunkbits;
   const struct ex_xattr *xattrs;
   uint32_t nxattrs;
   struct ex_node *dir; /* directories: the node it belongs to */
@@ -57,6 +62,11 @@ struct ex_inode
   uint64_t sorted_at;
   uint32_t nsorted, last_block_at;
 };
+
+/* The chunk size (log2) for a raw file of SIZE bytes whose last block
+ * is partial: the one that makes the chunk index plus the copied last
+ * chunk smallest. */
+unsigned erofs_raw_chunkbits (unsigned blkszbits, uint64_t size);
 
 /* Inline xattrs' size on disk (0 without any): the body header, then each
  * entry padded to 4 bytes.  i_xattr_icount holds (size - 12) / 4 + 1 in 16
@@ -98,12 +108,14 @@ struct erofs_index
   size_t nslots, nused;
 
   struct ex_node *root;
-  uint64_t entries; /* against max_model_entries */
+  uint64_t entries; /* layer entries, against max_model_entries */
+  uint64_t nodes;   /* every node made, implied directories included */
 
   /* Blobs, one per layer: device slot i + 1. */
   int64_t *blob_sizes;
   size_t nblobs, capblobs;
-  uint32_t layer; /* the layer being added: 1.. */
+  uint32_t layer;         /* the layer being added: 1.. */
+  struct ex_inode *added; /* the inode the last entry made */
   uint32_t visit;
 };
 

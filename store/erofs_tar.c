@@ -665,7 +665,12 @@ tar_entry (struct tar *t, const struct tar_header *h, uint64_t hoff,
                          "entry: path longer than %d bytes",
                          MODEL_UNPACK_MAX_PATH);
   if (layer_path_normalize (raw, t->path, "entry", err) < 0)
-    return -1;
+    {
+      /* Some of the shared messages leave the name out. */
+      if (strstr (err->msg, raw) == NULL)
+        mp_error_prefix (err, "entry %s", model_quote (raw, q, sizeof q));
+      return -1;
+    }
   e.path = t->path;
   if (e.kind != EX_FILE && size != 0)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,

@@ -318,7 +318,7 @@ read_chunks (struct walker *w, const struct winode *in,
   for (uint64_t k = 0; k < n; k++)
     {
       struct erofs_fmt_chunk_index ci;
-      uint64_t start,
+      uint64_t start, end,
           len = in->size - k * chunk < chunk ? in->size - k * chunk : chunk;
       unsigned dev;
 
@@ -329,12 +329,17 @@ read_chunks (struct walker *w, const struct winode *in,
           || le32toh (ci.startblk_lo) == EROFS_FMT_NULL_ADDR)
         return bad (err, "chunk %llu is a hole or a 48-bit address", w->path,
                     (unsigned long long)k);
-      if (dev == 0 || dev > w->nblobs)
-        return bad (err, "chunk on device %llu, not a blob", w->path, dev);
+      if (dev > w->nblobs)
+        return bad (err, "chunk on device %llu, which is not there", w->path,
+                    dev);
       start = (uint64_t)le32toh (ci.startblk_lo) << w->bits;
-      if (start > (uint64_t)w->blobs[dev - 1]
-          || len > (uint64_t)w->blobs[dev - 1] - start)
-        return bad (err, "chunk at byte %llu runs past the end of its blob",
+      /* The kernel reads whole blocks: the last one must be there too. */
+      end = (len + w->bs - 1) / w->bs * w->bs;
+      if (dev == 0
+              ? start > w->blocks * w->bs || end > w->blocks * w->bs - start
+              : start > (uint64_t)w->blobs[dev - 1]
+                    || end > (uint64_t)w->blobs[dev - 1] - start)
+        return bad (err, "chunk at byte %llu runs past the end of its device",
                     w->path, (unsigned long long)start);
       if (k == 0)
         {

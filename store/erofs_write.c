@@ -250,6 +250,30 @@ ceil_log2 (uint64_t v)
   return b;
 }
 
+unsigned
+erofs_raw_chunkbits (unsigned blkszbits, uint64_t size)
+{
+  uint64_t best = UINT64_MAX;
+  unsigned bits = blkszbits;
+
+  for (unsigned b = blkszbits; b <= blkszbits + EROFS_FMT_CHUNK_BLKBITS_MASK;
+       b++)
+    {
+      uint64_t chunk = 1ull << b, n = (size + chunk - 1) >> b;
+      uint64_t last = size - (n - 1) * chunk;
+      uint64_t cost = n * sizeof (struct erofs_fmt_chunk_index)
+                      + round_up (last, 1ull << blkszbits);
+      if (cost <= best)
+        {
+          best = cost;
+          bits = b;
+        }
+      if (n == 1)
+        break;
+    }
+  return bits;
+}
+
 /* Form and data layout of INO (not yet its position). */
 static int
 inode_form (struct layout *l, struct ex_inode *ino, mp_error *err)
@@ -278,9 +302,18 @@ inode_form (struct layout *l, struct ex_inode *ino, mp_error *err)
         bits = l->bits;
       if (bits > l->bits + EROFS_FMT_CHUNK_BLKBITS_MASK)
         bits = l->bits + EROFS_FMT_CHUNK_BLKBITS_MASK;
+      if (ino->copy != NULL)
+        {
+          /* The last chunk lives in the image. */
+          bits = ino->copy_chunkbits;
+          ino->data_blocks = round_up (ino->ncopy, l->bs) / l->bs;
+        }
       ino->layout = EROFS_FMT_CHUNK_BASED;
       ino->chunkbits = (uint8_t)bits;
       ino->nchunks = (ino->size + (1ull << bits) - 1) >> bits;
+      if (ino->copy != NULL
+          && ino->size - (ino->nchunks - 1) * (1ull << bits) != ino->ncopy)
+        return mp_error_set (err, MP_ERR_INTERNAL, "raw tail mismatch");
       return 0;
     }
   /* Directories and symlinks: whole blocks, and the rest inline when it
@@ -537,7 +570,19 @@ write_chunks (struct layout *l, struct writer *w, const struct ex_inode *i,
       uint64_t blk = start >> l->bits;
       struct erofs_fmt_chunk_index ci = { 0 };
 
-      if (start + len > (uint64_t)blob || blk > UINT32_MAX - 1)
+      if (i->copy != NULL && k == i->nchunks - 1)
+        {
+          /* The copied last chunk, in the image's own blocks. */
+          if (len != i->ncopy || i->startblk == EROFS_FMT_NULL_ADDR)
+            return mp_error_set (err, MP_ERR_INTERNAL, "raw tail misplaced");
+          ci.startblk_lo = htole32 (i->startblk);
+          if (w_put (w, &ci, sizeof ci, err) < 0)
+            return -1;
+          continue;
+        }
+      /* Whole blocks only: the kernel reads the last one whole. */
+      if (start + round_up (len, l->bs) > (uint64_t)blob
+          || blk > UINT32_MAX - 1)
         return mp_error_set (
             err, MP_ERR_INTERNAL, "chunk %llu+%llu outside its blob",
             (unsigned long long)start, (unsigned long long)len);
@@ -633,11 +678,14 @@ write_blocks (struct layout *l, struct writer *w, const struct ex_inode *i,
   for (uint64_t b = 0; b < i->data_blocks; b++)
     {
       uint64_t off = b * l->bs;
-      if (S_ISLNK (i->mode))
+      if (S_ISLNK (i->mode) || S_ISREG (i->mode))
         {
-          uint64_t n = i->size - off < l->bs ? i->size - off : l->bs;
+          const char *src
+              = S_ISLNK (i->mode) ? i->symlink : (const char *)i->copy;
+          uint64_t size = S_ISLNK (i->mode) ? i->size : i->ncopy;
+          uint64_t n = size - off < l->bs ? size - off : l->bs;
           memset (blockbuf, 0, l->bs);
-          memcpy (blockbuf, i->symlink + off, n);
+          memcpy (blockbuf, src + off, n);
         }
       else
         dir_block (l, i, at, blockbuf, &at);

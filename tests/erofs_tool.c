@@ -93,9 +93,13 @@ add_layer (erofs_index *x, char *spec, mp_error *err)
           m.has_mtime = true;
           m.mtime.tv_sec = strtoll (mtime, NULL, 10);
         }
-      if (blob_size (path, &size) < 0)
-        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "%s", path);
-      return erofs_index_add_raw (x, size, file, &m, path, err);
+      int fd = open (path, O_RDONLY | O_CLOEXEC), r;
+      if (fd < 0 || blob_size (path, &size) < 0)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "%s: %s", path,
+                             strerror (errno));
+      r = erofs_index_add_raw (x, fd, size, file, &m, path, err);
+      close (fd);
+      return r;
     }
   return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                        "layer %s: want tar:PATH or raw:PATH:FILE", spec);

@@ -190,6 +190,26 @@ memfd_of (const void *p, size_t n)
   return fd;
 }
 
+/* A raw blob of SIZE bytes (sparse: zeros). */
+static int
+raw_blob (int64_t size)
+{
+  int fd = memfd_create ("raw", MFD_CLOEXEC);
+  if (fd < 0 || ftruncate (fd, size) < 0)
+    abort ();
+  return fd;
+}
+
+static int
+add_raw (erofs_index *x, int64_t size, const char *path,
+         const struct model_file_meta *m, const char *what, mp_error *err)
+{
+  int fd = raw_blob (size < (1ll << 40) ? size : 0);
+  int r = erofs_index_add_raw (x, fd, size, path, m, what, err);
+  close (fd);
+  return r;
+}
+
 /* ---- indexes, read back ---- */
 
 struct seen
@@ -624,7 +644,7 @@ TEST (test_blob_limits)
 
   REQUIRE (x != NULL);
   /* 2 TiB of 512-byte blocks is one block more than 32 bits address. */
-  CHECK (erofs_index_add_raw (x, 2ll << 40, "w", NULL, "layers[0]", &err) < 0);
+  CHECK (add_raw (x, 2ll << 40, "w", NULL, "layers[0]", &err) < 0);
   CHECK (err.code == MP_ERR_INVALID_ARGUMENT
          && strstr (err.msg, "layers[0]") != NULL);
   erofs_index_free (x);
@@ -632,7 +652,7 @@ TEST (test_blob_limits)
   o.limits = NULL;
   x = erofs_index_new (&o, &err);
   REQUIRE (x != NULL);
-  CHECK (erofs_index_add_raw (x, (1ll << 40) + 1, "w", NULL, "l", &err) < 0);
+  CHECK (add_raw (x, (1ll << 40) + 1, "w", NULL, "l", &err) < 0);
   CHECK (strstr (err.msg, "max_layer_bytes") != NULL);
   erofs_index_free (x);
   /* A tar layer needs 512-byte blocks. */
@@ -673,26 +693,31 @@ TEST (test_raw_layers)
         int img;
 
         REQUIRE (x != NULL);
-        CHECK (erofs_index_add_raw (x, 10000, "models/w.bin", &m, "l0", &err)
-               == 0);
-        CHECK (erofs_index_add_raw (x, 3, "./cfg//c.json", NULL, "l1", &err)
-               == 0);
+        CHECK (add_raw (x, 10000, "models/w.bin", &m, "l0", &err) == 0);
+        CHECK (add_raw (x, 3, "./cfg//c.json", NULL, "l1", &err) == 0);
+        CHECK (add_raw (x, 8192, "aligned", NULL, "l2", &err) == 0);
         t.blobs[0] = 10000;
         t.blobs[1] = 3;
-        t.nblobs = 2;
+        t.blobs[2] = 8192;
+        t.nblobs = 3;
         img = write_walk (x, &t);
         REQUIRE (img >= 0);
         close (img);
         s = find (&t, "models/w.bin");
         REQUIRE (s != NULL);
-        CHECK (s->e.size == 10000 && s->e.device == 1 && s->e.data_offset == 0);
+        /* Its last block is partial: the last chunk is in the image. */
+        CHECK (s->e.size == 10000 && s->e.device == 1 && s->e.data_offset == 0
+               && !s->e.contiguous && s->e.chunks > 1);
         CHECK (s->e.mtime == 1650000000 && s->e.mtime_nsec == 42);
         /* Only permission bits, then (serving) no setuid. */
         CHECK (s->e.mode == (S_IFREG | 0750));
         CHECK (s->e.uid == (ref ? 9u : 0u));
         s = find (&t, "cfg/c.json");
-        CHECK (s != NULL && s->e.device == 2 && s->e.mode == (S_IFREG | 0644)
-               && s->e.mtime == 5);
+        CHECK (s != NULL && s->e.device == 0 && s->e.chunks == 1
+               && s->e.mode == (S_IFREG | 0644) && s->e.mtime == 5);
+        s = find (&t, "aligned");
+        CHECK (s != NULL && s->e.device == 3 && s->e.contiguous
+               && s->e.chunks == 1);
         /* Implied parents: 0755, root's, mtime_default. */
         s = find (&t, "models");
         CHECK (s != NULL && s->e.mode == (S_IFDIR | 0755) && s->e.mtime == 5);
@@ -704,12 +729,12 @@ TEST (test_raw_layers)
     struct erofs_index_opts o = { .blkszbits = 12 };
     erofs_index *x = erofs_index_new (&o, &err);
     REQUIRE (x != NULL);
-    CHECK (erofs_index_add_raw (x, 1, "../x", NULL, "l0", &err) < 0);
+    CHECK (add_raw (x, 1, "../x", NULL, "l0", &err) < 0);
     CHECK (strstr (err.msg, "l0") && strstr (err.msg, "\"..\""));
     erofs_index_free (x);
     x = erofs_index_new (&o, &err);
     REQUIRE (x != NULL);
-    CHECK (erofs_index_add_raw (x, 1, "./", NULL, "l0", &err) < 0);
+    CHECK (add_raw (x, 1, "./", NULL, "l0", &err) < 0);
     CHECK (strstr (err.msg, "layer root") != NULL);
     erofs_index_free (x);
   }
@@ -854,8 +879,7 @@ TEST (test_raw_and_tar_merge)
   tb_file (&tb, "README", "hi");
   tb_end (&tb);
   CHECK (add_tar (x, &t, &tb, "layers[0]", &err) == 0);
-  CHECK (erofs_index_add_raw (x, 4096, "models/w.bin", NULL, "layers[1]", &err)
-         == 0);
+  CHECK (add_raw (x, 4096, "models/w.bin", NULL, "layers[1]", &err) == 0);
   t.blobs[t.nblobs++] = 4096;
   img = write_walk (x, &t);
   REQUIRE (img >= 0);
@@ -900,8 +924,8 @@ TEST (test_reproducible_and_reusable)
            && pread (fb, b, (size_t)sb, 0) == sb);
   CHECK (memcmp (a, b, (size_t)sa) == 0);
   /* Still usable: one more layer, one more write. */
-  CHECK (erofs_index_add_raw (x, 10, "d0/f0", NULL, "l1", &err) == 0);
-  t.blobs[t.nblobs++] = 10;
+  CHECK (add_raw (x, 512, "d0/f0", NULL, "l1", &err) == 0);
+  t.blobs[t.nblobs++] = 512;
   close (fa);
   fa = write_walk (x, &t);
   CHECK (fa >= 0 && find (&t, "d0/f0")->e.device == 2);
@@ -975,7 +999,7 @@ TEST (test_limits)
   CHECK (erofs_index_add_tar (x, fd, (int64_t)tb.len, "L", &err) < 0);
   CHECK (strstr (err.msg, "max_layer_entries") != NULL);
   /* Broken after a failed layer. */
-  CHECK (erofs_index_add_raw (x, 1, "z", NULL, "L2", &err) < 0);
+  CHECK (add_raw (x, 1, "z", NULL, "L2", &err) < 0);
   CHECK (err.code == MP_ERR_FAILED_PRECONDITION);
   close (fd);
   erofs_index_free (x);
@@ -996,6 +1020,19 @@ TEST (test_limits)
   erofs_index_free (x);
   free (tb.b);
   free (tb2.b);
+
+  /* Implied directories count too, at twice the entries. */
+  memset (&tb, 0, sizeof tb);
+  tb_file (&tb, "a/b/c/d/e/f/g/h/i/j/k", "");
+  tb_end (&tb);
+  lim.max_model_entries = 4;
+  x = erofs_index_new (&o, &err);
+  fd = memfd_of (tb.b, tb.len);
+  CHECK (erofs_index_add_tar (x, fd, (int64_t)tb.len, "L", &err) < 0);
+  CHECK (strstr (err.msg, "implied directories") != NULL);
+  close (fd);
+  erofs_index_free (x);
+  free (tb.b);
 }
 
 /* ---- hostile tars ---- */
