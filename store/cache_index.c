@@ -675,7 +675,7 @@ cache_index_build (model_cache *c, const model_digest *mdig,
       snprintf (what, sizeof what, "layers[%zu] %s", i, b[i].digest.str);
       r = plans[i].format != MODEL_LAYER_RAW
               ? erofs_index_add_tar (x, b[i].fd, b[i].size, what, err)
-              : erofs_index_add_raw (x, b[i].size, m->layers[i].path,
+              : erofs_index_add_raw (x, b[i].fd, b[i].size, m->layers[i].path,
                                      &plans[i].meta, what, err);
       if (r < 0)
         goto out;
@@ -692,6 +692,24 @@ cache_index_build (model_cache *c, const model_digest *mdig,
     }
   if (erofs_index_write (x, ifd, &isize, err) < 0)
     goto fail;
+  /* The index copied the last chunk of some raw blobs: from the verified
+   * bytes only if no blob changed since it was opened and verified. */
+  for (size_t i = 0; i < m->n_layers; i++)
+    {
+      struct stat now;
+
+      if (fstat (b[i].fd, &now) < 0 || now.st_ino != b[i].st.st_ino
+          || now.st_size != b[i].st.st_size
+          || now.st_ctim.tv_sec != b[i].st.st_ctim.tv_sec
+          || now.st_ctim.tv_nsec != b[i].st.st_ctim.tv_nsec)
+        {
+          mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                        "layers[%zu] (%s): the blob changed while it was "
+                        "indexed",
+                        i, b[i].digest.str);
+          goto fail;
+        }
+    }
   if (close (mp_steal_fd (&ifd)) < 0)
     {
       mp_error_sys (err, errno, "write index");
