@@ -181,7 +181,7 @@ it_check "[1 tar] the index is under 1% of the model's blobs ($isize of $msize b
 pod "[1 tar] a second pod sees the same files" \
   --volume-ref "$REGISTRY/models/tar:1" --exact "${EXPECT[@]}"
 it_expect_eq "[1 tar] one index mount for both pods" 1 \
-  "$(findmnt -n -o TARGET | grep -c "^$T/$(hex tar)\$")"
+  "$(findmnt -n -l -o TARGET | grep -c "^$T/$(hex tar)\$")"
 
 # ---- 2: a blob gone while a pod runs ------------------------------------------------
 expect_args "$M/nested"
