@@ -613,9 +613,12 @@ cose_time (mp_cbor *c, const char *what, notation_time *t, mp_error *err)
 
   if (mp_cbor_peek (c) != MP_CBOR_TAG || mp_cbor_read_tag (c, &tag, err) < 0
       || tag != 1)
-    return bad (err, "%s: only tag 1 (epoch) date-times are supported", what);
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "%s: only tag 1 (epoch) date-times are supported",
+                         what);
   if (mp_cbor_read_int (c, &sec, err) < 0)
-    return bad (err, "%s: expected integer seconds", what);
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "%s: expected integer seconds", what);
   t->sec = sec;
   t->nsec = 0;
   return 0;
@@ -675,8 +678,9 @@ cose_protected (notation_envelope *e, const uint8_t *p, size_t n, mp_error *err)
               e->alg = algs[i].alg;
           if (e->alg == 0)
             {
-              snprintf (lb, sizeof lb, "%lld", (long long)id);
-              return bad (err, "unsupported signature algorithm %s", lb);
+              return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                                   "unsupported signature algorithm %lld",
+                                   (long long)id);
             }
           has_alg = true;
         }
@@ -792,17 +796,19 @@ cose_protected (notation_envelope *e, const uint8_t *p, size_t n, mp_error *err)
         for (size_t k = 0; k < nkeys; k++)
           present = present || label_equal (&crit[i], &keys[k]);
         if (!present)
-          return bad (err, "missing critical header: %s",
-                      label_text (&crit[i], lb, sizeof lb));
+          return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                               "missing critical header: %s",
+                               label_text (&crit[i], lb, sizeof lb));
         for (int k = 0; k < 3; k++)
           if (label_is (&crit[i], must[k]))
             need[k] = false;
         if (!is_system_label (&crit[i]) && !label_is (&crit[i], H_PLUGIN)
             && !label_is (&crit[i], H_PLUGIN_VERSION))
-          return bad (err,
-                      "critical header %s is not understood by this "
-                      "verifier (a verification plugin may be needed)",
-                      label_text (&crit[i], lb, sizeof lb));
+          return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                               "critical header %s is not understood by this "
+                               "verifier (a verification plugin may be "
+                               "needed)",
+                               label_text (&crit[i], lb, sizeof lb));
       }
     for (int k = 0; k < 3; k++)
       if (need[k])

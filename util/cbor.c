@@ -253,7 +253,9 @@ skip_item (mp_cbor *r, unsigned depth, mp_error *err)
   size_t n;
   uint64_t v;
 
-  if (depth > MP_CBOR_MAX_DEPTH)
+  /* depth counts containers and tags; a scalar in the deepest is fine. */
+  if (depth > MP_CBOR_MAX_DEPTH && mp_cbor_peek (r) >= MP_CBOR_ARRAY
+      && mp_cbor_peek (r) <= MP_CBOR_TAG)
     return bad (r, r->p, err, "nested too deeply");
   switch (mp_cbor_peek (r))
     {
