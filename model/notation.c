@@ -295,7 +295,9 @@ store_fail (store *s, const char *fmt, ...)
   if (vasprintf (&m, fmt, ap) < 0)
     m = NULL;
   va_end (ap);
-  s->error = m != NULL ? m : strdup ("trust store unreadable");
+  /* File names come from the directory: nothing unprintable goes on. */
+  s->error
+      = m != NULL ? model_scrub_text (m) : strdup ("trust store unreadable");
 }
 
 /* One file of a store: hashed into the revision, certificates kept. */

@@ -830,6 +830,16 @@ TEST (config_files)
   notation_config_free (c);
   snprintf (path, sizeof path, "%s/truststore/x509/ca/chain/notes.txt", d);
   unlink (path);
+  /* A name with a control character is not echoed raw. */
+  put_text (d, "truststore/x509/ca/chain/bad\033name", "hello\n");
+  c = load (d);
+  REQUIRE (c != NULL);
+  CHECK_STR (notation_config_warnings (c),
+             "failed to read the trusted certificate bad?name in trust store "
+             "chain of type ca: not PEM or DER certificates");
+  notation_config_free (c);
+  snprintf (path, sizeof path, "%s/truststore/x509/ca/chain/bad\033name", d);
+  unlink (path);
   /* The store directory itself a link. */
   snprintf (path, sizeof path, "%s/truststore/x509/ca/chain", d);
   {
