@@ -1,6 +1,7 @@
 #!/bin/sh
 # Fetch the tools we test against that only Debian unstable ships
-# (containerd 2.x, oras, soci-snapshotter, nydus-snapshotter), and the TOML
+# (containerd 2.x, oras, soci-snapshotter, nydus-snapshotter, the signers
+# cosign and notation), and the TOML
 # conformance corpus (toml-test, shipped inside the Go TOML library's source
 # package) that tests/test_toml.c runs, without installing them: apt-get
 # download under a private apt state directory, then dpkg -x into a cache
@@ -20,7 +21,7 @@
 set -eu
 
 cache=${1:?usage: fetch-unstable.sh CACHE_DIR}
-pkgs="containerd oras soci-snapshotter nydus-snapshotter golang-github-burntsushi-toml-dev"
+pkgs="containerd oras soci-snapshotter nydus-snapshotter cosign notation golang-github-burntsushi-toml-dev"
 # erofs-utils and its dependencies, closed under Depends (apt-cache depends
 # --recurse --no-recommends --no-suggests under the private apt state,
 # erofs-utils 1.9.4-1).  Listed, not computed: what runs in the tests is
@@ -88,7 +89,7 @@ fi
 
 # shellcheck disable=SC2086
 unpack_root "$cache/root" $pkgs
-for b in containerd ctr containerd-shim-runc-v2 oras soci-snapshotter-grpc containerd-nydus-grpc; do
+for b in containerd ctr containerd-shim-runc-v2 oras soci-snapshotter-grpc containerd-nydus-grpc cosign notation; do
   [ -x "$cache/root.new/usr/bin/$b" ] || { echo "fetch-unstable: $b missing from the unpacked packages" >&2; exit 1; }
 done
 # tests/test_toml.c selects its cases with version.go's exclude lists.
