@@ -16,6 +16,10 @@
 #  - after c's pod: prune --older-than 1h keeps c (just used), prune --all
 #    (daemon running) removes it; with the daemon stopped, ls is empty.
 #
+# The bound counts what the cache writes: models served from an index over
+# containerd's blobs (raw and plain layers) take no room in it, so this
+# runs with mount = "extract", where every model is unpacked.
+#
 # usage: test_cache_bound.sh
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_cri.sh"
@@ -28,8 +32,8 @@ fi
 MP=$IT_BUILD/bin/modelpack
 MAX=2500000
 CFG=$IT_DIR/bound.toml
-printf '[model_cache]\nmax_bytes = %d\nkeep_unused_seconds = 86400\n' "$MAX" > "$CFG"
-mp() { "$MP" --store "$IT_DIR/store" --cache "$MP_ROOT/models" "$@"; }
+printf '[model_cache]\nmax_bytes = %d\nkeep_unused_seconds = 86400\nmount = "extract"\n' "$MAX" > "$CFG"
+mp() { "$MP" --store "$IT_DIR/store" --cache "$MP_ROOT/models" --mount-mode extract "$@"; }
 
 it_start_registry || { it_fail "docker-registry starts"; it_done; }
 it_start_snapshotter --config "$CFG" --containerd-root "$IT_DIR/c/root"

@@ -2153,7 +2153,9 @@ open_blob_vouching (void *ctx, const char *digest, int64_t size, bool *verified,
 static model_cache *
 cache_open_verify (enum model_cache_verify v)
 {
-  struct model_cache_options o = { .root = cache_root, .verify_blobs = v };
+  struct model_cache_options o = { .root = cache_root,
+                                   .verify_blobs = v,
+                                   .mount = MODEL_CACHE_MOUNT_EXTRACT };
   mp_error err = { 0 };
   model_cache *c = model_cache_open (&o, &err);
 
