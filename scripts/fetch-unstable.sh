@@ -1,17 +1,18 @@
 #!/bin/sh
 # Fetch the tools we test against that only Debian unstable ships
-# (containerd 2.x, oras, soci-snapshotter, nydus-snapshotter), and the TOML
-# conformance corpus (toml-test, shipped inside the Go TOML library's source
-# package) that tests/test_toml.c runs, without installing them: apt-get
-# download under a private apt state directory, then dpkg -x into a cache
-# folder.  Nothing touches the system's apt or dpkg state.
+# (containerd 2.x, oras, soci-snapshotter, nydus-snapshotter, the signers
+# cosign and notation), and the TOML conformance corpus (toml-test, shipped
+# inside the Go TOML library's source package) that tests/test_toml.c runs,
+# without installing them: apt-get download under a private apt state
+# directory, then dpkg -x into a cache folder.  Nothing touches the system's
+# apt or dpkg state.
 #
 # usage: fetch-unstable.sh CACHE_DIR   -> binaries in CACHE_DIR/root/usr/bin,
 #   the corpus in CACHE_DIR/root/$toml_test (below)
 set -eu
 
 cache=${1:?usage: fetch-unstable.sh CACHE_DIR}
-pkgs="containerd oras soci-snapshotter nydus-snapshotter golang-github-burntsushi-toml-dev"
+pkgs="containerd oras soci-snapshotter nydus-snapshotter golang-github-burntsushi-toml-dev cosign notation"
 # Keep in step with TOML_TEST_DIR in the Makefile.
 toml_test=usr/share/gocode/src/github.com/BurntSushi/toml/internal/toml-test
 mkdir -p "$cache"
@@ -39,7 +40,7 @@ apt-get $opts download $pkgs >/dev/null
 # one (another checkout sharing this cache) keep their binaries.
 rm -rf "$cache/root.new" "$cache/root.old"
 for d in ./*.deb; do dpkg -x "$d" "$cache/root.new"; done
-for b in containerd ctr containerd-shim-runc-v2 oras soci-snapshotter-grpc containerd-nydus-grpc; do
+for b in containerd ctr containerd-shim-runc-v2 oras soci-snapshotter-grpc containerd-nydus-grpc cosign notation; do
   [ -x "$cache/root.new/usr/bin/$b" ] || { echo "fetch-unstable: $b missing from the unpacked packages" >&2; exit 1; }
 done
 # tests/test_toml.c selects its cases with version.go's exclude lists.
