@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model/digest.h"
+#include "util/base64.h"
 
 /* JSON paths in messages: scopes are quoted by model_quote, so the path
  * stays well under mp_error's message size. */
@@ -131,68 +132,6 @@ get_string (const json_t *obj, const char *key, const char *where, char **out,
 }
 
 static int
-b64_value (char c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
-
-/* Standard, padded base64 as Go's encoding/base64 StdEncoding reads it
- * (key material may be binary, so util/base64's text decoder will not do). */
-static int
-decode_base64 (const char *s, size_t n, model_policy_bytes *out)
-{
-  size_t o = 0;
-  uint8_t *buf;
-
-  if (n == 0 || n % 4 != 0)
-    return -1;
-  buf = malloc (n / 4 * 3);
-  if (buf == NULL)
-    return -2;
-  for (size_t i = 0; i < n; i += 4)
-    {
-      int v[4];
-      size_t pad = 0;
-
-      for (size_t j = 0; j < 4; j++)
-        {
-          if (s[i + j] == '=' && i + 4 == n && j >= 2)
-            {
-              v[j] = 0;
-              pad++;
-              continue;
-            }
-          v[j] = pad ? -1 : b64_value (s[i + j]);
-          if (v[j] < 0)
-            {
-              free (buf);
-              return -1;
-            }
-        }
-      unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12
-                   | (unsigned)v[2] << 6 | (unsigned)v[3];
-      buf[o++] = (uint8_t)(w >> 16);
-      if (pad < 2)
-        buf[o++] = (uint8_t)(w >> 8);
-      if (pad < 1)
-        buf[o++] = (uint8_t)w;
-    }
-  out->data = buf;
-  out->len = o;
-  return 0;
-}
-
-static int
 get_base64 (const json_t *obj, const char *key, const char *where,
             model_policy_bytes *out, mp_error *err)
 {
@@ -205,9 +144,18 @@ get_base64 (const json_t *obj, const char *key, const char *where,
   wpath (w, "%s.%s", where, key);
   if (!json_is_string (v))
     return bad (err, w, "expected a string");
-  r = decode_base64 (json_string_value (v), json_string_length (v), out);
-  if (r == -2)
+  if (json_string_length (v) == 0)
+    return bad (err, w, "expected non-empty, padded standard base64");
+  r = mp_base64_decode_bytes (json_string_value (v), json_string_length (v),
+                              &out->data, &out->len);
+  if (r < 0 && errno == ENOMEM)
     return oom (err);
+  if (r == 0 && out->len == 0)
+    {
+      free (out->data);
+      out->data = NULL;
+      r = -1;
+    }
   if (r < 0)
     return bad (err, w, "expected non-empty, padded standard base64");
   return 0;
