@@ -27,6 +27,7 @@ enum cli_exit
   CLI_VERIFY = 7,    /* content does not match its digest, size or diffId */
   CLI_INVALID = 8,   /* an invalid model, config or artifact */
   CLI_EXISTS = 9,    /* refusing to overwrite */
+  CLI_REFUSED = 10,  /* the signature policy refuses the model */
 };
 
 /* Options before the subcommand name, and environment defaults. */
