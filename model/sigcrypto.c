@@ -371,8 +371,8 @@ model_pubkey_verify (const model_pubkey *k, enum model_sig_hash h, bool pss,
                            "%s: PSS needs an RSA key, not %s", k->what,
                            k->kind);
     }
-  ok = EVP_DigestVerifyInit_ex (ctx, &pctx, md_name (k, h), NULL, NULL,
-                                k->pkey, NULL)
+  ok = EVP_DigestVerifyInit_ex (ctx, &pctx, md_name (k, h), NULL, NULL, k->pkey,
+                                NULL)
            == 1
        && set_padding (k, pctx, pss) > 0
        && EVP_DigestVerify (ctx, sig, siglen, msg, len) == 1;

@@ -59,9 +59,9 @@ int model_pubkey_from_evp (struct evp_pkey_st *pkey, const char *what,
  * RSA).  -1 otherwise: MP_ERR_DATA_LOSS "does not verify" for a signature
  * that is not, MP_ERR_INVALID_ARGUMENT for a combination that cannot be
  * (an Ed25519 key with a hash). */
-int model_pubkey_verify (const model_pubkey *k, enum model_sig_hash h,
-                         bool pss, const void *msg, size_t len,
-                         const uint8_t *sig, size_t siglen, mp_error *err);
+int model_pubkey_verify (const model_pubkey *k, enum model_sig_hash h, bool pss,
+                         const void *msg, size_t len, const uint8_t *sig,
+                         size_t siglen, mp_error *err);
 /* The same over a message known by its digest only (LEN bytes hashed with
  * H, which must be given).  Ed25519 signs messages, not digests: refused. */
 int model_pubkey_verify_digest (const model_pubkey *k, enum model_sig_hash h,

@@ -238,10 +238,9 @@ model_verdict_check (model_verdict_req *r, size_t signature, bool accepted,
   va_end (ap);
   if (n < 0)
     return oom (err);
-  r->checks[r->n_checks++]
-      = (model_sig_check){ .signature = signature,
-                           .accepted = accepted,
-                           .why = why };
+  r->checks[r->n_checks++] = (model_sig_check){ .signature = signature,
+                                                .accepted = accepted,
+                                                .why = why };
   return 0;
 }
 

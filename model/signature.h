@@ -44,12 +44,12 @@
 /* A signature blob's format, told by media types alone. */
 enum model_sig_format
 {
-  MODEL_SIG_OTHER = 0,      /* a referrer that is not a signature */
-  MODEL_SIG_COSIGN,         /* simple-signing payload, annotation signature */
-  MODEL_SIG_BUNDLE,         /* Sigstore bundle (message signature or DSSE) */
-  MODEL_SIG_NOTATION_JWS,   /* Notation JWS envelope */
-  MODEL_SIG_NOTATION_COSE,  /* Notation COSE envelope */
-  MODEL_SIG_FORMATS         /* count */
+  MODEL_SIG_OTHER = 0,     /* a referrer that is not a signature */
+  MODEL_SIG_COSIGN,        /* simple-signing payload, annotation signature */
+  MODEL_SIG_BUNDLE,        /* Sigstore bundle (message signature or DSSE) */
+  MODEL_SIG_NOTATION_JWS,  /* Notation JWS envelope */
+  MODEL_SIG_NOTATION_COSE, /* Notation COSE envelope */
+  MODEL_SIG_FORMATS        /* count */
 };
 
 /* A set of formats (registry_find_signatures fetches only these). */
@@ -125,11 +125,11 @@ typedef struct model_verdict_req
 
 typedef struct model_verdict
 {
-  bool accepted;    /* every requirement satisfied */
-  char *reference;  /* the image as evaluated: host/path:tag or @digest */
-  char *digest;     /* the manifest (or index) digest signatures must name */
-  char *policy;     /* the policy's file, or NULL */
-  char *scope;      /* the scope that applied, as the policy writes it */
+  bool accepted;   /* every requirement satisfied */
+  char *reference; /* the image as evaluated: host/path:tag or @digest */
+  char *digest;    /* the manifest (or index) digest signatures must name */
+  char *policy;    /* the policy's file, or NULL */
+  char *scope;     /* the scope that applied, as the policy writes it */
   size_t n_reqs;
   model_verdict_req *reqs;
 } model_verdict;
@@ -149,8 +149,8 @@ model_verdict_freep (model_verdict **v)
 model_verdict_req *model_verdict_add_req (model_verdict *v, const char *what,
                                           mp_error *err);
 /* Record what one signature gave; the message is printf-formatted. */
-int model_verdict_check (model_verdict_req *r, size_t signature,
-                         bool accepted, mp_error *err, const char *fmt, ...)
+int model_verdict_check (model_verdict_req *r, size_t signature, bool accepted,
+                         mp_error *err, const char *fmt, ...)
     __attribute__ ((format (printf, 5, 6)));
 /* Close a requirement: satisfied or not, and why. */
 int model_verdict_settle (model_verdict_req *r, bool satisfied, mp_error *err,

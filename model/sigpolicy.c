@@ -16,8 +16,8 @@
 /* The text the policy's scopes and identities are matched against:
  * host/path[:tag][@digest]. */
 static void
-ref_text (const model_reference *r, bool with_tag, bool with_digest,
-          char *out, size_t n)
+ref_text (const model_reference *r, bool with_tag, bool with_digest, char *out,
+          size_t n)
 {
   snprintf (out, n, "%s/%s%s%s%s%s", r->host, r->path,
             with_tag && r->tag[0] ? ":" : "", with_tag ? r->tag : "",
@@ -139,8 +139,8 @@ identity_name (enum model_policy_identity_type t)
 
 bool
 model_sigpolicy_identity_ok (const model_policy_identity *id,
-                             const model_reference *ref,
-                             const char *signed_ref, char *why, size_t whysize)
+                             const model_reference *ref, const char *signed_ref,
+                             char *why, size_t whysize)
 {
   model_reference sig, want;
   bool sig_bare = false, want_bare = false, ok = false;
@@ -232,7 +232,8 @@ model_sigpolicy_identity_ok (const model_policy_identity *id,
   return ok;
 }
 
-/* ---- evaluation ------------------------------------------------------------ */
+/* ---- evaluation ------------------------------------------------------------
+ */
 
 /* "sigstoreSigned, key /k.pub (transports.docker["x"][0])" */
 static void
@@ -271,12 +272,12 @@ describe (const model_policy_requirement *r, const char *scope, size_t i,
                 r->fulcio.subject_email, r->fulcio.oidc_issuer);
       break;
     }
-  snprintf (out, n, "a cosign/Sigstore signature by %s%s, signedIdentity %s "
-                    "(%s[%zu])",
+  snprintf (out, n,
+            "a cosign/Sigstore signature by %s%s, signedIdentity %s "
+            "(%s[%zu])",
             trust,
-            r->rekor_key_path || r->rekor_key_data.data
-                ? ", logged in Rekor"
-                : "",
+            r->rekor_key_path || r->rekor_key_data.data ? ", logged in Rekor"
+                                                        : "",
             identity_name (r->identity.type), scope, i);
 }
 
@@ -305,9 +306,8 @@ check_sigstore (const model_policy_requirement *r, const model_reference *ref,
   mp_error e = { 0 };
 
   if (model_sigstore_trust_load (r, &t, &e) < 0)
-    return model_verdict_settle (vr, false, err,
-                                 "the policy's trust cannot be used: %s",
-                                 e.msg);
+    return model_verdict_settle (
+        vr, false, err, "the policy's trust cannot be used: %s", e.msg);
   for (size_t i = 0; i < sigs->n; i++)
     {
       const model_signature *s = &sigs->v[i];
@@ -331,9 +331,8 @@ check_sigstore (const model_policy_requirement *r, const model_reference *ref,
             goto fail;
           continue;
         }
-      if (!model_sigpolicy_identity_ok (&r->identity, ref,
-                                        claim.docker_reference, why,
-                                        sizeof why))
+      if (!model_sigpolicy_identity_ok (
+              &r->identity, ref, claim.docker_reference, why, sizeof why))
         {
           add_reason (reasons, sizeof reasons, i, why);
           if (model_verdict_check (vr, i, false, err, "%s", why) < 0)
@@ -344,12 +343,10 @@ check_sigstore (const model_policy_requirement *r, const model_reference *ref,
           model_sigstore_claim_clear (&claim);
           continue;
         }
-      if (model_verdict_check (vr, i, true, err, "signed by %s%s%s",
-                               claim.by,
+      if (model_verdict_check (vr, i, true, err, "signed by %s%s%s", claim.by,
                                claim.docker_reference ? " for " : "",
-                               claim.docker_reference
-                                   ? claim.docker_reference
-                                   : "")
+                               claim.docker_reference ? claim.docker_reference
+                                                      : "")
               < 0
           || model_verdict_settle (vr, true, err,
                                    "signature #%zu (%s) verified, signed by "
@@ -368,9 +365,8 @@ check_sigstore (const model_policy_requirement *r, const model_reference *ref,
   model_sigstore_trust_free (t);
   if (tried == 0)
     return model_verdict_settle (
-        vr, false, err,
-        "no cosign or Sigstore signature found for %s%s", digest->str,
-        sigs->n > 0 ? " (only signatures of other formats)" : "");
+        vr, false, err, "no cosign or Sigstore signature found for %s%s",
+        digest->str, sigs->n > 0 ? " (only signatures of other formats)" : "");
   return model_verdict_settle (vr, false, err,
                                "%zu signature%s found, none accepted: %s",
                                tried, tried > 1 ? "s" : "", reasons);

@@ -30,8 +30,8 @@ oom (mp_error *err)
   return mp_error_sys (err, ENOMEM, "signature");
 }
 
-static int
-bad (mp_error *err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+static int bad (mp_error *err, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 static int
 bad (mp_error *err, const char *fmt, ...)
@@ -46,8 +46,7 @@ bad (mp_error *err, const char *fmt, ...)
 }
 
 /* A refusal: what model_sigstore_verify says about a signature. */
-static int
-refuse (mp_error *err, const char *fmt, ...)
+static int refuse (mp_error *err, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
 
 static int
@@ -125,16 +124,16 @@ get_b64 (const json_t *obj, const char *key, const char *where, bool optional,
   if (mp_base64_decode_bytes (json_string_value (v), json_string_length (v),
                               &out->data, &out->len)
       < 0)
-    return errno == ENOMEM ? oom (err)
-                           : bad (err, "%s.%s: not standard base64", where,
-                                  key);
+    return errno == ENOMEM
+               ? oom (err)
+               : bad (err, "%s.%s: not standard base64", where, key);
   return 0;
 }
 
 /* Protobuf's JSON writes int64 as a string; accept a number too. */
 static int
-get_int64 (const json_t *obj, const char *key, const char *where,
-           int64_t *out, mp_error *err)
+get_int64 (const json_t *obj, const char *key, const char *where, int64_t *out,
+           mp_error *err)
 {
   const json_t *v = json_object_get (obj, key);
   char *end;
@@ -266,7 +265,8 @@ out:
   return ret;
 }
 
-/* ---- bundles -------------------------------------------------------------- */
+/* ---- bundles --------------------------------------------------------------
+ */
 
 void
 model_bundle_free (model_bundle *b)
@@ -343,13 +343,12 @@ parse_tlog (model_bundle *b, const json_t *arr, mp_error *err)
     ip = json_object_get (e, "inclusionPromise");
     if (get_int64 (e, "logIndex", w, &t->log_index, err) < 0
         || get_int64 (e, "integratedTime", w, &t->integrated_time, err) < 0
-        || get_b64 (json_object_get (e, "logId"), "keyId", w, true,
-                    &t->log_id, err)
+        || get_b64 (json_object_get (e, "logId"), "keyId", w, true, &t->log_id,
+                    err)
                < 0
         || get_b64 (e, "canonicalizedBody", w, true, &t->body, err) < 0
         || (ip != NULL
-            && get_b64 (ip, "signedEntryTimestamp", w, true, &t->set, err)
-                   < 0))
+            && get_b64 (ip, "signedEntryTimestamp", w, true, &t->set, err) < 0))
       return -1;
     if (get_str (kv, "kind") && !(t->kind = strdup (get_str (kv, "kind"))))
       return oom (err);
@@ -431,8 +430,9 @@ parse_message_signature (model_bundle *b, const json_t *ms, mp_error *err)
   else
     {
       char q[MODEL_QUOTE_BUF];
-      return bad (err, "messageSignature.messageDigest.algorithm: %s is not "
-                       "SHA2_256, SHA2_384 or SHA2_512",
+      return bad (err,
+                  "messageSignature.messageDigest.algorithm: %s is not "
+                  "SHA2_256, SHA2_384 or SHA2_512",
                   model_quote (alg, q, sizeof q));
     }
   if (get_b64 (md, "digest", "messageSignature.messageDigest", false,
@@ -473,8 +473,8 @@ parse_dsse (model_bundle *b, const json_t *env, mp_error *err)
     b->n_dsse_sigs = i + 1;
     if (!json_is_object (s))
       return bad (err, "dsseEnvelope.signatures[%zu]: expected an object", i);
-    if (get_b64 (s, "sig", "dsseEnvelope.signatures[]", false,
-                 &b->dsse_sigs[i], err)
+    if (get_b64 (s, "sig", "dsseEnvelope.signatures[]", false, &b->dsse_sigs[i],
+                 err)
         < 0)
       return -1;
   }
@@ -640,8 +640,9 @@ model_intoto_parse (const void *buf, size_t len, model_intoto **out,
     s->n_subjects = i + 1;
     if (!json_is_object (e) || !json_is_object (dg))
       {
-        bad (err, "in-toto statement: subject[%zu]: expected an object with "
-                  "a digest",
+        bad (err,
+             "in-toto statement: subject[%zu]: expected an object with "
+             "a digest",
              i);
         goto out;
       }
@@ -659,7 +660,8 @@ out:
   return ret;
 }
 
-/* ---- trust ---------------------------------------------------------------- */
+/* ---- trust ----------------------------------------------------------------
+ */
 
 struct model_sigstore_trust
 {
@@ -864,8 +866,8 @@ model_sigstore_trust_load (const model_policy_requirement *r,
       break;
     }
   if (r->rekor_key_path != NULL
-      && add_key_file (&t->rekor, &t->n_rekor, r->rekor_key_path,
-                       "Rekor key", err)
+      && add_key_file (&t->rekor, &t->n_rekor, r->rekor_key_path, "Rekor key",
+                       err)
              < 0)
     goto out;
   if (r->rekor_key_data.data != NULL
@@ -889,7 +891,8 @@ model_sigstore_claim_clear (model_sigstore_claim *c)
   memset (c, 0, sizeof *c);
 }
 
-/* ---- verification --------------------------------------------------------- */
+/* ---- verification ---------------------------------------------------------
+ */
 
 /* The keys a signature is checked with: the policy's, or the one in a
  * certificate that chains to the Fulcio CA and names the policy's
@@ -915,8 +918,8 @@ signer_clear (struct signer *s)
 static char *
 cert_issuer (X509 *x)
 {
-  static const char *const oids[] = { "1.3.6.1.4.1.57264.1.8",
-                                      "1.3.6.1.4.1.57264.1.1" };
+  static const char *const oids[]
+      = { "1.3.6.1.4.1.57264.1.8", "1.3.6.1.4.1.57264.1.1" };
 
   for (size_t i = 0; i < 2; i++)
     {
@@ -944,8 +947,7 @@ cert_issuer (X509 *x)
         }
       else
         s = strndup ((const char *)p, (size_t)ASN1_STRING_length (os));
-      if (s != NULL && strlen (s) != (size_t)ASN1_STRING_length (os)
-          && i == 1)
+      if (s != NULL && strlen (s) != (size_t)ASN1_STRING_length (os) && i == 1)
         {
           free (s);
           s = NULL;
@@ -1011,8 +1013,7 @@ fulcio_signer (const model_sigstore_trust *t, X509 *leaf,
   if (issuer == NULL || strcmp (issuer, t->issuer) != 0)
     {
       char q[MODEL_QUOTE_BUF];
-      int r = refuse (err,
-                      "its certificate's OIDC issuer is %s, not \"%s\"",
+      int r = refuse (err, "its certificate's OIDC issuer is %s, not \"%s\"",
                       issuer ? model_quote (issuer, q, sizeof q) : "absent",
                       t->issuer);
       free (issuer);
@@ -1054,8 +1055,7 @@ struct tlog_promise
 static int
 set_message (const struct tlog_promise *p, char **out, mp_error *err)
 {
-  cleanup_free char *b64 = mp_base64_encode_bytes (p->body->data,
-                                                   p->body->len);
+  cleanup_free char *b64 = mp_base64_encode_bytes (p->body->data, p->body->len);
 
   if (b64 == NULL)
     return oom (err);
@@ -1140,14 +1140,14 @@ check_promise (const model_sigstore_trust *t, const struct tlog_promise *p,
         == 0)
       {
         if (!body_names (p->body, sig, siglen, msg_sha256))
-          return refuse (err, "its log entry (index %" PRId64
-                              ") is about another signature",
+          return refuse (err,
+                         "its log entry (index %" PRId64
+                         ") is about another signature",
                          p->log_index);
         return 0;
       }
-  return refuse (err,
-                 "its log entry's signed entry timestamp does not verify "
-                 "with the policy's Rekor key");
+  return refuse (err, "its log entry's signed entry timestamp does not verify "
+                      "with the policy's Rekor key");
 }
 
 /* The legacy annotation: {"SignedEntryTimestamp": b64, "Payload": {"body":
@@ -1165,9 +1165,9 @@ legacy_promise (const model_sigstore_trust *t, const char *annotation,
   int ret = -1;
 
   if (annotation == NULL)
-    return refuse (err, "the policy requires a Rekor log entry and the "
-                        "signature carries none (" MODEL_SIG_ANNOTATION_REKOR
-                        ")");
+    return refuse (err,
+                   "the policy requires a Rekor log entry and the "
+                   "signature carries none (" MODEL_SIG_ANNOTATION_REKOR ")");
   j = json_loads (annotation, JSON_REJECT_DUPLICATES, NULL);
   pl = json_object_get (j, "Payload");
   id = get_str (pl, "logID");
@@ -1175,8 +1175,7 @@ legacy_promise (const model_sigstore_trust *t, const char *annotation,
       || strlen (id) >= sizeof p.log_id_hex
       || get_b64 (j, "SignedEntryTimestamp", "bundle", false, &set, err) < 0
       || get_b64 (pl, "body", "bundle", false, &body, err) < 0
-      || get_int64 (pl, "integratedTime", "bundle", &p.integrated_time, err)
-             < 0
+      || get_int64 (pl, "integratedTime", "bundle", &p.integrated_time, err) < 0
       || get_int64 (pl, "logIndex", "bundle", &p.log_index, err) < 0)
     {
       refuse (err, "its Rekor bundle annotation does not parse");
@@ -1228,7 +1227,8 @@ bundle_promise (const model_sigstore_trust *t, const model_bundle *b,
   return -1;
 }
 
-/* ---- one signature --------------------------------------------------------- */
+/* ---- one signature ---------------------------------------------------------
+ */
 
 static int
 sha256_hex (const void *buf, size_t len, char out[65])
@@ -1291,8 +1291,8 @@ not_signed_by (const struct signer *s, const char *hint, mp_error *err)
     return refuse (err, "the signature does not verify with its own "
                         "certificate's key");
   key_list (s, keys, sizeof keys);
-  return refuse (err, "not signed by a key the policy trusts (%s)%s%s%s",
-                 keys, hint ? "; it names key " : "", hint ? hint : "",
+  return refuse (err, "not signed by a key the policy trusts (%s)%s%s%s", keys,
+                 hint ? "; it names key " : "", hint ? hint : "",
                  hint ? " (base64 SHA-256 of the key)" : "");
 }
 
@@ -1315,8 +1315,8 @@ verify_cosign (const model_sigstore_trust *t, const model_signature *s,
                const model_digest *digest, model_sigstore_claim *claim,
                mp_error *err)
 {
-  const char *b64 = model_annotations_get (&s->annotations,
-                                           MODEL_SIG_ANNOTATION_COSIGN);
+  const char *b64
+      = model_annotations_get (&s->annotations, MODEL_SIG_ANNOTATION_COSIGN);
   model_sig_bytes sig = { 0 };
   model_cosign_payload p = { 0 };
   struct signer who = { .keys = t->keys, .n = t->n_keys };
@@ -1347,8 +1347,8 @@ verify_cosign (const model_sigstore_trust *t, const model_signature *s,
     {
       const char *pem
           = model_annotations_get (&s->annotations, MODEL_SIG_ANNOTATION_CERT);
-      const char *chain_pem = model_annotations_get (
-          &s->annotations, MODEL_SIG_ANNOTATION_CHAIN);
+      const char *chain_pem
+          = model_annotations_get (&s->annotations, MODEL_SIG_ANNOTATION_CHAIN);
       BIO *bio;
       X509 *leaf = NULL, *x;
       STACK_OF (X509) *chain = sk_X509_new_null ();
@@ -1379,8 +1379,7 @@ verify_cosign (const model_sigstore_trust *t, const model_signature *s,
       if (r < 0)
         goto out;
     }
-  if (verify_any (&who, s->blob, s->blob_len, sig.data, sig.len, true, &by,
-                  err)
+  if (verify_any (&who, s->blob, s->blob_len, sig.data, sig.len, true, &by, err)
       < 0)
     {
       not_signed_by (&who, NULL, err);
@@ -1420,8 +1419,9 @@ check_statement (const model_bundle *b, const model_digest *digest,
   int ret = -1;
 
   if (strcmp (b->payload_type, MODEL_INTOTO_PAYLOAD_TYPE) != 0)
-    return refuse (err, "its DSSE payload type is %s, not an in-toto "
-                        "statement",
+    return refuse (err,
+                   "its DSSE payload type is %s, not an in-toto "
+                   "statement",
                    model_quote (b->payload_type, q, sizeof q));
   if (model_intoto_parse (b->payload.data, b->payload.len, &st, err) < 0)
     return refuse (err, "its signed statement does not parse: %s", err->msg);
@@ -1450,7 +1450,7 @@ check_statement (const model_bundle *b, const model_digest *digest,
   if (!named)
     {
       const char *other = st->subjects[0].sha256 ? st->subjects[0].sha256
-                                                  : st->subjects[0].sha512;
+                                                 : st->subjects[0].sha512;
       refuse (err, "it signs %s%s, not %s",
               st->subjects[0].sha256 ? "sha256:" : "sha512:",
               other ? model_quote (other, q, sizeof q) : "another digest",
@@ -1518,16 +1518,15 @@ bundle_one (const model_sigstore_trust *t, const model_bundle *b,
     {
       int r = msg != NULL
                   ? model_pubkey_verify (who->keys[i], MODEL_SIG_HASH_SHA256,
-                                         false, msg->data, msg->len,
-                                         sig->data, sig->len, &e)
-                  : model_pubkey_verify_digest (
-                        who->keys[i], b->digest_hash, false,
-                        b->message_digest.data, b->message_digest.len,
-                        sig->data, sig->len, &e);
+                                         false, msg->data, msg->len, sig->data,
+                                         sig->len, &e)
+                  : model_pubkey_verify_digest (who->keys[i], b->digest_hash,
+                                                false, b->message_digest.data,
+                                                b->message_digest.len,
+                                                sig->data, sig->len, &e);
       if (r < 0 && msg != NULL)
         r = model_pubkey_verify (who->keys[i], MODEL_SIG_HASH_KEY, false,
-                                 msg->data, msg->len, sig->data, sig->len,
-                                 &e);
+                                 msg->data, msg->len, sig->data, sig->len, &e);
       if (r == 0)
         {
           *by = model_pubkey_what (who->keys[i]);
@@ -1594,8 +1593,8 @@ verify_bundle (const model_sigstore_trust *t, const model_signature *s,
       {
         mp_error e = { 0 };
         signer_clear (&who);
-        if (bundle_one (t, b, &b->dsse_sigs[i], &pae, sum[0] ? sum : NULL,
-                        &who, &by, &e)
+        if (bundle_one (t, b, &b->dsse_sigs[i], &pae, sum[0] ? sum : NULL, &who,
+                        &by, &e)
                 < 0
             && first.code == MP_OK)
           first = e;

@@ -86,8 +86,8 @@ typedef struct model_tlog_entry
 typedef struct model_bundle
 {
   char *media_type;
-  char *key_hint;        /* verificationMaterial.publicKey.hint, or NULL */
-  size_t n_certs;        /* certificate, or x509CertificateChain leaf first */
+  char *key_hint;         /* verificationMaterial.publicKey.hint, or NULL */
+  size_t n_certs;         /* certificate, or x509CertificateChain leaf first */
   model_sig_bytes *certs; /* DER */
   size_t n_tlog;
   model_tlog_entry *tlog;

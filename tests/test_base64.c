@@ -47,14 +47,14 @@ TEST (decode_binary)
 
 TEST (decode_refuses)
 {
-  expect_bad ("YQ");        /* padding missing */
-  expect_bad ("YQ=");       /* half the padding */
-  expect_bad ("Y===");      /* too much padding */
-  expect_bad ("Y=Q=");      /* padding inside */
+  expect_bad ("YQ");       /* padding missing */
+  expect_bad ("YQ=");      /* half the padding */
+  expect_bad ("Y===");     /* too much padding */
+  expect_bad ("Y=Q=");     /* padding inside */
   expect_bad ("YQ==YQ=="); /* data after padding */
   expect_bad ("====");
-  expect_bad ("YW Jj");     /* spaces are not skipped */
-  expect_bad ("YW-j");      /* the URL alphabet is another encoding */
+  expect_bad ("YW Jj"); /* spaces are not skipped */
+  expect_bad ("YW-j");  /* the URL alphabet is another encoding */
   expect_bad ("YWJjZA==\t");
   expect_bad ("AAAAA");
 }

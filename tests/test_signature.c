@@ -167,8 +167,9 @@ add_sig (model_sig_list *l, enum model_sig_format f, const char *blob, ...)
   const char *k;
 
   s->format = f;
-  s->media_type = strdup (f == MODEL_SIG_COSIGN ? MODEL_SIG_MEDIA_TYPE_COSIGN
-                                                : MODEL_SIG_MEDIA_TYPE_BUNDLE_V03);
+  s->media_type
+      = strdup (f == MODEL_SIG_COSIGN ? MODEL_SIG_MEDIA_TYPE_COSIGN
+                                      : MODEL_SIG_MEDIA_TYPE_BUNDLE_V03);
   s->blob_len = strlen (blob);
   s->blob = (uint8_t *)strdup (blob);
   va_start (ap, blob);
@@ -186,8 +187,7 @@ add_sig (model_sig_list *l, enum model_sig_format f, const char *blob, ...)
 
 /* A cosign simple signing of DIGEST for REF by K. */
 static void
-add_cosign (model_sig_list *l, EVP_PKEY *k, const char *digest,
-            const char *ref)
+add_cosign (model_sig_list *l, EVP_PKEY *k, const char *digest, const char *ref)
 {
   char *payload = cosign_payload (digest, ref);
   char *sig = sign_b64 (k, "SHA256", payload, strlen (payload));
@@ -224,8 +224,8 @@ dsse_bundle (EVP_PKEY *k, const char *stmt, const char *material)
            "\"dsseEnvelope\":{\"payload\":\"%s\",\"payloadType\":"
            "\"application/vnd.in-toto+json\",\"signatures\":[{\"sig\":"
            "\"%s\"}]}}",
-           material ? material : "{\"publicKey\":{\"hint\":\"aGludA==\"}}",
-           p64, sig);
+           material ? material : "{\"publicKey\":{\"hint\":\"aGludA==\"}}", p64,
+           sig);
   free (pae.data);
   free (sig);
   free (p64);
@@ -295,8 +295,7 @@ evaluate (const char *policy_json, const char *ref_text, const model_digest *d,
       model_policy_free (p);
       return NULL;
     }
-  if (model_sigpolicy_evaluate (p, "policy.json", &ref, d, sigs, &v, &err)
-      < 0)
+  if (model_sigpolicy_evaluate (p, "policy.json", &ref, d, sigs, &v, &err) < 0)
     fprintf (stderr, "evaluate: %s\n", err.msg);
   model_policy_free (p);
   return v;
@@ -425,8 +424,8 @@ TEST (other_digest_and_tampering)
   payload = cosign_payload (a.str, REF_A);
   sig = sign_b64 (k, "SHA256", payload, strlen (payload));
   tampered = cosign_payload (b.str, REF_A);
-  add_sig (&sigs, MODEL_SIG_COSIGN, tampered, MODEL_SIG_ANNOTATION_COSIGN,
-           sig, NULL);
+  add_sig (&sigs, MODEL_SIG_COSIGN, tampered, MODEL_SIG_ANNOTATION_COSIGN, sig,
+           NULL);
   v = evaluate (pol, REF_A ":v1", &b, &sigs);
   CHECK (v != NULL && !v->accepted);
   CHECK (says (v, "not signed by a key the policy trusts"));
@@ -507,8 +506,8 @@ TEST (requirements_and_absence)
              "\"reject\"}]}",
              kp);
   v = evaluate (pol, REF_A ":v1", &a, &sigs);
-  CHECK (v != NULL && !v->accepted && v->n_reqs == 2
-         && v->reqs[0].satisfied && !v->reqs[1].satisfied);
+  CHECK (v != NULL && !v->accepted && v->n_reqs == 2 && v->reqs[0].satisfied
+         && !v->reqs[1].satisfied);
   model_verdict_free (v);
   free (pol);
 
@@ -622,8 +621,8 @@ TEST (bundle_identities)
   const char *kp = write_pub (k, "bi.pub");
   model_digest a = digest_of (manifest_a);
   model_sig_list sigs = { 0 };
-  static const char *const ok[] = { "matchRepoDigestOrExact",
-                                    "matchRepository" };
+  static const char *const ok[]
+      = { "matchRepoDigestOrExact", "matchRepository" };
   model_verdict *v;
   char *pol;
 
@@ -706,9 +705,9 @@ TEST (parsers_refuse)
   };
   for (size_t i = 0; i < sizeof bad_bundles / sizeof *bad_bundles; i++)
     {
-      CHECK (model_bundle_parse (bad_bundles[i], strlen (bad_bundles[i]), &b,
-                                 &err)
-             < 0);
+      CHECK (
+          model_bundle_parse (bad_bundles[i], strlen (bad_bundles[i]), &b, &err)
+          < 0);
       CHECK (strncmp (err.msg, "Sigstore bundle", 15) == 0);
     }
 }
@@ -721,8 +720,9 @@ TEST (pae)
   REQUIRE (model_dsse_pae ("http://example.com/HelloWorld",
                            (const uint8_t *)"hello world", 11, &out, NULL)
            == 0);
-  CHECK (out.len == strlen ("DSSEv1 29 http://example.com/HelloWorld 11 "
-                            "hello world"));
+  CHECK (out.len
+         == strlen ("DSSEv1 29 http://example.com/HelloWorld 11 "
+                    "hello world"));
   CHECK (memcmp (out.data,
                  "DSSEv1 29 http://example.com/HelloWorld 11 hello world",
                  out.len)
@@ -747,9 +747,9 @@ TEST (key_files)
   {
     const char *priv = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE "
                        "KEY-----\n";
-    CHECK (model_pubkeys_from_pem (priv, strlen (priv), "key z", &keys, &n,
-                                   &err)
-           < 0);
+    CHECK (
+        model_pubkeys_from_pem (priv, strlen (priv), "key z", &keys, &n, &err)
+        < 0);
     CHECK (strstr (err.msg, "private key") != NULL);
   }
   two = fmt ("%s%s", kp, kp);
@@ -777,7 +777,8 @@ TEST (key_files)
   EVP_PKEY_free (k);
 }
 
-/* ---- Rekor and fulcio ----------------------------------------------------- */
+/* ---- Rekor and fulcio -----------------------------------------------------
+ */
 
 /* A log entry promise for SIG_B64 over a payload with SHA-256 SUM, signed
  * by REKOR at TIME: the legacy annotation's JSON, and (through *ENTRY)
@@ -853,15 +854,15 @@ TEST (rekor_promise)
   CHECK (v != NULL && v->accepted);
   model_verdict_free (v);
   v = evaluate (pol_other, REF_A ":v1", &a, &sigs);
-  CHECK (v != NULL && !v->accepted && says (v, "does not verify with the "
-                                               "policy's Rekor key"));
+  CHECK (v != NULL && !v->accepted
+         && says (v, "does not verify with the "
+                     "policy's Rekor key"));
   model_verdict_free (v);
   model_sig_list_clear (&sigs);
   /* Not logged (cosign sign --tlog-upload=false): refused. */
   add_cosign (&sigs, k, a.str, REF_A);
   v = evaluate (pol, REF_A ":v1", &a, &sigs);
-  CHECK (v != NULL && !v->accepted
-         && says (v, "requires a Rekor log entry"));
+  CHECK (v != NULL && !v->accepted && says (v, "requires a Rekor log entry"));
   model_verdict_free (v);
   model_sig_list_clear (&sigs);
   /* A promise about another signature. */
@@ -907,8 +908,8 @@ cert (EVP_PKEY *subject_key, EVP_PKEY *issuer_key, X509 *issuer,
     X509_time_adj_ex (X509_getm_notAfter (x), 0, 0, &end);
   }
   X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_ASC,
-                              (const unsigned char *)(ca ? "test CA" : ""),
-                              -1, -1, 0);
+                              (const unsigned char *)(ca ? "test CA" : ""), -1,
+                              -1, 0);
   X509_set_subject_name (x, name);
   X509_set_issuer_name (x, issuer ? X509_get_subject_name (issuer) : name);
   X509_NAME_free (name);
@@ -987,8 +988,8 @@ TEST (fulcio)
   const long t0 = 1700000000L;
   EVP_PKEY *ca_key = keygen ("P-256"), *leaf_key = keygen ("P-256"),
            *rekor = keygen ("P-256");
-  X509 *ca = cert (ca_key, ca_key, NULL, t0 - 86400, 10 * 86400, NULL, NULL,
-                   true);
+  X509 *ca
+      = cert (ca_key, ca_key, NULL, t0 - 86400, 10 * 86400, NULL, NULL, true);
   X509 *leaf = cert (leaf_key, ca_key, ca, t0, 600, "dev@example.com",
                      "https://issuer.example", false);
   char *ca_pem = cert_pem (ca), *leaf_pem = cert_pem (leaf);
@@ -1061,8 +1062,8 @@ TEST (fulcio)
                      ca_path, rp);
     char *c64 = cert_der_b64 (leaf), *psum;
 
-    model_dsse_pae (MODEL_INTOTO_PAYLOAD_TYPE, (const uint8_t *)st,
-                    strlen (st), &pae, NULL);
+    model_dsse_pae (MODEL_INTOTO_PAYLOAD_TYPE, (const uint8_t *)st, strlen (st),
+                    &pae, NULL);
     dsig = sign_b64 (leaf_key, "SHA256", pae.data, pae.len);
     psum = sha256_hex (st, strlen (st));
     legacy = promise (rekor, dsig, psum, t0 + 30, &entry);
@@ -1081,8 +1082,7 @@ TEST (fulcio)
     if (!v->accepted)
       fprintf (stderr, "fulcio bundle: %s\n", v->reqs[0].why);
     CHECK (v->accepted);
-    CHECK (v->accepted
-           && strstr (v->reqs[0].why, "dev@example.com") != NULL);
+    CHECK (v->accepted && strstr (v->reqs[0].why, "dev@example.com") != NULL);
     model_verdict_free (v);
     model_sig_list_clear (&sigs);
     free (st);
