@@ -2,14 +2,18 @@
 #include "model/policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "model/digest.h"
 #include "util/base64.h"
+#include "util/cleanup.h"
 
 /* JSON paths in messages: scopes are quoted by model_quote, so the path
  * stays well under mp_error's message size. */
@@ -640,4 +644,45 @@ model_policy_lookup (const model_policy *p, const char *ref)
   if ((rs = find_scope (p, "", 0)) != NULL)
     return rs;
   return &p->default_reqs;
+}
+
+int
+model_policy_read (const char *path, model_policy **out, mp_error *err)
+{
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  cleanup_free char *buf = NULL;
+  struct stat st;
+  size_t got = 0;
+
+  if (fd < 0 && errno == ENOENT)
+    return mp_error_set (err, MP_ERR_NOT_FOUND, "policy %s: no such file",
+                         path);
+  if (fd < 0 || fstat (fd, &st) < 0)
+    return mp_error_sys (err, errno, "policy %s", path);
+  if (!S_ISREG (st.st_mode) || st.st_size > MODEL_POLICY_MAX)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "policy %s: not a regular file of at most %d bytes",
+                         path, MODEL_POLICY_MAX);
+  buf = malloc ((size_t)st.st_size + 1);
+  if (buf == NULL)
+    return oom (err);
+  while (got < (size_t)st.st_size)
+    {
+      ssize_t r = read (fd, buf + got, (size_t)st.st_size - got);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return mp_error_sys (err, errno, "policy %s", path);
+      if (r == 0)
+        break;
+      got += (size_t)r;
+    }
+  if (model_policy_parse (buf, got, out, err) < 0)
+    {
+      /* The parser's own "policy: " would say it twice. */
+      if (strncmp (err->msg, "policy: ", 8) == 0)
+        memmove (err->msg, err->msg + 8, strlen (err->msg + 8) + 1);
+      return mp_error_prefix (err, "policy %s", path);
+    }
+  return 0;
 }
