@@ -1449,11 +1449,17 @@ check_statement (const model_bundle *b, const model_digest *digest,
     }
   if (!named)
     {
-      const char *other = st->subjects[0].sha256 ? st->subjects[0].sha256
-                                                 : st->subjects[0].sha512;
-      refuse (err, "it signs %s%s, not %s",
-              st->subjects[0].sha256 ? "sha256:" : "sha512:",
-              other ? model_quote (other, q, sizeof q) : "another digest",
+      const model_intoto_subject *s0 = &st->subjects[0];
+      char other[MODEL_DIGEST_MAX + 8];
+
+      snprintf (other, sizeof other, "%s:%s", s0->sha256 ? "sha256" : "sha512",
+                s0->sha256   ? s0->sha256
+                : s0->sha512 ? s0->sha512
+                             : "");
+      /* Signed, but still text from elsewhere: quoted unless a digest. */
+      refuse (err, "it signs %s, not %s",
+              model_digest_is_valid (other) ? other
+                                            : model_quote (other, q, sizeof q),
               digest->str);
       goto out;
     }
