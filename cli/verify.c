@@ -72,12 +72,11 @@ out:
 static json_t *
 sig_json (const model_signature *s, size_t i)
 {
-  json_t *o = json_pack ("{s:I,s:s,s:s,s:s?,s:s?,s:s?}", "index",
-                         (json_int_t)(i + 1), "format",
-                         model_sig_format_name (s->format), "found_by",
-                         model_sig_where_name (s->where), "manifest",
-                         s->manifest_digest, "media_type", s->media_type,
-                         "error", s->error);
+  json_t *o = json_pack (
+      "{s:I,s:s,s:s,s:s?,s:s?,s:s?}", "index", (json_int_t)(i + 1), "format",
+      model_sig_format_name (s->format), "found_by",
+      model_sig_where_name (s->where), "manifest", s->manifest_digest,
+      "media_type", s->media_type, "error", s->error);
 
   if (o != NULL && s->blob_digest.str[0])
     json_object_set_new (o, "blob", json_string (s->blob_digest.str));
@@ -97,10 +96,10 @@ verdict_json (const model_verdict *v, const model_sig_list *sigs,
 
       for (size_t k = 0; k < r->n_checks; k++)
         json_array_append_new (
-            checks, json_pack ("{s:I,s:b,s:s}", "signature",
-                               (json_int_t)(r->checks[k].signature + 1),
-                               "accepted", r->checks[k].accepted, "why",
-                               r->checks[k].why));
+            checks,
+            json_pack ("{s:I,s:b,s:s}", "signature",
+                       (json_int_t)(r->checks[k].signature + 1), "accepted",
+                       r->checks[k].accepted, "why", r->checks[k].why));
       json_array_append_new (reqs,
                              json_pack ("{s:s,s:b,s:s?,s:o}", "requirement",
                                         r->what, "satisfied", r->satisfied,
@@ -115,8 +114,7 @@ verdict_json (const model_verdict *v, const model_sig_list *sigs,
                     v == NULL || v->accepted, "signatures", found,
                     "requirements", reqs, "cost", "requests",
                     (json_int_t)st->requests, "round_trips", st->round_trips,
-                    "referrers_api", st->referrers_api, "seconds",
-                    st->seconds);
+                    "referrers_api", st->referrers_api, "seconds", st->seconds);
 }
 
 static void
@@ -206,8 +204,7 @@ cli_verify (const struct cli_globals *g, int argc, char **argv)
                "API,\n"
                "referrers tag, cosign .sig tag) and applies the signature "
                "policy\n"
-               "(containers-policy.json; default " CLI_DEFAULT_POLICY
-               "):\n"
+               "(containers-policy.json; default " CLI_DEFAULT_POLICY "):\n"
                "which signature verified against which requirement, and why "
                "the\n"
                "others did not.  Exit 0 when the policy accepts the model, "

@@ -23,8 +23,9 @@
 # under the default signedIdentity (refused by the policy; cosign does not
 # check identities: the one recorded difference), a malformed policy and
 # a missing one named on purpose (exit 8, one line), no policy file at the
-# default path (everything accepted, as before policies), and the cost of
-# a verification in registry round trips.
+# default path (everything accepted, as before policies), extract applying
+# the policy and inspect not, and the cost of a verification in registry
+# round trips.
 #
 # usage: test_sign_cosign.sh
 . "$(dirname "$0")/lib.sh"
@@ -235,6 +236,15 @@ agree copied-bundle refuse "it signs sha256:$(hex "${D[bundle]}"), not ${D[copie
 agree copied-simple refuse "it signs ${D[simple]}, not ${D[copied-simple]}"
 agree tampered-simple refuse "not signed by a key the policy trusts"
 agree tampered-bundle refuse "not signed by a key the policy trusts"
+
+# The commands that pull apply the policy too (the global one); inspect,
+# which uses nothing of a model, does not.
+mkdir -p "$IT_DIR/out"
+it_expect_exit "extract of an unsigned model (MODELPACK_POLICY)" 10 "no cosign or Sigstore signature found" \
+  env MODELPACK_POLICY="$POLICY" "$MP" --store "$IT_DIR/store-ex" extract "$REGISTRY/ml/unsigned:1" "$IT_DIR/out"
+it_expect_eq "... the directory stays empty" "" "$(ls -A "$IT_DIR/out")"
+out=$(MODELPACK_POLICY=$POLICY mp --json inspect "$REGISTRY/ml/unsigned:1" 2>&1) || true
+it_expect_eq "inspect of the same model shows it" "${D[unsigned]}" "$(jq -r .digest <<<"$out" 2>/dev/null)"
 
 # ---- what only the policy says ---------------------------------------------------
 # Out of the signed scope: the default rejects, signature or not.

@@ -365,11 +365,11 @@ registry_find_signatures (registry_client *rc, const model_reference *ref,
       ls[k].ref = *ref;
     }
   ls[LOOKUP_API].ref.digest[0] = '\0';
-  snprintf (tag, sizeof tag, "%s-%s",
-            model_digest_algo_name (digest->algo), hexpart);
+  snprintf (tag, sizeof tag, "%s-%s", model_digest_algo_name (digest->algo),
+            hexpart);
   ls[LOOKUP_TAG].ref = at_tag (ref, tag);
-  snprintf (tag, sizeof tag, "%s-%s.sig",
-            model_digest_algo_name (digest->algo), hexpart);
+  snprintf (tag, sizeof tag, "%s-%s.sig", model_digest_algo_name (digest->algo),
+            hexpart);
   ls[LOOKUP_SIG].ref = at_tag (ref, tag);
   ls[LOOKUP_API].wanted = ls[LOOKUP_TAG].wanted = want != 0;
   ls[LOOKUP_SIG].wanted = (want & MODEL_SIG_WANT (MODEL_SIG_COSIGN)) != 0;
@@ -530,12 +530,11 @@ registry_check_policy (registry_client *rc, const model_policy *p,
   model_sig_list *l = sigs ? sigs : &found;
   int ret = -1;
 
-  if (registry_find_signatures (rc, ref, digest,
-                                model_sigpolicy_wants (p, ref), l, stats, err)
+  if (registry_find_signatures (rc, ref, digest, model_sigpolicy_wants (p, ref),
+                                l, stats, err)
       < 0)
     goto out;
-  ret = model_sigpolicy_evaluate (p, policy_path, ref, digest, l, verdict,
-                                  err);
+  ret = model_sigpolicy_evaluate (p, policy_path, ref, digest, l, verdict, err);
 out:
   model_sig_list_clear (&found);
   return ret;
