@@ -107,14 +107,14 @@ verdict_json (const model_verdict *v, const model_sig_list *sigs,
     }
   for (size_t i = 0; i < sigs->n; i++)
     json_array_append_new (found, sig_json (&sigs->v[i], i));
-  return json_pack ("{s:s?,s:s?,s:s?,s:s?,s:b,s:o,s:o,s:{s:I,s:i,s:b,s:f}}",
-                    "reference", v ? v->reference : NULL, "digest",
-                    v ? v->digest : NULL, "policy", v ? v->policy : NULL,
-                    "scope", v ? v->scope : NULL, "accepted",
-                    v == NULL || v->accepted, "signatures", found,
-                    "requirements", reqs, "cost", "requests",
-                    (json_int_t)st->requests, "round_trips", st->round_trips,
-                    "referrers_api", st->referrers_api, "seconds", st->seconds);
+  return json_pack (
+      "{s:s?,s:s?,s:s?,s:s?,s:b,s:o,s:o,s:{s:I,s:i,s:b,s:f,s:i}}", "reference",
+      v ? v->reference : NULL, "digest", v ? v->digest : NULL, "policy",
+      v ? v->policy : NULL, "scope", v ? v->scope : NULL, "accepted",
+      v == NULL || v->accepted, "signatures", found, "requirements", reqs,
+      "cost", "requests", (json_int_t)st->requests, "round_trips",
+      st->round_trips, "referrers_api", st->referrers_api, "seconds",
+      st->seconds, "skipped", st->skipped);
 }
 
 static void
@@ -133,6 +133,10 @@ print_text (const char *name, const char *digest, const char *policy,
   printf ("signatures %zu found (%lu requests, %d round trips, %.3f s%s)\n",
           sigs->n, st->requests, st->round_trips, st->seconds,
           st->referrers_api ? ", referrers API" : "");
+  if (st->skipped > 0)
+    printf ("           %d other referrers not read (other kinds, or past "
+            "the %d signatures read)\n",
+            st->skipped, REGISTRY_MAX_SIGNATURES);
   for (size_t i = 0; i < sigs->n; i++)
     {
       const model_signature *s = &sigs->v[i];

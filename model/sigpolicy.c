@@ -392,6 +392,10 @@ model_sigpolicy_evaluate (const model_policy *p, const char *policy_path,
   v = model_verdict_new (text, digest->str, policy_path, scope, err);
   if (v == NULL)
     return -1;
+  bool rejects = false;
+
+  for (size_t i = 0; i < rs->n; i++)
+    rejects = rejects || rs->v[i].type == MODEL_POLICY_REJECT;
   for (size_t i = 0; i < rs->n; i++)
     {
       const model_policy_requirement *r = &rs->v[i];
@@ -415,7 +419,12 @@ model_sigpolicy_evaluate (const model_policy *p, const char *policy_path,
                                      "accepted without a signature");
           break;
         case MODEL_POLICY_SIGSTORE_SIGNED:
-          rc = check_sigstore (r, ref, digest, sigs, vr, err);
+          /* No signature is looked for where the scope rejects anyway
+           * (model_sigpolicy_wants): say so rather than "none found". */
+          rc = rejects ? model_verdict_settle (vr, false, err,
+                                               "not checked: the scope also "
+                                               "rejects every image")
+                       : check_sigstore (r, ref, digest, sigs, vr, err);
           break;
         }
       if (rc < 0)

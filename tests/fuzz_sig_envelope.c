@@ -38,10 +38,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
                          + (size - split),
               "PAE length");
   fuzz_check (memcmp (pae.data, want, strlen (want)) == 0, "PAE prefix");
-  fuzz_check (memcmp (pae.data + pae.len - (size - split), data + split,
-                      size - split)
-                  == 0,
-              "PAE ends with the body");
+  fuzz_check (
+      memcmp (pae.data + pae.len - (size - split), data + split, size - split)
+          == 0,
+      "PAE ends with the body");
   free (pae.data);
   free (type);
   return 0;

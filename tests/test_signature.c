@@ -499,15 +499,43 @@ TEST (requirements_and_absence)
   model_sig_list_clear (&sigs);
   free (pol);
 
-  /* Every requirement of a scope must hold: signed, and rejected. */
+  /* Every requirement of a scope must hold: a signature and a second key
+   * both, but not a signature and reject -- then no signature is looked
+   * for (model_sigpolicy_wants), and the verdict says so. */
   add_cosign (&sigs, k, a.str, REF_A);
+  {
+    EVP_PKEY *k3 = keygen ("P-256");
+    const char *k3p = write_pub (k3, "k3.pub");
+    pol = fmt ("{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":"
+               "\"%s\",\"signedIdentity\":{\"type\":\"matchRepository\"}},"
+               "{\"type\":\"sigstoreSigned\",\"keyPath\":\"%s\","
+               "\"signedIdentity\":{\"type\":\"matchRepository\"}}]}",
+               kp, k3p);
+    v = evaluate (pol, REF_A ":v1", &a, &sigs);
+    CHECK (v != NULL && !v->accepted && v->n_reqs == 2 && v->reqs[0].satisfied
+           && !v->reqs[1].satisfied);
+    model_verdict_free (v);
+    free (pol);
+    add_cosign (&sigs, k3, a.str, REF_A);
+    pol = fmt ("{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":"
+               "\"%s\",\"signedIdentity\":{\"type\":\"matchRepository\"}},"
+               "{\"type\":\"sigstoreSigned\",\"keyPath\":\"%s\","
+               "\"signedIdentity\":{\"type\":\"matchRepository\"}}]}",
+               kp, k3p);
+    v = evaluate (pol, REF_A ":v1", &a, &sigs);
+    CHECK (v != NULL && v->accepted);
+    model_verdict_free (v);
+    free (pol);
+    EVP_PKEY_free (k3);
+  }
   pol = fmt ("{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"%s\","
              "\"signedIdentity\":{\"type\":\"matchRepository\"}},{\"type\":"
              "\"reject\"}]}",
              kp);
   v = evaluate (pol, REF_A ":v1", &a, &sigs);
-  CHECK (v != NULL && !v->accepted && v->n_reqs == 2 && v->reqs[0].satisfied
+  CHECK (v != NULL && !v->accepted && v->n_reqs == 2 && !v->reqs[0].satisfied
          && !v->reqs[1].satisfied);
+  CHECK (says (v, "not checked: the scope also rejects"));
   model_verdict_free (v);
   free (pol);
 
