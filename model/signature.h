@@ -9,8 +9,11 @@
  * (model/sigstore.h for cosign and Sigstore, a Notation verifier beside
  * it) looks at the entries of the formats it knows and adds to one
  * model_verdict: per policy requirement, whether it is satisfied, and per
- * signature it tried, accepted by what or refused why.  The caller prints
- * the verdict (`modelpack verify`) or turns a refusal into an error
+ * signature it tried, accepted by what or refused why.  Several
+ * evaluators may add requirements to one verdict (containers-policy.json's
+ * by model_sigpolicy_evaluate, a Notation trust policy's after it);
+ * model_verdict_finish, after the last, decides.  The caller prints the
+ * verdict (`modelpack verify`) or turns a refusal into an error
  * (model_verdict_error).
  *
  * Pure data; no network, no crypto. */
