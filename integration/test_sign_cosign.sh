@@ -25,7 +25,9 @@
 # a missing one named on purpose (exit 8, one line), no policy file at the
 # default path (everything accepted, as before policies), extract applying
 # the policy and inspect not, and the cost of a verification in registry
-# round trips.
+# round trips.  Through integration/fault_proxy.py: a registry with the
+# referrers API (the signature found through it alone), and one whose
+# referrers API fails (the pull fails closed, exit 6).
 #
 # usage: test_sign_cosign.sh
 . "$(dirname "$0")/lib.sh"
@@ -290,6 +292,51 @@ it_expect_exit "MODELPACK_POLICY names one the same way" 8 "policy $IT_DIR/bad.j
 if [ ! -e /etc/modelpack-snapshotter/policy.json ]; then
   out=$(STORE=store-nopol mp pull "$REGISTRY/ml/unsigned:1" 2>&1) || true
   it_check "no policy file at the default path: an unsigned model pulls" grep -q "${D[unsigned]}" <<<"$out"
+fi
+
+# ---- a registry with the referrers API; one that fails -------------------------------
+# integration/fault_proxy.py in front of the registry: with referrers-api=1
+# it serves /v2/<name>/referrers/<digest> and hides the tag schema, so the
+# bundle is found through the API alone; with fail=/referrers/ the API
+# answers 503 every time, and a scope that requires signatures fails closed.
+PROXY_PID=""
+trap '[ -n "$PROXY_PID" ] && it_kill_wait "$PROXY_PID" 5; it_on_exit' EXIT
+start_proxy() {
+  [ -n "$PROXY_PID" ] && it_kill_wait "$PROXY_PID" 5
+  local p
+  for _ in 1 2 3 4 5; do
+    p=$((20000 + RANDOM % 40000))
+    [ -z "$(ss -Htln "sport = :$p")" ] || continue
+    python3 "$IT_REPO/integration/fault_proxy.py" "$p" "$REGISTRY" "$IT_DIR/proxy.log" "$@" \
+      > "$IT_DIR/proxy.out" 2>&1 &
+    PROXY_PID=$!
+    PROXY=127.0.0.1:$p
+    it_wait_for 10 "fault proxy" curl -fsS "http://$PROXY/v2/" && return 0
+  done
+  return 1
+}
+sed "s|$REGISTRY/ml|PROXY/ml|" "$POLICY" > "$IT_DIR/proxy-policy.tmpl"
+if start_proxy referrers-api=1; then
+  sed "s|PROXY/ml|$PROXY/ml|" "$IT_DIR/proxy-policy.tmpl" > "$IT_DIR/proxy-policy.json"
+  j=$(mp --json verify --policy "$IT_DIR/proxy-policy.json" "$PROXY/ml/bundle:1" 2> "$IT_DIR/api.err") || true
+  it_expect_eq "referrers API: the bundle found through it alone, accepted, in 3 round trips" \
+    "true referrers API true 3" \
+    "$(jq -r '"\(.cost.referrers_api) \(.signatures[0].found_by) \(.accepted) \(.cost.round_trips)"' <<<"$j")"
+  it_expect_exit "referrers API: an unsigned model refused" 10 "no cosign or Sigstore signature found" \
+    mp verify --policy "$IT_DIR/proxy-policy.json" "$PROXY/ml/unsigned:1"
+  it_expect_exit "referrers API: a copied bundle refused" 10 "it signs sha256:$(hex "${D[bundle]}")" \
+    mp verify --policy "$IT_DIR/proxy-policy.json" "$PROXY/ml/copied-bundle:1"
+else
+  it_fail "fault proxy starts"
+fi
+if start_proxy fail=/referrers/:100; then
+  sed "s|PROXY/ml|$PROXY/ml|" "$IT_DIR/proxy-policy.tmpl" > "$IT_DIR/proxy-policy.json"
+  it_expect_exit "the registry failing while signatures are looked for: pull fails closed" 6 "looking for signatures of" \
+    env STORE=store-fail "$MP" --store "$IT_DIR/store-fail" --transfer-timeout 10 pull \
+    --policy "$IT_DIR/proxy-policy.json" "$PROXY/ml/bundle:1"
+  it_check "... nothing written" test ! -e "$IT_DIR/store-fail"
+else
+  it_fail "fault proxy starts"
 fi
 
 # ---- cost ---------------------------------------------------------------------------
