@@ -28,6 +28,7 @@ enum cli_exit
   CLI_VERIFY = 7,    /* content does not match its digest, size or diffId */
   CLI_INVALID = 8,   /* an invalid model, config or artifact */
   CLI_EXISTS = 9,    /* refusing to overwrite */
+  CLI_REFUSED = 10,  /* the signature policy refuses the model */
 };
 
 /* Options before the subcommand name, and environment defaults. */
@@ -45,7 +46,14 @@ struct cli_globals
   /* Registry transfers, in seconds: 0 none, -1 the client's default. */
   int stall_timeout;
   int transfer_timeout; /* per request */
+  /* The signature policy (containers-policy.json): the default path, or
+   * the one --policy / MODELPACK_POLICY named (policy_set).  A default
+   * that does not exist means no policy: every model is accepted. */
+  const char *policy;
+  bool policy_set;
 };
+
+#define CLI_DEFAULT_POLICY "/etc/modelpack-snapshotter/policy.json"
 
 /* Apply "KEY=N" (a [limits] key of the daemon's config) to L; -1 if it
  * is not one or N is not a positive integer. */
@@ -116,6 +124,26 @@ int cli_pull_partial (const struct cli_globals *g, const char *cmd,
                       const char *text, const char *dir, bool plain_http,
                       cli_layer_filter want, void *want_ctx, char **name);
 
+/* The registry client every command uses, with G's credentials, hosts
+ * and timeouts. */
+struct registry_client;
+struct registry_client *cli_registry_client (const struct cli_globals *g,
+                                             bool plain_http, mp_error *err);
+
+/* G's signature policy: *P is NULL when there is none (a default path with
+ * no file); a policy named on purpose must exist and parse. */
+struct model_policy;
+int cli_policy_load (const struct cli_globals *g, struct model_policy **p,
+                     mp_error *err);
+/* Apply G's policy to REF resolved to DIGEST, finding signatures with RC:
+ * 0 when it accepts (or there is none), -1 with MP_ERR_POLICY_REFUSED
+ * naming scope, requirement and what was found, or another error when the
+ * check could not be made (then nothing may be used either). */
+struct model_reference;
+int cli_policy_enforce (const struct cli_globals *g, struct registry_client *rc,
+                        const struct model_reference *ref, const char *digest,
+                        mp_error *err);
+
 /* Push the stored model REF to its registry (push, pack --push). */
 int cli_push_ref (const struct cli_globals *g, const char *ref,
                   bool plain_http);
@@ -139,5 +167,6 @@ int cli_cache (const struct cli_globals *g, int argc, char **argv);
 int cli_preload (const struct cli_globals *g, int argc, char **argv);
 int cli_mount (const struct cli_globals *g, int argc, char **argv);
 int cli_umount (const struct cli_globals *g, int argc, char **argv);
+int cli_verify (const struct cli_globals *g, int argc, char **argv);
 
 #endif

@@ -71,6 +71,8 @@ cli_exit_code (enum mp_errcode code)
       return CLI_AUTH;
     case MP_ERR_DATA_LOSS:
       return CLI_VERIFY;
+    case MP_ERR_POLICY_REFUSED:
+      return CLI_REFUSED;
     case MP_ERR_UNIMPLEMENTED:
     case MP_ERR_INTERNAL:
       break;

@@ -282,8 +282,14 @@ inspect_remote (const struct cli_globals *g, const char *text, bool plain,
       return cli_fail ("inspect", &err);
     }
   snprintf (fetch, sizeof fetch, "%s/layout", dir);
-  rc = cli_pull_partial (g, "inspect", text, fetch, plain, no_layers, NULL,
-                         &fetched);
+  /* Looking at a model uses nothing of it: the signature policy is for
+   * what gets used (pull, extract, mount), and `verify` shows it. */
+  {
+    struct cli_globals gl = *g;
+    gl.policy = NULL;
+    rc = cli_pull_partial (&gl, "inspect", text, fetch, plain, no_layers, NULL,
+                           &fetched);
+  }
   if (rc == CLI_OK)
     {
       l = oci_layout_open (fetch, false, &err);

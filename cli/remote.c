@@ -136,8 +136,9 @@ progress (void *ctx, const char *digest, int64_t done, int64_t total)
   pthread_mutex_unlock (&prog.mu);
 }
 
-static registry_client *
-client (const struct cli_globals *g, bool plain_http, mp_error *err)
+registry_client *
+cli_registry_client (const struct cli_globals *g, bool plain_http,
+                     mp_error *err)
 {
   struct registry_options o
       = { .auth_file = g->auth_file,
@@ -375,7 +376,7 @@ pull_into (const struct cli_globals *g, const char *dir,
            void *want_ctx, char *name, size_t namesize, char **digest_out,
            mp_error *err)
 {
-  registry_client *rc = client (g, plain_http, err);
+  registry_client *rc = cli_registry_client (g, plain_http, err);
   oci_layout *l = NULL;
   model_blob_sink sink;
   cleanup_free char *mt = NULL, *dg = NULL, *body = NULL, *stored = NULL;
@@ -385,10 +386,15 @@ pull_into (const struct cli_globals *g, const char *dir,
 
   if (rc == NULL)
     return -1;
+  if (registry_get_manifest (rc, ref, NULL, -1, &mt, &dg, &body, &len, err) < 0)
+    goto out;
+  /* The signature policy, on the digest REF resolved to (an index's, for
+   * a multi-platform model: what signers sign), before anything is
+   * written: a refused model leaves nothing behind. */
+  if (cli_policy_enforce (g, rc, ref, dg, err) < 0)
+    goto out;
   l = oci_layout_open (dir, true, err);
   if (l == NULL)
-    goto out;
-  if (registry_get_manifest (rc, ref, NULL, -1, &mt, &dg, &body, &len, err) < 0)
     goto out;
   if (strcmp (mt, MODEL_OCI_MEDIA_TYPE_INDEX) == 0
       || strcmp (mt, MODEL_DOCKER_MEDIA_TYPE_MANIFEST_LIST) == 0)
@@ -576,8 +582,10 @@ cli_pull (const struct cli_globals *g, int argc, char **argv)
 {
   static const struct option opts[]
       = { { "plain-http", no_argument, NULL, 'p' },
+          { "policy", required_argument, NULL, 'P' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
+  struct cli_globals gl = *g;
   bool plain = false;
   model_reference ref;
   char name[MODEL_REF_MAX + 512];
@@ -591,10 +599,17 @@ cli_pull (const struct cli_globals *g, int argc, char **argv)
       case 'p':
         plain = true;
         break;
+      case 'P':
+        gl.policy = optarg;
+        gl.policy_set = true;
+        break;
       case 'h':
-        fputs ("usage: modelpack pull REF [--plain-http]\n\nDownloads a "
-               "model into the store: every blob verified, the name set "
-               "last.\n",
+        fputs ("usage: modelpack pull REF [--plain-http] [--policy FILE]\n"
+               "\nDownloads a model into the store: every blob verified, "
+               "the name set\nlast.  The signature policy "
+               "(default " CLI_DEFAULT_POLICY
+               ",\nif it exists) is applied first: a "
+               "model it refuses is not downloaded\n(exit 10).\n",
                stdout);
         return CLI_OK;
       default:
@@ -604,7 +619,7 @@ cli_pull (const struct cli_globals *g, int argc, char **argv)
     return cli_usage_error ("pull: one reference expected");
   if ((r = parse_ref ("pull", argv[optind], &ref)) != 0)
     return r;
-  if (pull (g, &ref, plain, name, sizeof name, &digest, &err) < 0)
+  if (pull (&gl, &ref, plain, name, sizeof name, &digest, &err) < 0)
     return cli_fail ("pull", &err);
   if (g->json)
     printf ("{\"reference\":%s,\"digest\":%s}\n", cli_json (name),
@@ -647,7 +662,7 @@ push_model (const struct cli_globals *g, const char *text, const char *target,
       oci_layout_close (l);
       return cli_fail ("push", &err);
     }
-  rc = client (g, plain_http, &err);
+  rc = cli_registry_client (g, plain_http, &err);
   if (rc == NULL)
     goto fail;
   repos = repos_load (g);
@@ -845,7 +860,7 @@ cli_login (const struct cli_globals *g, int argc, char **argv)
       line[strcspn (line, "\r\n")] = '\0';
       pass = line;
     }
-  rc = client (g, plain, &err);
+  rc = cli_registry_client (g, plain, &err);
   if (rc == NULL
       || registry_check_login (rc, argv[optind], user, pass, &err) < 0)
     {

@@ -34,6 +34,7 @@ static const struct
   { "preload", cli_preload, "make a model ready on a node, offline" },
   { "mount", cli_mount, "mount a model read-only on the host" },
   { "umount", cli_umount, "unmount what mount mounted" },
+  { "verify", cli_verify, "check a model's signatures against the policy" },
   { "cache", cli_cache, "list or prune the node's model cache" },
 };
 
@@ -71,6 +72,10 @@ usage (FILE *out)
            "                    MiB of a blob ($MODELPACK_TRANSFER_TIMEOUT, "
            "default 120;\n"
            "                    0: no limit)\n"
+           "  --policy FILE     the signature policy, containers-policy.json\n"
+           "                    ($MODELPACK_POLICY, default\n"
+           "                    " CLI_DEFAULT_POLICY " if it "
+           "exists)\n"
            "  --json            machine-readable output\n"
            "  -q, --quiet       no progress output\n"
            "  --log-level LVL   error, warn, info or debug (default warn)\n"
@@ -149,6 +154,7 @@ main (int argc, char **argv)
     OPT_STALL_TIMEOUT,
     OPT_TRANSFER_TIMEOUT,
     OPT_MOUNT_MODE,
+    OPT_POLICY,
   };
   static const struct option opts[]
       = { { "store", required_argument, NULL, OPT_STORE },
@@ -163,13 +169,14 @@ main (int argc, char **argv)
           { "version", no_argument, NULL, OPT_VERSION },
           { "limit", required_argument, NULL, OPT_LIMIT },
           { "mount-mode", required_argument, NULL, OPT_MOUNT_MODE },
+          { "policy", required_argument, NULL, OPT_POLICY },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   struct cli_globals g = { 0 };
   const char *home = getenv ("HOME");
   const char *xdg = getenv ("XDG_DATA_HOME");
   const char *docker = getenv ("DOCKER_CONFIG");
-  char *store, *cache, *auth, *hosts;
+  char *store, *cache, *auth, *hosts, *policy = NULL;
   int c, rc;
 
   /* Defaults, then the environment, then options. */
@@ -187,6 +194,8 @@ main (int argc, char **argv)
     auth = join (home, "/.docker/config.json");
   auth = env_or ("REGISTRY_AUTH_FILE", auth);
   hosts = env_or ("MODELPACK_HOSTS_DIR", strdup ("/etc/containerd/certs.d"));
+  policy = env_or ("MODELPACK_POLICY", NULL);
+  g.policy_set = policy != NULL;
   g.stall_timeout = g.transfer_timeout = -1; /* the registry client's */
   {
     const char *e = getenv ("MODELPACK_STALL_TIMEOUT");
@@ -264,6 +273,11 @@ main (int argc, char **argv)
             < 0)
           return CLI_USAGE;
         break;
+      case OPT_POLICY:
+        free (policy);
+        policy = strdup (optarg);
+        g.policy_set = true;
+        break;
       case OPT_VERSION:
         printf ("modelpack %s\n", MP_VERSION);
         return CLI_OK;
@@ -288,6 +302,7 @@ main (int argc, char **argv)
   g.cache = cache;
   g.auth_file = auth;
   g.hosts_dir = hosts;
+  g.policy = policy ? policy : CLI_DEFAULT_POLICY;
   g.progress = !g.quiet && !g.json && isatty (STDERR_FILENO);
 
   rc = -1;
@@ -309,5 +324,6 @@ main (int argc, char **argv)
   free (cache);
   free (auth);
   free (hosts);
+  free (policy);
   return rc;
 }

@@ -15,6 +15,11 @@ Rules (each applies once per matching request, in order):
   redirect-blobs=1  answer a blob GET with a 307 to /_redirect/<same path>
                  on this proxy, which serves it without the Authorization
                  header (object storage behind a registry)
+  referrers-api=1  a registry with the OCI 1.1 referrers API and no tag
+                 schema: GET /v2/<name>/referrers/<alg>:<hex> answers the
+                 index the registry keeps under the tag <alg>-<hex> (an
+                 empty index when there is none), and that tag itself is
+                 hidden (404)
 Every request is logged to LOG as "METHOD PATH RANGE -> STATUS", then
 " body=N" for a request with a body and " peer=PORT" (the client's port:
 one per connection).  The Host header is passed on, so the registry's
@@ -39,7 +44,7 @@ for r in rules:
     elif k == "fail":
         part, n = v.rsplit(":", 1)
         fail_left[part] = int(n)
-    elif k in ("no-range", "no-patch", "redirect-blobs"):
+    elif k in ("no-range", "no-patch", "redirect-blobs", "referrers-api"):
         flags.add(k)
 
 
@@ -74,6 +79,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if "referrers-api" in flags and self.command == "GET":
+            parts = path.split("?")[0].split("/")
+            if len(parts) > 4 and parts[-2] == "referrers":
+                self.referrers("/".join(parts[:-2]), parts[-1], rng, peer)
+                return
+            if (len(parts) > 4 and parts[-2] == "manifests"
+                    and parts[-1].startswith(("sha256-", "sha512-"))
+                    and not parts[-1].endswith(".sig")):
+                log(f"{self.command} {self.path} {rng} -> 404 (hidden){peer}")
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         if "no-patch" in flags and self.command == "PATCH":
             self.rfile.read(length)
             log(f"{self.command} {self.path} {rng}{sent_body} -> 405 (injected){peer}")
@@ -128,6 +146,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(chunk)
             sent += len(chunk)
         conn.close()
+
+    def referrers(self, repo, digest, rng, peer):
+        index = "application/vnd.oci.image.index.v1+json"
+        conn = http.client.HTTPConnection(upstream, timeout=60)
+        conn.request("GET", f"{repo}/manifests/{digest.replace(':', '-', 1)}",
+                     headers={"Accept": index})
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        if resp.status != 200:
+            body = ('{"schemaVersion":2,"mediaType":"%s","manifests":[]}'
+                    % index).encode()
+        log(f"GET {self.path} {rng} -> 200 (referrers){peer}")
+        self.send_response(200)
+        self.send_header("Content-Type", index)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = forward
 

@@ -2,9 +2,10 @@
 # One exit code per cause, whichever command meets it (docs/cli.md, "Exit
 # codes"): content that fails verification (a blob whose bytes are not its
 # digest, a layer whose content is not its diffId) is 7, a reference the
-# registry does not have is 4, a registry nobody answers on is 6, in pull,
-# extract, mount, crio-store add and preload alike, whether the bytes come
-# from the registry, the store or an OCI layout.
+# registry does not have is 4, a registry nobody answers on is 6, a model
+# the signature policy refuses is 10, in pull, extract, mount, crio-store
+# add and preload alike, whether the bytes come from the registry, the
+# store or an OCI layout.
 #
 # usage: test_exit_codes.sh
 . "$(dirname "$0")/lib.sh"
@@ -72,6 +73,23 @@ NONE=$REGISTRY/models/raw:no-such-tag
 it_expect_exit "not found: pull" 4 "no-such-tag" mp pull "$NONE"
 it_expect_exit "not found: inspect" 4 "no-such-tag" mp inspect "$NONE"
 every_command "not found" 4 "no-such-tag" "$NONE"
+
+# ---- refused by the signature policy: 10 -----------------------------------------
+# A store without the model, so every command has to pull it.
+cat > "$IT_DIR/policy.json" <<EOF
+{"default": [{"type": "insecureAcceptAnything"}],
+ "transports": {"docker": {"$REGISTRY/models": [{"type": "reject"}]}}}
+EOF
+S_KEEP=$S S=$IT_DIR/store-policy
+export MODELPACK_POLICY=$IT_DIR/policy.json
+it_expect_exit "refused by the policy: pull" 10 "refused by the signature policy" mp pull "$RAW"
+every_command "refused by the policy" 10 "refused by the signature policy" "$RAW"
+# (extract and the node commands open the store to look for the model
+# first: an empty layout may be there, nothing of the model.)
+it_expect_eq "... nothing of the model in the store" "" \
+  "$(find "$S/blobs" -type f 2>/dev/null; jq -r '.manifests[]?' "$S/index.json" 2>/dev/null)"
+unset MODELPACK_POLICY
+S=$S_KEEP
 
 # ---- nobody answers: 6 ----------------------------------------------------------
 DOWN=127.0.0.1:9/models/raw:1

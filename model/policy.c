@@ -2,13 +2,18 @@
 #include "model/policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "model/digest.h"
+#include "util/base64.h"
+#include "util/cleanup.h"
 
 /* JSON paths in messages: scopes are quoted by model_quote, so the path
  * stays well under mp_error's message size. */
@@ -131,68 +136,6 @@ get_string (const json_t *obj, const char *key, const char *where, char **out,
 }
 
 static int
-b64_value (char c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+')
-    return 62;
-  if (c == '/')
-    return 63;
-  return -1;
-}
-
-/* Standard, padded base64 as Go's encoding/base64 StdEncoding reads it
- * (key material may be binary, so util/base64's text decoder will not do). */
-static int
-decode_base64 (const char *s, size_t n, model_policy_bytes *out)
-{
-  size_t o = 0;
-  uint8_t *buf;
-
-  if (n == 0 || n % 4 != 0)
-    return -1;
-  buf = malloc (n / 4 * 3);
-  if (buf == NULL)
-    return -2;
-  for (size_t i = 0; i < n; i += 4)
-    {
-      int v[4];
-      size_t pad = 0;
-
-      for (size_t j = 0; j < 4; j++)
-        {
-          if (s[i + j] == '=' && i + 4 == n && j >= 2)
-            {
-              v[j] = 0;
-              pad++;
-              continue;
-            }
-          v[j] = pad ? -1 : b64_value (s[i + j]);
-          if (v[j] < 0)
-            {
-              free (buf);
-              return -1;
-            }
-        }
-      unsigned w = (unsigned)v[0] << 18 | (unsigned)v[1] << 12
-                   | (unsigned)v[2] << 6 | (unsigned)v[3];
-      buf[o++] = (uint8_t)(w >> 16);
-      if (pad < 2)
-        buf[o++] = (uint8_t)(w >> 8);
-      if (pad < 1)
-        buf[o++] = (uint8_t)w;
-    }
-  out->data = buf;
-  out->len = o;
-  return 0;
-}
-
-static int
 get_base64 (const json_t *obj, const char *key, const char *where,
             model_policy_bytes *out, mp_error *err)
 {
@@ -205,9 +148,18 @@ get_base64 (const json_t *obj, const char *key, const char *where,
   wpath (w, "%s.%s", where, key);
   if (!json_is_string (v))
     return bad (err, w, "expected a string");
-  r = decode_base64 (json_string_value (v), json_string_length (v), out);
-  if (r == -2)
+  if (json_string_length (v) == 0)
+    return bad (err, w, "expected non-empty, padded standard base64");
+  r = mp_base64_decode_bytes (json_string_value (v), json_string_length (v),
+                              &out->data, &out->len);
+  if (r < 0 && errno == ENOMEM)
     return oom (err);
+  if (r == 0 && out->len == 0)
+    {
+      free (out->data);
+      out->data = NULL;
+      r = -1;
+    }
   if (r < 0)
     return bad (err, w, "expected non-empty, padded standard base64");
   return 0;
@@ -692,4 +644,45 @@ model_policy_lookup (const model_policy *p, const char *ref)
   if ((rs = find_scope (p, "", 0)) != NULL)
     return rs;
   return &p->default_reqs;
+}
+
+int
+model_policy_read (const char *path, model_policy **out, mp_error *err)
+{
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  cleanup_free char *buf = NULL;
+  struct stat st;
+  size_t got = 0;
+
+  if (fd < 0 && errno == ENOENT)
+    return mp_error_set (err, MP_ERR_NOT_FOUND, "policy %s: no such file",
+                         path);
+  if (fd < 0 || fstat (fd, &st) < 0)
+    return mp_error_sys (err, errno, "policy %s", path);
+  if (!S_ISREG (st.st_mode) || st.st_size > MODEL_POLICY_MAX)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "policy %s: not a regular file of at most %d bytes",
+                         path, MODEL_POLICY_MAX);
+  buf = malloc ((size_t)st.st_size + 1);
+  if (buf == NULL)
+    return oom (err);
+  while (got < (size_t)st.st_size)
+    {
+      ssize_t r = read (fd, buf + got, (size_t)st.st_size - got);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return mp_error_sys (err, errno, "policy %s", path);
+      if (r == 0)
+        break;
+      got += (size_t)r;
+    }
+  if (model_policy_parse (buf, got, out, err) < 0)
+    {
+      /* The parser's own "policy: " would say it twice. */
+      if (strncmp (err->msg, "policy: ", 8) == 0)
+        memmove (err->msg, err->msg + 8, strlen (err->msg + 8) + 1);
+      return mp_error_prefix (err, "policy %s", path);
+    }
+  return 0;
 }

@@ -110,6 +110,12 @@ int model_policy_parse (const void *buf, size_t len, model_policy **out,
 
 void model_policy_free (model_policy *p);
 
+/* The policy at PATH, read (at most MODEL_POLICY_MAX bytes) and parsed;
+ * errors name the file.  A file that does not exist is MP_ERR_NOT_FOUND,
+ * so a caller with a default path can tell "no policy" from a bad one. */
+#define MODEL_POLICY_MAX (4 * 1024 * 1024)
+int model_policy_read (const char *path, model_policy **out, mp_error *err);
+
 /* The requirements for the docker image ref, in the fully expanded form
  * ("host[:port]/repo[:tag|@digest]", as docker.io/library/busybox, never
  * busybox).  The most specific scope wins, in this order: the exact

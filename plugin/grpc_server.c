@@ -74,6 +74,10 @@ mp_grpc_status_from_error (enum mp_errcode code)
       return GRPC_STATUS_PERMISSION_DENIED;
     case MP_ERR_DATA_LOSS:
       return GRPC_STATUS_DATA_LOSS;
+    /* containerd maps PermissionDenied onto errdefs.ErrPermissionDenied;
+     * the kubelet shows the message, which names scope and requirement. */
+    case MP_ERR_POLICY_REFUSED:
+      return GRPC_STATUS_PERMISSION_DENIED;
     case MP_ERR_INTERNAL:
       break;
     }

@@ -67,6 +67,7 @@ struct registry_client
   /* Connections taken by large blobs, at most range_streams in all: a
    * blob gets more than one only while the others leave some free. */
   int streams_in_use;
+  unsigned long requests; /* HTTP exchanges made (atomic) */
 };
 
 /* One place a repository can be reached. */
@@ -821,6 +822,7 @@ perform (registry_client *rc, const struct request *q, struct response *r,
   c = curl_easy_init ();
   if (c == NULL)
     return mp_error_set (err, MP_ERR_INTERNAL, "curl init failed");
+  __atomic_fetch_add (&rc->requests, 1, __ATOMIC_RELAXED);
   r->curl = c;
   r->rc = rc;
   r->err = err;
@@ -1516,28 +1518,38 @@ status_error (const struct response *r, const char *host, const char *repo,
 
 #define MAX_ENDPOINTS 8
 
-int
-registry_get_manifest (registry_client *rc, const model_reference *ref,
-                       const char *digest_or_null, int64_t size,
-                       char **media_type, char **digest, char **body,
-                       size_t *len, mp_error *err)
+/* A small document: a manifest, a referrers index, a signature blob. */
+struct doc
+{
+  const char *kind;     /* "manifests", "blobs", "referrers" */
+  const char *id;       /* tag or digest */
+  const char *query;    /* appended to the URL ("?artifactType=…"), or "" */
+  const char *accept;   /* an Accept header line, or NULL */
+  const char *what;     /* "manifest sha256:…", for messages */
+  const char *declarer; /* who declares SIZE */
+  int64_t size;         /* declared, or -1: at most MODEL_MAX_DOCUMENT */
+};
+
+/* GET document D of REF's repository into memory, from the first endpoint
+ * that has it (the next one when one is down or answers 404).  0 with *OUT
+ * the answer, whatever its status (its body is the caller's to free); -1
+ * when no endpoint could be reached. */
+static int
+get_doc (registry_client *rc, const model_reference *ref, const struct doc *d,
+         struct response *out, mp_error *err)
 {
   struct endpoint eps[MAX_ENDPOINTS];
   size_t n = 0;
-  const char *want = digest_or_null   ? digest_or_null
-                     : ref->digest[0] ? ref->digest
-                                      : NULL;
-  char what[300], where[MODEL_REF_MAX + 300], scope[1200];
+  char where[MODEL_REF_MAX + 300], scope[1200];
   int ret = -1;
 
-  snprintf (what, sizeof what, want ? "manifest %s" : "tag %s",
-            want ? want : ref->tag);
   snprintf (where, sizeof where, "%s/%s", ref->host, ref->path);
-  if (size > MODEL_MAX_DOCUMENT)
-    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "%s: %s: the index declares %" PRId64
-                         " bytes, more than the %d a manifest may have",
-                         where, what, size, MODEL_MAX_DOCUMENT);
+  if (d->size > MODEL_MAX_DOCUMENT)
+    return mp_error_set (
+        err, MP_ERR_INVALID_ARGUMENT,
+        "%s: %s: %s declares %" PRId64 " bytes, more than the %d a %s may have",
+        where, d->what, d->declarer, d->size, MODEL_MAX_DOCUMENT,
+        strcmp (d->kind, "manifests") == 0 ? "manifest" : "document");
   snprintf (scope, sizeof scope, "repository:%s:pull", ref->path);
   if (endpoints_for (rc, ref->host, false, eps, MAX_ENDPOINTS, &n, err) < 0)
     return -1;
@@ -1545,17 +1557,17 @@ registry_get_manifest (registry_client *rc, const model_reference *ref,
     {
       char url[40960];
       struct response r
-          = { .max = size >= 0 ? (size_t)size : MODEL_MAX_DOCUMENT,
+          = { .max = d->size >= 0 ? (size_t)d->size : MODEL_MAX_DOCUMENT,
               .where = where,
-              .what = what,
-              .declared = size,
-              .declarer = "the index" };
-      struct request q
-          = { .method = "GET", .url = url, .accept = ACCEPT, .upload_fd = -1 };
-      model_digest got, expect;
+              .what = d->what,
+              .declared = d->size,
+              .declarer = d->declarer };
+      struct request q = {
+        .method = "GET", .url = url, .accept = d->accept, .upload_fd = -1
+      };
 
-      snprintf (url, sizeof url, "%s%s/%s/manifests/%s", eps[i].base,
-                eps[i].prefix, ref->path, want ? want : ref->tag);
+      snprintf (url, sizeof url, "%s%s/%s/%s/%s%s", eps[i].base, eps[i].prefix,
+                ref->path, d->kind, d->id, d->query);
       if (exchange (rc, &eps[i], ref->host, scope, &q, &r, err) < 0)
         {
           free (r.body);
@@ -1563,67 +1575,197 @@ registry_get_manifest (registry_client *rc, const model_reference *ref,
             continue; /* a mirror down: the next one */
           goto out;
         }
-      if (r.status != 200)
+      if (r.status == 404 && i + 1 < n)
         {
           free (r.body);
-          if (r.status == 404 && i + 1 < n)
-            continue;
-          status_error (&r, ref->host, ref->path, what, err);
-          goto out;
+          continue;
         }
-      if (size >= 0 && (int64_t)r.len != size)
-        {
-          free (r.body);
-          mp_error_set (err, MP_ERR_DATA_LOSS,
-                        "%s: %s: the registry sent %zu bytes, fewer than "
-                        "the %" PRId64 " bytes the index declares",
-                        where, what, r.len, size);
-          goto out;
-        }
-      if (model_digest_buffer (MODEL_DIGEST_SHA256, r.body ? r.body : "", r.len,
-                               &got, err)
-          < 0)
-        {
-          free (r.body);
-          goto out;
-        }
-      if (want != NULL || r.digest[0])
-        {
-          if (model_digest_parse (want ? want : r.digest, &expect, err) < 0)
-            {
-              free (r.body);
-              goto out;
-            }
-          if (expect.algo != MODEL_DIGEST_SHA256)
-            model_digest_buffer (expect.algo, r.body, r.len, &got, err);
-          if (!model_digest_equal (&expect, &got))
-            {
-              free (r.body);
-              mp_error_set (err, MP_ERR_DATA_LOSS,
-                            "%s/%s: the manifest served for %s has digest %s, "
-                            "not %s",
-                            ref->host, ref->path, what, got.str, expect.str);
-              goto out;
-            }
-        }
-      {
-        json_t *j = json_loadb (r.body ? r.body : "", r.len, 0, NULL);
-        const char *mt = json_string_value (json_object_get (j, "mediaType"));
-        *media_type = strdup (mt ? mt
-                              : json_object_get (j, "manifests")
-                                  ? MODEL_OCI_MEDIA_TYPE_INDEX
-                                  : MODEL_OCI_MEDIA_TYPE_MANIFEST);
-        json_decref (j);
-      }
-      *digest = strdup (got.str);
-      *body = r.body;
-      *len = r.len;
+      r.where = r.what = r.declarer = NULL;
+      *out = r;
       ret = 0;
       goto out;
     }
 out:
   endpoints_free (eps, n);
   return ret;
+}
+
+/* R's body is exactly SIZE bytes (when declared) of digest WANT (or, when
+ * NULL, of the registry's Docker-Content-Digest if it sent one); *GOT gets
+ * its digest. */
+static int
+check_doc (const model_reference *ref, const struct doc *d,
+           const struct response *r, const char *want, model_digest *got,
+           mp_error *err)
+{
+  model_digest expect;
+
+  if (d->size >= 0 && (int64_t)r->len != d->size)
+    return mp_error_set (err, MP_ERR_DATA_LOSS,
+                         "%s/%s: %s: the registry sent %zu bytes, fewer than "
+                         "the %" PRId64 " bytes %s declares",
+                         ref->host, ref->path, d->what, r->len, d->size,
+                         d->declarer);
+  if (model_digest_buffer (MODEL_DIGEST_SHA256, r->body ? r->body : "", r->len,
+                           got, err)
+      < 0)
+    return -1;
+  if (want == NULL && r->digest[0] == '\0')
+    return 0;
+  if (model_digest_parse (want ? want : r->digest, &expect, err) < 0)
+    return -1;
+  if (expect.algo != MODEL_DIGEST_SHA256
+      && model_digest_buffer (expect.algo, r->body ? r->body : "", r->len, got,
+                              err)
+             < 0)
+    return -1;
+  if (!model_digest_equal (&expect, got))
+    return mp_error_set (err, MP_ERR_DATA_LOSS,
+                         "%s/%s: the %s served for %s has digest %s, not %s",
+                         ref->host, ref->path,
+                         strcmp (d->kind, "blobs") == 0 ? "blob" : "manifest",
+                         d->what, got->str, expect.str);
+  return 0;
+}
+
+int
+registry_get_manifest (registry_client *rc, const model_reference *ref,
+                       const char *digest_or_null, int64_t size,
+                       char **media_type, char **digest, char **body,
+                       size_t *len, mp_error *err)
+{
+  const char *want = digest_or_null   ? digest_or_null
+                     : ref->digest[0] ? ref->digest
+                                      : NULL;
+  char what[300];
+  struct doc d = { .kind = "manifests",
+                   .id = want ? want : ref->tag,
+                   .query = "",
+                   .accept = ACCEPT,
+                   .what = what,
+                   .declarer = "the index",
+                   .size = size };
+  struct response r = { 0 };
+  model_digest got;
+
+  snprintf (what, sizeof what, want ? "manifest %s" : "tag %s",
+            want ? want : ref->tag);
+  if (get_doc (rc, ref, &d, &r, err) < 0)
+    return -1;
+  if (r.status != 200)
+    {
+      free (r.body);
+      return status_error (&r, ref->host, ref->path, what, err);
+    }
+  if (check_doc (ref, &d, &r, want, &got, err) < 0)
+    {
+      free (r.body);
+      return -1;
+    }
+  {
+    json_t *j = json_loadb (r.body ? r.body : "", r.len, 0, NULL);
+    const char *mt = json_string_value (json_object_get (j, "mediaType"));
+    *media_type = strdup (mt ? mt
+                          : json_object_get (j, "manifests")
+                              ? MODEL_OCI_MEDIA_TYPE_INDEX
+                              : MODEL_OCI_MEDIA_TYPE_MANIFEST);
+    json_decref (j);
+  }
+  *digest = strdup (got.str);
+  *body = r.body;
+  *len = r.len;
+  return 0;
+}
+
+int
+registry_get_blob (registry_client *rc, const model_reference *ref,
+                   const char *digest, int64_t size, char **body, size_t *len,
+                   mp_error *err)
+{
+  char what[300];
+  struct doc d = { .kind = "blobs",
+                   .id = digest,
+                   .query = "",
+                   .what = what,
+                   .declarer = "its descriptor",
+                   .size = size };
+  struct response r = { 0 };
+  model_digest got;
+
+  snprintf (what, sizeof what, "blob %s", digest);
+  if (size < 0)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "blob %s: no size declared", digest);
+  if (get_doc (rc, ref, &d, &r, err) < 0)
+    return -1;
+  if (r.status != 200)
+    {
+      free (r.body);
+      return status_error (&r, ref->host, ref->path, what, err);
+    }
+  if (check_doc (ref, &d, &r, digest, &got, err) < 0)
+    {
+      free (r.body);
+      return -1;
+    }
+  if (r.body == NULL && (r.body = strdup ("")) == NULL)
+    return mp_error_sys (err, ENOMEM, "blob %s", digest);
+  *body = r.body;
+  *len = r.len;
+  return 0;
+}
+
+int
+registry_get_referrers (registry_client *rc, const model_reference *ref,
+                        const char *digest, const char *artifact_type,
+                        char **body, size_t *len, mp_error *err)
+{
+  char what[300], query[600] = "";
+  struct doc d = { .kind = "referrers",
+                   .id = digest,
+                   .query = query,
+                   .accept = "Accept: " MODEL_OCI_MEDIA_TYPE_INDEX,
+                   .what = what,
+                   .declarer = "",
+                   .size = -1 };
+  struct response r = { 0 };
+
+  snprintf (what, sizeof what, "referrers of %s", digest);
+  if (artifact_type != NULL)
+    {
+      cleanup_free char *esc = url_escape (artifact_type);
+      if (esc == NULL)
+        return mp_error_sys (err, ENOMEM, "referrers");
+      snprintf (query, sizeof query, "?artifactType=%s", esc);
+    }
+  if (get_doc (rc, ref, &d, &r, err) < 0)
+    return -1;
+  /* The API is OCI 1.1's: a registry without it answers 404 (or, behind
+   * some proxies, another 4xx for a path it does not route). */
+  if (r.status == 404 || r.status == 400 || r.status == 405 || r.status == 501)
+    {
+      free (r.body);
+      return mp_error_set (err, MP_ERR_UNIMPLEMENTED,
+                           "%s/%s: the registry has no referrers API (HTTP "
+                           "%ld)",
+                           ref->host, ref->path, r.status);
+    }
+  if (r.status != 200)
+    {
+      free (r.body);
+      return status_error (&r, ref->host, ref->path, what, err);
+    }
+  if (r.body == NULL && (r.body = strdup ("")) == NULL)
+    return mp_error_sys (err, ENOMEM, "referrers");
+  *body = r.body;
+  *len = r.len;
+  return 0;
+}
+
+unsigned long
+registry_client_requests (const registry_client *rc)
+{
+  return __atomic_load_n (&rc->requests, __ATOMIC_RELAXED);
 }
 
 static void

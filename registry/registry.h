@@ -106,6 +106,26 @@ int registry_get_manifest (registry_client *rc, const model_reference *ref,
                            const char *digest_or_null, int64_t size,
                            char **media_type, char **digest, char **body,
                            size_t *len, mp_error *err);
+/* Blob DIGEST of REF's repository, SIZE bytes (at most
+ * MODEL_MAX_DOCUMENT), into memory, verified: for small blobs read whole
+ * (signatures, payloads).  *body is malloc'd and NUL-terminated. */
+int registry_get_blob (registry_client *rc, const model_reference *ref,
+                       const char *digest, int64_t size, char **body,
+                       size_t *len, mp_error *err);
+/* The OCI 1.1 referrers API: GET /v2/<name>/referrers/<digest>, the image
+ * index of the manifests whose subject is DIGEST, only those of
+ * ARTIFACT_TYPE when not NULL (a registry may ignore the filter: it then
+ * says so in the index's annotations).  At most MODEL_MAX_DOCUMENT bytes;
+ * one page (a Link to more is not followed).  MP_ERR_UNIMPLEMENTED when
+ * the registry has no such API (404): then the referrers tag schema is
+ * the fallback (registry/signatures.h). */
+int registry_get_referrers (registry_client *rc, const model_reference *ref,
+                            const char *digest, const char *artifact_type,
+                            char **body, size_t *len, mp_error *err);
+/* HTTP exchanges this client has made so far (retries and
+ * authentication included): what the signature checks report as their
+ * cost. */
+unsigned long registry_client_requests (const registry_client *rc);
 /* Download blob DIGEST of REF's repository into SINK (nothing is written
  * if it is there already): streamed, hashed, resumed after a cut, visible
  * only once verified. */

@@ -1,65 +1,139 @@
-/* Base64 (see base64.h).  A dozen lines; not worth a dependency. */
+/* Base64 (see base64.h).  A few dozen lines; not worth a dependency. */
 #include "util/base64.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const unsigned char b64[]
+static const char alphabet[]
     = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 char *
-mp_base64_encode (const char *s)
+mp_base64_encode_bytes (const void *buf, size_t len)
 {
-  size_t n = strlen (s), o = 0;
-  char *out = malloc (4 * ((n + 2) / 3) + 1);
+  const unsigned char *s = buf;
+  size_t o = 0;
+  char *out;
 
+  if (len > (SIZE_MAX - 1) / 4 * 3 - 2)
+    return NULL;
+  out = malloc (4 * ((len + 2) / 3) + 1);
   if (out == NULL)
     return NULL;
-  for (size_t i = 0; i < n; i += 3)
+  for (size_t i = 0; i < len; i += 3)
     {
-      unsigned v = (unsigned char)s[i] << 16;
-      if (i + 1 < n)
-        v |= (unsigned char)s[i + 1] << 8;
-      if (i + 2 < n)
-        v |= (unsigned char)s[i + 2];
-      out[o++] = (char)b64[(v >> 18) & 63];
-      out[o++] = (char)b64[(v >> 12) & 63];
-      out[o++] = i + 1 < n ? (char)b64[(v >> 6) & 63] : '=';
-      out[o++] = i + 2 < n ? (char)b64[v & 63] : '=';
+      unsigned v = (unsigned)s[i] << 16;
+      if (i + 1 < len)
+        v |= (unsigned)s[i + 1] << 8;
+      if (i + 2 < len)
+        v |= (unsigned)s[i + 2];
+      out[o++] = alphabet[(v >> 18) & 63];
+      out[o++] = alphabet[(v >> 12) & 63];
+      out[o++] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
+      out[o++] = i + 2 < len ? alphabet[v & 63] : '=';
     }
   out[o] = '\0';
   return out;
 }
 
 char *
-mp_base64_decode (const char *s)
+mp_base64_encode (const char *s)
 {
-  size_t n = strlen (s), o = 0;
-  char *out = malloc (n + 1);
-  unsigned v = 0;
-  int bits = 0;
+  return mp_base64_encode_bytes (s, strlen (s));
+}
 
-  if (out == NULL)
-    return NULL;
-  for (size_t i = 0; i < n && s[i] != '='; i++)
+static int
+value_of (char c)
+{
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '+')
+    return 62;
+  if (c == '/')
+    return 63;
+  return -1;
+}
+
+int
+mp_base64_decode_bytes (const char *s, size_t n, uint8_t **out, size_t *outlen)
+{
+  uint8_t *buf = malloc (n / 4 * 3 + 3);
+  unsigned group = 0;
+  size_t o = 0, filled = 0, pad = 0;
+
+  if (buf == NULL)
     {
-      const unsigned char *p
-          = (const unsigned char *)strchr ((const char *)b64, s[i]);
-      if (p == NULL || s[i] == '\0')
+      errno = ENOMEM;
+      return -1;
+    }
+  for (size_t i = 0; i < n; i++)
+    {
+      int v;
+
+      if (s[i] == '\r' || s[i] == '\n')
+        continue;
+      if (s[i] == '=')
         {
-          free (out);
-          return NULL;
+          /* Padding completes the last group: "xx==" or "xxx=". */
+          if (filled + pad < 2)
+            goto bad;
+          pad++;
+          if (filled + pad > 4)
+            goto bad;
+          continue;
         }
-      v = (v << 6) | (unsigned)(p - b64);
-      bits += 6;
-      if (bits >= 8)
+      v = value_of (s[i]);
+      if (v < 0 || pad > 0)
+        goto bad;
+      group = group << 6 | (unsigned)v;
+      if (++filled == 4)
         {
-          bits -= 8;
-          out[o++] = (char)((v >> bits) & 0xff);
+          buf[o++] = (uint8_t)(group >> 16);
+          buf[o++] = (uint8_t)(group >> 8);
+          buf[o++] = (uint8_t)group;
+          group = 0;
+          filled = 0;
         }
     }
-  out[o] = '\0';
-  return out;
+  if (pad > 0)
+    {
+      if (filled + pad != 4)
+        goto bad;
+      group <<= 6 * pad;
+      buf[o++] = (uint8_t)(group >> 16);
+      if (pad == 1)
+        buf[o++] = (uint8_t)(group >> 8);
+    }
+  else if (filled != 0)
+    goto bad;
+  buf[o] = '\0';
+  *out = buf;
+  *outlen = o;
+  return 0;
+bad:
+  free (buf);
+  errno = EINVAL;
+  return -1;
+}
+
+char *
+mp_base64_decode (const char *s)
+{
+  uint8_t *b;
+  size_t n;
+
+  if (mp_base64_decode_bytes (s, strlen (s), &b, &n) < 0)
+    return NULL;
+  if (memchr (b, '\0', n) != NULL)
+    {
+      free (b);
+      return NULL;
+    }
+  return (char *)b;
 }
 
 static int

@@ -108,6 +108,8 @@ mp_errcode_name (enum mp_errcode code)
       return "permission denied";
     case MP_ERR_DATA_LOSS:
       return "data loss";
+    case MP_ERR_POLICY_REFUSED:
+      return "refused by policy";
     }
   return "unknown";
 }

@@ -23,6 +23,7 @@ enum mp_errcode
   MP_ERR_UNAUTHENTICATED,   /* missing or rejected credentials */
   MP_ERR_PERMISSION_DENIED, /* credentials accepted, access refused */
   MP_ERR_DATA_LOSS,         /* content does not match its digest */
+  MP_ERR_POLICY_REFUSED,    /* the signature policy refuses the content */
 };
 
 typedef struct mp_error

@@ -1,0 +1,76 @@
+/* Finding a manifest's signatures in its registry, and the policy check
+ * built on it: the call `modelpack verify`, `modelpack pull` and the
+ * daemon make.
+ *
+ * Where signatures are (all looked at, as signers use any of them):
+ *  - the OCI 1.1 referrers API, GET /v2/<name>/referrers/<digest>;
+ *  - its fallback for registries without it, the referrers tag schema: an
+ *    image index under the tag sha256-<hex> (cosign 3 and notation write
+ *    there on docker-registry 2.8);
+ *  - cosign's own tag sha256-<hex>.sig, a manifest whose layers are
+ *    simple-signing payloads.
+ * Referrers whose artifactType is another kind (SBOMs, attestations of
+ * other types are still fetched: a Sigstore bundle's kind is inside) are
+ * skipped unread; an index entry without a telling artifactType (cosign
+ * writes the empty config's type there) is read to find out.
+ *
+ * Cost, in round trips after the manifest digest is known: the three
+ * lookups go out at once (one round trip), then each signature manifest
+ * found through an index and its blobs, signatures in parallel (two more):
+ * three for referrers and the tag schema, two for a .sig tag (the lookup
+ * is the manifest).  Nothing is fetched when the policy's scope needs no
+ * signature.  The same client as the pull: credentials, TLS, mirrors,
+ * retries and tokens are shared, so a pull's token serves.
+ *
+ * Bounds: every document at most MODEL_MAX_DOCUMENT bytes (a blob whose
+ * descriptor declares more is listed with an error, not fetched), at most
+ * REGISTRY_MAX_SIGNATURES signature manifests per digest.
+ *
+ * Errors: a registry that cannot be reached (MP_ERR_UNAVAILABLE), refuses
+ * credentials or access, fails the whole search -- the caller fails closed.
+ * A signature manifest or blob that is missing, too large or not its
+ * digest is kept in the list with its error, and verifies as nothing. */
+#ifndef MP_REGISTRY_SIGNATURES_H
+#define MP_REGISTRY_SIGNATURES_H
+
+#include <stdbool.h>
+
+#include "model/digest.h"
+#include "model/policy.h"
+#include "model/reference.h"
+#include "model/signature.h"
+#include "registry/registry.h"
+#include "util/error.h"
+
+#define REGISTRY_MAX_SIGNATURES 64
+
+/* What a search cost and found out. */
+struct registry_sig_stats
+{
+  unsigned long requests; /* HTTP exchanges, authentication included */
+  int round_trips;        /* of them in sequence (parallel ones count once) */
+  bool referrers_api;     /* the registry answered the referrers API */
+  double seconds;
+  int skipped; /* referrers of other kinds, or past the bound */
+};
+
+/* The signatures of DIGEST in REF's repository, of the formats WANT
+ * (MODEL_SIG_WANT bits), appended to *OUT. */
+int registry_find_signatures (registry_client *rc, const model_reference *ref,
+                              const model_digest *digest, unsigned want,
+                              model_sig_list *out,
+                              struct registry_sig_stats *stats, mp_error *err);
+
+/* Apply policy P (read from POLICY_PATH, for messages) to REF resolved to
+ * DIGEST: the signatures the scope needs are found, then evaluated.
+ * *VERDICT gets the verdict (accepted or not; model_verdict_error makes a
+ * refusal an error); SIGS (may be NULL) what was found; STATS (may be
+ * NULL) the cost.  -1 when the verdict could not be reached (the registry
+ * unreachable): refuse then. */
+int registry_check_policy (registry_client *rc, const model_policy *p,
+                           const char *policy_path, const model_reference *ref,
+                           const model_digest *digest, model_sig_list *sigs,
+                           model_verdict **verdict,
+                           struct registry_sig_stats *stats, mp_error *err);
+
+#endif
