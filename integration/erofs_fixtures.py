@@ -14,7 +14,8 @@
       special mode bits, owners, nanosecond times, user xattrs.
   erofs_fixtures.py pytar OUT
       A PAX tar written by Python's tarfile: owners past 2^31, binary xattr
-      values, a symlink target longer than a block, times before 1970.
+      values, a symlink target longer than a block, times before 1970, a
+      contiguous file (type 7).
   erofs_fixtures.py many DIR N
       N small files in DIR, spread over subdirectories.
   erofs_fixtures.py hugetar OUT SIZE
@@ -135,7 +136,7 @@ def add(t, name, kind=tarfile.REGTYPE, data=b"", **kw):
     ti.mtime = kw.pop("mtime", 1700000000)
     for k, v in kw.items():
         setattr(ti, k, v)
-    if kind == tarfile.REGTYPE:
+    if kind in (tarfile.REGTYPE, tarfile.CONTTYPE):
         ti.size = len(data)
         t.addfile(ti, io.BytesIO(data))
     else:
@@ -159,6 +160,8 @@ def pytar(out):
         add(t, "py/frac", data=b"ns\n", pax_headers={
             "mtime": "1700000000.987654321"})
         add(t, "py/hl", tarfile.LNKTYPE, linkname="py/frac")
+        # Type 7 (contiguous): a regular file to mkfs.erofs and to us.
+        add(t, "py/contig", tarfile.CONTTYPE, data=b"contiguous\n")
 
 
 def many(d, n):

@@ -543,11 +543,13 @@ erofs_layer_begin (erofs_index *x, int64_t blob_size, mp_error *err)
                          "%u-byte blocks addresses (%llu)",
                          (long long)blob_size, x->blksz,
                          (unsigned long long)UINT32_MAX * x->blksz);
-  /* Device ids are 16 bits, masked to the next power of two above the
-   * device count. */
-  if (x->nblobs >= 0x7fff)
+  /* The device table sits before the root inode, whose number must fit
+   * 16 bits (nid 65535 is 2 MiB in): 4096 slots take 512 KiB.  (A mount's
+   * options, device= paths included, must fit a page anyway.) */
+  if (x->nblobs >= EROFS_INDEX_MAX_LAYERS)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "too many layers for one index");
+                         "more than %d layers for one index",
+                         EROFS_INDEX_MAX_LAYERS);
   if (x->nblobs == x->capblobs)
     {
       size_t cap = x->capblobs ? x->capblobs * 2 : 8;

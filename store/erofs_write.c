@@ -379,6 +379,10 @@ place (struct layout *l, mp_error *err)
                                (unsigned long long)UINT32_MAX);
       }
   l->blocks = blk;
+  if (l->blocks > UINT32_MAX)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "the index's metadata exceeds %llu blocks",
+                         (unsigned long long)UINT32_MAX);
   if (l->ninodes > UINT32_MAX)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "too many inodes");
   return 0;
