@@ -107,6 +107,11 @@ def make_tree(d):
     os.symlink("orig", os.path.join(d, "links/sym"))
     os.symlink("../sizes", os.path.join(d, "links/dirsym"))
     os.symlink("not-there", os.path.join(d, "links/dangling"))
+    # Names that sort before "." and ".." (lookups bisect the entries).
+    for name in ("!bang", " space", "-dash", "+plus", ".hidden", "..dots",
+                 "\u00e9t\u00e9", "raw\udcff"):
+        write(os.path.join("order", name), name.encode("utf-8",
+                                                     "surrogateescape"))
     os.makedirs(os.path.join(d, "empty/dir"))
     write("empty/file", b"")
     write("modes/setuid", b"#!/bin/sh\n", 0o4755)
@@ -197,7 +202,10 @@ def hugetar(out, size):
 def main():
     cmd = sys.argv[1]
     if cmd == "list":
-        print("\n".join(listing(sys.argv[2], "--serve" in sys.argv[3:])))
+        text = "\n".join(listing(sys.argv[2], "--serve" in sys.argv[3:]))
+        # Names are bytes: a name that is not UTF-8 goes out as it is.
+        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape")
+                                + b"\n")
     elif cmd == "tree":
         make_tree(sys.argv[2])
     elif cmd == "pytar":
