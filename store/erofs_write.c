@@ -762,6 +762,9 @@ pass_two (struct layout *l, int fd, mp_error *err)
       return -1;
   if (w_seek (&w, l->blocks * l->bs, err) < 0 || w_flush (&w, err) < 0)
     return -1;
+  /* Nothing of an older file past the image. */
+  if (ftruncate (fd, (off_t)(l->blocks * l->bs)) < 0)
+    return mp_error_sys (err, errno, "truncate the index");
   return 0;
 }
 

@@ -204,7 +204,7 @@ static int
 add_raw (erofs_index *x, int64_t size, const char *path,
          const struct model_file_meta *m, const char *what, mp_error *err)
 {
-  int fd = raw_blob (size < (1ll << 40) ? size : 0);
+  int fd = raw_blob (size);
   int r = erofs_index_add_raw (x, fd, size, path, m, what, err);
   close (fd);
   return r;
