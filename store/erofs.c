@@ -625,8 +625,8 @@ erofs_index_add_raw (erofs_index *x, int fd, int64_t blob_size,
       return mp_error_sys (err, errno, "%s: stat the blob", what);
     if (S_ISREG (st.st_mode) && st.st_size != blob_size)
       return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                           "%s: the blob file holds %lld bytes, not %lld",
-                           what, (long long)st.st_size, (long long)blob_size);
+                           "%s: the blob file holds %lld bytes, not %lld", what,
+                           (long long)st.st_size, (long long)blob_size);
   }
   if (erofs_layer_begin (x, blob_size, err) < 0)
     return mp_error_prefix (err, "%s", what);
