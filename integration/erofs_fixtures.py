@@ -14,7 +14,8 @@
       special mode bits, owners, nanosecond times, user xattrs.
   erofs_fixtures.py pytar OUT
       A PAX tar written by Python's tarfile: owners past 2^31, binary xattr
-      values, a symlink target longer than a block, times before 1970.
+      values, a symlink target longer than a block, times before 1970, a
+      contiguous file (type 7).
   erofs_fixtures.py many DIR N
       N small files in DIR, spread over subdirectories.
   erofs_fixtures.py hugetar OUT SIZE
@@ -106,6 +107,11 @@ def make_tree(d):
     os.symlink("orig", os.path.join(d, "links/sym"))
     os.symlink("../sizes", os.path.join(d, "links/dirsym"))
     os.symlink("not-there", os.path.join(d, "links/dangling"))
+    # Names that sort before "." and ".." (lookups bisect the entries).
+    for name in ("!bang", " space", "-dash", "+plus", ".hidden", "..dots",
+                 "\u00e9t\u00e9", "raw\udcff"):
+        write(os.path.join("order", name), name.encode("utf-8",
+                                                     "surrogateescape"))
     os.makedirs(os.path.join(d, "empty/dir"))
     write("empty/file", b"")
     write("modes/setuid", b"#!/bin/sh\n", 0o4755)
@@ -135,7 +141,7 @@ def add(t, name, kind=tarfile.REGTYPE, data=b"", **kw):
     ti.mtime = kw.pop("mtime", 1700000000)
     for k, v in kw.items():
         setattr(ti, k, v)
-    if kind == tarfile.REGTYPE:
+    if kind in (tarfile.REGTYPE, tarfile.CONTTYPE):
         ti.size = len(data)
         t.addfile(ti, io.BytesIO(data))
     else:
@@ -159,6 +165,8 @@ def pytar(out):
         add(t, "py/frac", data=b"ns\n", pax_headers={
             "mtime": "1700000000.987654321"})
         add(t, "py/hl", tarfile.LNKTYPE, linkname="py/frac")
+        # Type 7 (contiguous): a regular file to mkfs.erofs and to us.
+        add(t, "py/contig", tarfile.CONTTYPE, data=b"contiguous\n")
 
 
 def many(d, n):
@@ -194,7 +202,10 @@ def hugetar(out, size):
 def main():
     cmd = sys.argv[1]
     if cmd == "list":
-        print("\n".join(listing(sys.argv[2], "--serve" in sys.argv[3:])))
+        text = "\n".join(listing(sys.argv[2], "--serve" in sys.argv[3:]))
+        # Names are bytes: a name that is not UTF-8 goes out as it is.
+        sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape")
+                                + b"\n")
     elif cmd == "tree":
         make_tree(sys.argv[2])
     elif cmd == "pytar":

@@ -543,11 +543,13 @@ erofs_layer_begin (erofs_index *x, int64_t blob_size, mp_error *err)
                          "%u-byte blocks addresses (%llu)",
                          (long long)blob_size, x->blksz,
                          (unsigned long long)UINT32_MAX * x->blksz);
-  /* Device ids are 16 bits, masked to the next power of two above the
-   * device count. */
-  if (x->nblobs >= 0x7fff)
+  /* The device table sits before the root inode, whose number must fit
+   * 16 bits (nid 65535 is 2 MiB in): 4096 slots take 512 KiB.  (A mount's
+   * options, device= paths included, must fit a page anyway.) */
+  if (x->nblobs >= EROFS_INDEX_MAX_LAYERS)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "too many layers for one index");
+                         "more than %d layers for one index",
+                         EROFS_INDEX_MAX_LAYERS);
   if (x->nblobs == x->capblobs)
     {
       size_t cap = x->capblobs ? x->capblobs * 2 : 8;
@@ -617,6 +619,15 @@ erofs_index_add_raw (erofs_index *x, int fd, int64_t blob_size,
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                          "%s: raw layer path %s names the layer root", what,
                          model_quote (path, q, sizeof q));
+  {
+    struct stat st;
+    if (fstat (fd, &st) < 0)
+      return mp_error_sys (err, errno, "%s: stat the blob", what);
+    if (S_ISREG (st.st_mode) && st.st_size != blob_size)
+      return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                           "%s: the blob file holds %lld bytes, not %lld", what,
+                           (long long)st.st_size, (long long)blob_size);
+  }
   if (erofs_layer_begin (x, blob_size, err) < 0)
     return mp_error_prefix (err, "%s", what);
   e.size = (uint64_t)blob_size;

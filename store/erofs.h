@@ -50,6 +50,9 @@ struct model_unpack_limits;
 
 typedef struct erofs_index erofs_index;
 
+/* Layers (devices) one index may have. */
+#define EROFS_INDEX_MAX_LAYERS 4096
+
 struct erofs_index_opts
 {
   /* 9 (512 B: required when any layer is a tar) or 12 (4 KiB). */

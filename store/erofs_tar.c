@@ -662,8 +662,8 @@ tar_entry (struct tar *t, const struct tar_header *h, uint64_t hoff,
                          (unsigned long long)t->entries);
   if (strlen (raw) > MODEL_UNPACK_MAX_PATH)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
-                         "entry: path longer than %d bytes",
-                         MODEL_UNPACK_MAX_PATH);
+                         "entry %s: path longer than %d bytes",
+                         model_quote (raw, q, sizeof q), MODEL_UNPACK_MAX_PATH);
   if (layer_path_normalize (raw, t->path, "entry", err) < 0)
     {
       /* Some of the shared messages leave the name out. */

@@ -379,6 +379,10 @@ place (struct layout *l, mp_error *err)
                                (unsigned long long)UINT32_MAX);
       }
   l->blocks = blk;
+  if (l->blocks > UINT32_MAX)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "the index's metadata exceeds %llu blocks",
+                         (unsigned long long)UINT32_MAX);
   if (l->ninodes > UINT32_MAX)
     return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "too many inodes");
   return 0;
@@ -758,6 +762,9 @@ pass_two (struct layout *l, int fd, mp_error *err)
       return -1;
   if (w_seek (&w, l->blocks * l->bs, err) < 0 || w_flush (&w, err) < 0)
     return -1;
+  /* Nothing of an older file past the image. */
+  if (ftruncate (fd, (off_t)(l->blocks * l->bs)) < 0)
+    return mp_error_sys (err, errno, "truncate the index");
   return 0;
 }
 

@@ -204,7 +204,7 @@ static int
 add_raw (erofs_index *x, int64_t size, const char *path,
          const struct model_file_meta *m, const char *what, mp_error *err)
 {
-  int fd = raw_blob (size < (1ll << 40) ? size : 0);
+  int fd = raw_blob (size);
   int r = erofs_index_add_raw (x, fd, size, path, m, what, err);
   close (fd);
   return r;
@@ -382,9 +382,18 @@ TEST (test_basic_tree)
   tb_simple (&tb, "d/link", '2', "a");
   tb_simple (&tb, "d/hard", '1', "d/a");
   tb_simple (&tb, "e/", '5', NULL);
+  {
+    /* Contiguous files (7) are regular files. */
+    struct hdr h = { .name = "e/contig", .type = '7', .size = 3 };
+    tb_header (&tb, &h);
+    tb_append (&tb, "abc", 3);
+  }
   tb_end (&tb);
   REQUIRE (index_one (&tb, false, &t));
-  CHECK (t.n == 7);
+  CHECK (t.n == 8);
+  CHECK (find (&t, "e/contig") != NULL
+         && S_ISREG (find (&t, "e/contig")->e.mode)
+         && find (&t, "e/contig")->e.size == 3);
   s = find (&t, "");
   REQUIRE (s != NULL);
   CHECK (s->e.mode == (S_IFDIR | 0755) && s->e.nlink == 4);
@@ -401,6 +410,7 @@ TEST (test_basic_tree)
   CHECK (s != NULL && S_ISLNK (s->e.mode) && strcmp (s->target, "a") == 0);
   s = find (&t, "e");
   CHECK (s != NULL && S_ISDIR (s->e.mode) && s->e.nlink == 2);
+  CHECK (find (&t, "")->e.nlink == 4);
   /* Directory order: ".", then names in byte order. */
   CHECK (strcmp (t.v[1].path, "d") == 0 && strcmp (t.v[2].path, "d/a") == 0);
   free (tb.b);
