@@ -52,9 +52,12 @@ it_pass "build-model.sh built and pushed raw and bad-traversal ($(($(date +%s) -
 PORT=$(python3 -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT/metrics
+# mount = "extract": the cache's byte gauges count what it unpacks (a model
+# served from an index over containerd's blobs adds no bytes to it).
 cat > "$IT_DIR/config.toml" <<EOF
 [model_cache]
 verify_blobs = "always"
+mount = "extract"
 
 [crio_store]
 dir = "$IT_DIR/crio"
