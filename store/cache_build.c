@@ -124,13 +124,39 @@ layer_check (model_cache *c, struct layer_plan *p, mp_error *err)
 }
 
 /* Layer blob bytes hashed against their digest (the metrics' "verified"). */
-static void
-count_verified (model_cache *c, struct model_cache_stats *st, int64_t bytes)
+void
+cache_count_verified (model_cache *c, struct model_cache_stats *st,
+                      int64_t bytes)
 {
   st->bytes_verified += bytes;
   pthread_mutex_lock (&c->mu);
   c->counters.bytes_verified += bytes;
   pthread_mutex_unlock (&c->mu);
+}
+
+int
+cache_layer_commit (model_cache *c, int dfd, const char *name, const char *key,
+                    const char *info, bool *lost, mp_error *err)
+{
+  int r;
+
+  /* No sync here: the syncer makes it durable after the tree is built
+   * (see "Durability" at the top of cache.c). */
+  *lost = false;
+  if (cache_write_file_at (dfd, "info", info, err) < 0)
+    return -1;
+  r = renameat2 (c->work_fd, name, c->layers_fd, key, RENAME_NOREPLACE);
+  if (r < 0 && errno != EEXIST && errno != ENOTEMPTY)
+    return mp_error_sys (err, errno, "move layer %s into %s/layers", key,
+                         c->root);
+  if (r < 0)
+    {
+      /* Another process sharing the cache finished first: same content. */
+      mp_error ignored;
+      *lost = true;
+      mp_rmtree_at (c->work_fd, name, &ignored);
+    }
+  return 0;
 }
 
 static int
@@ -197,28 +223,12 @@ layer_unpack (model_cache *c, struct layer_plan *p, model_blob_open_fn open_fn,
             : p->diff_id != NULL         ? p->diff_id
                                          : "-",
             us.bytes_written, p->entries, built);
-  /* No sync here: the syncer makes it durable after the tree is built
-   * (see "Durability" at the top of cache.c). */
-  if (cache_write_file_at (dfd, "info", info, err) < 0)
+  if (cache_layer_commit (c, dfd, name, p->key, info, &lost, err) < 0)
     goto fail;
-  r = renameat2 (c->work_fd, name, c->layers_fd, p->key, RENAME_NOREPLACE);
-  if (r < 0 && errno != EEXIST && errno != ENOTEMPTY)
-    {
-      mp_error_sys (err, errno, "move layer %s into %s/layers", p->key,
-                    c->root);
-      goto fail;
-    }
-  if (r < 0)
-    {
-      /* Another process sharing the cache finished first: same content. */
-      mp_error ignored;
-      lost = true;
-      mp_rmtree_at (c->work_fd, name, &ignored);
-    }
   p->size = (int64_t)us.bytes_written;
   cache_count (c, st, 1, 0, 0, 0, (int64_t)us.bytes_written);
   if (!o.blob_verified)
-    count_verified (c, st, (int64_t)us.bytes_read);
+    cache_count_verified (c, st, (int64_t)us.bytes_read);
   mp_log_info ("model cache: unpacked layer %s (%s, %" PRIu64
                " bytes in %" PRIu64 " files, blob digest %s) as %s%s",
                l->desc.digest.str, unpack_format_name (p->format),

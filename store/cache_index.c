@@ -146,11 +146,8 @@ verify_blobs (model_cache *c, struct blob_use *b, size_t n,
   for (size_t i = 0; i < k; i++)
     if (items[i].hashed)
       bytes += items[i].size;
-  pthread_mutex_lock (&c->mu);
-  c->counters.bytes_verified += bytes;
-  pthread_mutex_unlock (&c->mu);
   if (st != NULL)
-    st->bytes_verified += bytes;
+    cache_count_verified (c, st, bytes);
   return r;
 }
 
@@ -475,7 +472,7 @@ tar_decompress (model_cache *c, const struct layer_plan *p,
   struct cache_blob_trust trust;
   cleanup_close int src = -1, dfd = -1, out = -1;
   char name[32], info[3 * MODEL_DIGEST_MAX + 128], built[128];
-  bool vouched = false;
+  bool vouched = false, lost;
   mp_error ignored;
   int r;
 
@@ -523,28 +520,11 @@ tar_decompress (model_cache *c, const struct layer_plan *p,
   snprintf (info, sizeof info,
             "digest %s\ndiffid %s\nsize %" PRIu64 "\nentries 0\n%s",
             l->desc.digest.str, p->diff_id, us.bytes_written, built);
-  if (cache_write_file_at (dfd, "info", info, err) < 0)
+  if (cache_layer_commit (c, dfd, name, b->key, info, &lost, err) < 0)
     goto fail;
-  r = renameat2 (c->work_fd, name, c->layers_fd, b->key, RENAME_NOREPLACE);
-  if (r < 0 && errno != EEXIST && errno != ENOTEMPTY)
-    {
-      mp_error_sys (err, errno, "move layer %s into %s/layers", b->key,
-                    c->root);
-      goto fail;
-    }
-  if (r < 0)
-    {
-      mp_error ignored;
-      mp_rmtree_at (c->work_fd, name, &ignored);
-    }
   cache_count (c, st, 1, 0, 0, 0, (int64_t)us.bytes_written);
   if (!o.blob_verified)
-    {
-      st->bytes_verified += (int64_t)us.bytes_read;
-      pthread_mutex_lock (&c->mu);
-      c->counters.bytes_verified += (int64_t)us.bytes_read;
-      pthread_mutex_unlock (&c->mu);
-    }
+    cache_count_verified (c, st, (int64_t)us.bytes_read);
   mp_log_info ("model cache: decompressed layer %s (%" PRIu64 " bytes of "
                "tar, blob digest %s) as %s",
                l->desc.digest.str, us.bytes_written, trust.how, b->key);

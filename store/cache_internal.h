@@ -153,6 +153,16 @@ int cache_get_bounded (model_cache *c, const model_digest *want,
                        char **resolved, struct model_cache_stats *st,
                        mp_error *err);
 
+/* Layers: write INFO into the work directory NAME (open as DFD) and move
+ * it to layers/KEY; *LOST when another process stored KEY first (ours is
+ * then removed: same content). */
+int cache_layer_commit (model_cache *c, int dfd, const char *name,
+                        const char *key, const char *info, bool *lost,
+                        mp_error *err);
+/* Count BYTES of layer blobs hashed against their digest. */
+void cache_count_verified (model_cache *c, struct model_cache_stats *st,
+                           int64_t bytes);
+
 /* cache_index.c: trees served from an EROFS index over the blobs. */
 struct model_manifest;
 /* Build trees/<hex> of manifest M as an index over its blobs and mount it:
