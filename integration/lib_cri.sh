@@ -199,3 +199,46 @@ it_start_containerd_cri() {
     return 1
   fi
 }
+
+# ---- pods with an image volume (cri_volume as the kubelet) -------------------
+
+# cri_expect_args MODEL_DIR: --expect-file (and --expect-mode) arguments from
+# its expected.txt (and expected-modes.txt), into the array EXPECT.
+cri_expect_args() {
+  local d=$1 h p mode
+  EXPECT=()
+  while read -r h p; do
+    EXPECT+=(--expect-file "$p:$h")
+  done < "$d/expected.txt"
+  if [ -f "$d/expected-modes.txt" ]; then
+    while read -r mode p; do
+      EXPECT+=(--expect-mode "$mode:$p")
+    done < "$d/expected-modes.txt"
+  fi
+}
+
+# cri_cmd ARGS...: the cri_volume command line (into CMD) for a pod on the
+# private containerd with a volume at /model on our snapshotter.
+cri_cmd() {
+  CMD=("$CRI_VOLUME" --address "$CRI_SOCK" --image "$CRI_BUSYBOX_IMAGE"
+    --log-dir "$IT_DIR/pods" --snapshotter modelpack --backend "$MP_SOCK"
+    --mount-path /model "$@")
+}
+
+# cri_pod LABEL ARGS...: run cri_volume (output in OUT, shown indented);
+# pass if it exits 0.  SB gets the sandbox ID.
+CRI_POD_SEQ=0
+cri_pod() {
+  local label=$1 rc=0
+  shift
+  OUT=$IT_DIR/cri_volume.$((++CRI_POD_SEQ)).out
+  cri_cmd "$@"
+  "${CMD[@]}" > "$OUT" 2>&1 || rc=$?
+  sed 's/^/     /' "$OUT"
+  SB=$(sed -n 's/^info sandbox \([0-9a-f]*\) in .*/\1/p' "$OUT" | head -n 1)
+  if [ "$rc" = 0 ]; then
+    it_pass "$label ($(tail -n 1 "$OUT"))"
+  else
+    it_fail "$label (exit $rc: $(tail -n 1 "$OUT"))"
+  fi
+}

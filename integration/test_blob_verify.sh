@@ -93,40 +93,6 @@ verified() {
   curl -sf "$URL" | awk '$1 == "modelpack_model_cache_verified_bytes_total" { print $2 }'
 }
 
-# expect_args SHAPE_DIR: --expect-file arguments from its expected.txt,
-# into the array EXPECT.
-expect_args() {
-  local h p
-  EXPECT=()
-  while read -r h p; do
-    EXPECT+=(--expect-file "$p:$h")
-  done < "$1/expected.txt"
-}
-
-cri_cmd() {
-  CMD=("$CRI_VOLUME" --address "$CRI_SOCK" --image "$CRI_BUSYBOX_IMAGE"
-    --log-dir "$IT_DIR/pods" --snapshotter modelpack --backend "$MP_SOCK"
-    --mount-path /model "$@")
-}
-
-# pod LABEL ARGS...: run cri_volume (output in OUT, shown indented); pass
-# if it exits 0.  SB gets the sandbox ID.
-pod() {
-  local label=$1 rc=0
-  shift
-  OUT=$IT_DIR/cri_volume.$((++pod_seq)).out
-  cri_cmd "$@"
-  "${CMD[@]}" > "$OUT" 2>&1 || rc=$?
-  sed 's/^/     /' "$OUT"
-  SB=$(sed -n 's/^info sandbox \([0-9a-f]*\) in .*/\1/p' "$OUT" | head -n 1)
-  if [ "$rc" = 0 ]; then
-    it_pass "$label ($(tail -n 1 "$OUT"))"
-  else
-    it_fail "$label (exit $rc: $(tail -n 1 "$OUT"))"
-  fi
-}
-pod_seq=0
-
 # unpacked_of SANDBOX: "<layers unpacked> <tree built|reused>" from the
 # daemon's ready line for the sandbox's volume.
 unpacked_of() {
@@ -142,10 +108,10 @@ log_count() {
 
 # ---- 1: hashed once per node ----------------------------------------------------
 
-expect_args "$M/raw"
+cri_expect_args "$M/raw"
 v0=$(verified)
 it_expect_eq "[1] nothing verified before any pod" 0 "$v0"
-pod "[1] pod A: model raw, exactly its files and hashes" \
+cri_pod "[1] pod A: model raw, exactly its files and hashes" \
   --volume-ref "$REGISTRY/models/raw:1" --exact "${EXPECT[@]}"
 v1=$(verified)
 it_expect_eq "[1] pod A: every layer blob hashed once (verified bytes = the layers' $raw_layer_bytes blob bytes)" \
@@ -156,7 +122,7 @@ it_check "[1] pod A: the log says each layer blob was hashed ($hashed_lines line
 it_expect_eq "[1] no layer blob taken on containerd's word" 0 \
   "$(log_count "vouched for by the source")"
 
-pod "[1] pod B: model raw again" --volume-ref "$REGISTRY/models/raw:1" \
+cri_pod "[1] pod B: model raw again" --volume-ref "$REGISTRY/models/raw:1" \
   --exact "${EXPECT[@]}"
 it_expect_eq "[1] pod B: nothing unpacked, tree reused" "0 reused" "$(unpacked_of "$SB")"
 it_expect_eq "[1] pod B: nothing hashed (verified bytes unchanged)" "$v1" "$(verified)"
@@ -171,7 +137,7 @@ fi
 it_check "[1] the raw model's tree is gone" \
   test ! -e "$MP_ROOT/models/trees/${digest[raw]#sha256:}"
 memo_lines=$(log_count "blob digest verified before on this node")
-pod "[1] pod C: model raw after the prune" --volume-ref "$REGISTRY/models/raw:1" \
+cri_pod "[1] pod C: model raw after the prune" --volume-ref "$REGISTRY/models/raw:1" \
   --exact "${EXPECT[@]}"
 it_check "[1] pod C: layers unpacked again, tree built ($(unpacked_of "$SB"))" \
   grep -qE '^[1-9][0-9]* built$' <<<"$(unpacked_of "$SB")"
@@ -203,7 +169,7 @@ name = name[2:] if name.startswith("./") else name
 with open(out, "w") as f:
     f.write("%s %s\n" % (name, hashlib.sha256(data).hexdigest()))
 EOF
-pod "[2] model tar with a byte of file data altered in containerd's store after the pull: CreateContainer fails naming the blob" \
+cri_pod "[2] model tar with a byte of file data altered in containerd's store after the pull: CreateContainer fails naming the blob" \
   --volume-ref "$REGISTRY/models/tar:1" \
   --expect-create-error "$tar_layer, tar): blob digest mismatch" \
   --before-create "python3 '$IT_DIR/alter.py' '$store_blob' '$IT_DIR/altered.txt'"
@@ -229,7 +195,7 @@ if ! it_start_snapshotter --config "$IT_DIR/ingest.toml" \
   it_done
 fi
 it_pass "[3] the snapshotter restarted with verify_blobs = \"ingest\" (pid $MP_PID)"
-pod "[3] verify_blobs = \"ingest\": the altered model mounts; the pod sees the altered $altered_path" \
+cri_pod "[3] verify_blobs = \"ingest\": the altered model mounts; the pod sees the altered $altered_path" \
   --volume-ref "$REGISTRY/models/tar:1" --expect-file "$altered_path:$altered_sha"
 it_expect_eq "[3] nothing hashed under \"ingest\" (verified bytes)" 0 "$(verified)"
 it_check "[3] the log says the blob was vouched for by the source" \

@@ -126,33 +126,6 @@ layer_of() {
   jq -r --arg s "$2" '.layers[] | select(.mediaType | endswith($s)) | .digest' "$m" \
     | head -n 1 | cut -d: -f2
 }
-expect_args() {
-  local h p mode
-  EXPECT=()
-  while read -r h p; do EXPECT+=(--expect-file "$p:$h"); done < "$1/expected.txt"
-  if [ -f "$1/expected-modes.txt" ]; then
-    while read -r mode p; do EXPECT+=(--expect-mode "$mode:$p"); done < "$1/expected-modes.txt"
-  fi
-}
-cri_cmd() {
-  CMD=("$CRI_VOLUME" --address "$CRI_SOCK" --image "$CRI_BUSYBOX_IMAGE"
-    --log-dir "$IT_DIR/pods" --snapshotter modelpack --backend "$MP_SOCK"
-    --mount-path /model "$@")
-}
-pod() {
-  local label=$1 rc=0
-  shift
-  OUT=$IT_DIR/cri.$((++pod_seq)).out
-  cri_cmd "$@"
-  "${CMD[@]}" > "$OUT" 2>&1 || rc=$?
-  sed 's/^/     /' "$OUT"
-  if [ "$rc" = 0 ]; then
-    it_pass "$label ($(tail -n 1 "$OUT"))"
-  else
-    it_fail "$label (exit $rc: $(tail -n 1 "$OUT"))"
-  fi
-}
-pod_seq=0
 start_daemon() {
   printf '[model_cache]\nmount = "%s"\n' "$1" > "$IT_DIR/mode-$1.toml"
   it_start_snapshotter --config "$IT_DIR/mode-$1.toml" --containerd-root "$IT_DIR/c/root"
@@ -167,8 +140,8 @@ it_pass "snapshotter (mount = \"erofs\") and containerd $("$CRI_VOLUME" --addres
 
 # ---- 1: zero copy ---------------------------------------------------------------
 T=$MP_ROOT/models/trees
-expect_args "$M/tar"
-pod "[1 tar] exactly the files, hashes and modes of the model, read-only" \
+cri_expect_args "$M/tar"
+cri_pod "[1 tar] exactly the files, hashes and modes of the model, read-only" \
   --volume-ref "$REGISTRY/models/tar:1" --exact "${EXPECT[@]}"
 it_expect_eq "[1 tar] trees/<tar> is an erofs mount" erofs "$(fstype "$T/$(hex tar)")"
 it_expect_eq "[1 tar] models/layers holds nothing: the blobs are the files" "" \
@@ -178,13 +151,13 @@ msize=$(du -sb "$M/tar/blobs" | cut -f1)
 it_log "index $isize bytes for a model of $msize bytes of blobs"
 it_check "[1 tar] the index is under 1% of the model's blobs ($isize of $msize bytes)" \
   test $((isize * 100)) -lt "$msize"
-pod "[1 tar] a second pod sees the same files" \
+cri_pod "[1 tar] a second pod sees the same files" \
   --volume-ref "$REGISTRY/models/tar:1" --exact "${EXPECT[@]}"
 it_expect_eq "[1 tar] one index mount for both pods" 1 \
   "$(findmnt -n -l -o TARGET | grep -c "^$T/$(hex tar)\$")"
 
 # ---- 2: a blob gone while a pod runs ------------------------------------------------
-expect_args "$M/nested"
+cri_expect_args "$M/nested"
 gone=$(layer_of nested .tar)
 cat > "$IT_DIR/gone.sh" <<EOF
 #!/bin/bash
@@ -198,7 +171,7 @@ $(printf '%q ' "$CRI_VOLUME" --address "$CRI_SOCK" --image "$CRI_BUSYBOX_IMAGE" 
   --mount-path /model --name gone-b --volume-ref "$REGISTRY/models/nested:1" \
   --if-not-present --expect-create-error "$gone") > "$IT_DIR/gone-b.out" 2>&1 || true
 EOF
-pod "[2 nested] pod A runs; meanwhile its tar blob leaves containerd's content directory" \
+cri_pod "[2 nested] pod A runs; meanwhile its tar blob leaves containerd's content directory" \
   --volume-ref "$REGISTRY/models/nested:1" --name gone-a --exact "${EXPECT[@]}" \
   --while-running "bash $IT_DIR/gone.sh"
 it_check "[2 nested] with the blob gone, the running model's files still read back whole" \
@@ -209,7 +182,7 @@ it_check "[2 nested] the next Prepare refuses to serve the dangling index, namin
 it_check "[2 nested] ... the daemon says why" \
   grep -q "sha256:$gone" "$IT_DIR/snapshotter.log"
 cp "$IT_DIR/saved-blob" "$BLOBS/$gone"
-pod "[2 nested] the blob back (a new file): a pod gets the model again" \
+cri_pod "[2 nested] the blob back (a new file): a pod gets the model again" \
   --volume-ref "$REGISTRY/models/nested:1" --name gone-c --if-not-present --exact "${EXPECT[@]}"
 it_expect_eq "[2 nested] mounted anew over the new file" 2 \
   "$(grep -c "mounted the index of ${digest[nested]} " "$IT_DIR/snapshotter.log")"
@@ -228,7 +201,7 @@ with open(sys.argv[1], "r+b") as f:
     f.write(bytes([b[0] ^ 0x20]))
 PY
 EOF
-pod "[3 overlap] file data altered in containerd's store: CreateContainer fails naming the blob" \
+cri_pod "[3 overlap] file data altered in containerd's store: CreateContainer fails naming the blob" \
   --volume-ref "$REGISTRY/models/overlap:1" --before-create "bash $IT_DIR/corrupt.sh" \
   --expect-create-error "sha256:$bad"
 it_check "[3 overlap] nothing of the model in trees/" \
@@ -237,7 +210,7 @@ it_check "[3 overlap] nothing of the model in trees/" \
 # ---- 4: crash while verifying ----------------------------------------------------------
 h=$(hex big)
 big_layer=$(layer_of big .tar)
-expect_args "$M/big"
+cri_expect_args "$M/big"
 cri_cmd --volume-ref "$REGISTRY/models/big:1" --name crash --expect-create-error "image volume"
 "${CMD[@]}" > "$IT_DIR/crash.out" 2>&1 &
 cpid=$!
@@ -260,7 +233,7 @@ if ! start_daemon erofs; then
   it_done
 fi
 wait "$cpid" || true
-pod "[4] retry: the complete big model, every file's hash" \
+cri_pod "[4] retry: the complete big model, every file's hash" \
   --volume-ref "$REGISTRY/models/big:1" --name crash-retry --if-not-present --exact "${EXPECT[@]}"
 it_expect_eq "[4] served from its index" erofs "$(fstype "$T/$h")"
 
@@ -270,8 +243,8 @@ if ! start_daemon loop; then
   it_fail "[5] the snapshotter restarts with mount = \"loop\""
   it_done
 fi
-expect_args "$M/raw"
-pod "[5 raw] mount = \"loop\": exactly the files, hashes and modes" \
+cri_expect_args "$M/raw"
+cri_pod "[5 raw] mount = \"loop\": exactly the files, hashes and modes" \
   --volume-ref "$REGISTRY/models/raw:1" --exact "${EXPECT[@]}"
 src=$(findmnt -n -o SOURCE --mountpoint "$T/$(hex raw)" || true)
 it_check "[5 raw] trees/<raw> is an erofs mount of a loop device ($src)" \

@@ -274,47 +274,6 @@ fi
 
 # ---- helpers ------------------------------------------------------------------
 
-# expect_args SHAPE_DIR: --expect-file and --expect-mode arguments from its
-# expected.txt and expected-modes.txt, into the array EXPECT.
-expect_args() {
-  local d=$1 h p mode
-  EXPECT=()
-  while read -r h p; do
-    EXPECT+=(--expect-file "$p:$h")
-  done < "$d/expected.txt"
-  if [ -f "$d/expected-modes.txt" ]; then
-    while read -r mode p; do
-      EXPECT+=(--expect-mode "$mode:$p")
-    done < "$d/expected-modes.txt"
-  fi
-}
-
-# cri_cmd ARGS...: the cri_volume command line (into CMD) for a pod on the
-# private containerd with a volume checked at both snapshotter views.
-cri_cmd() {
-  CMD=("$CRI_VOLUME" --address "$CRI_SOCK" --image "$CRI_BUSYBOX_IMAGE"
-    --log-dir "$IT_DIR/pods" --snapshotter modelpack --backend "$MP_SOCK"
-    --mount-path /model "$@")
-}
-
-# pod LABEL ARGS...: run cri_volume, output in OUT (shown indented); pass
-# if it exits 0.  SB gets the sandbox ID.
-pod() {
-  local label=$1 rc=0
-  shift
-  OUT=$IT_DIR/cri_volume.$((++pod_seq)).out
-  cri_cmd "$@"
-  "${CMD[@]}" > "$OUT" 2>&1 || rc=$?
-  sed 's/^/     /' "$OUT"
-  SB=$(sed -n 's/^info sandbox \([0-9a-f]*\) in .*/\1/p' "$OUT" | head -n 1)
-  if [ "$rc" = 0 ]; then
-    it_pass "$label ($(tail -n 1 "$OUT"))"
-  else
-    it_fail "$label (exit $rc: $(tail -n 1 "$OUT"))"
-  fi
-}
-pod_seq=0
-
 # ready_line SANDBOX: the daemon's "image volume ...: model ... ready in"
 # line for the sandbox's volume; READY_MS_GOT, UNPACKED, REUSED, TREE from
 # it.
@@ -401,12 +360,12 @@ hex() { echo "${digest[$1]#sha256:}"; }
 summary=()
 
 # The first model, raw, with a second pod on it while the first runs.
-expect_args "$M/raw"
+cri_expect_args "$M/raw"
 cri_cmd --volume-ref "$REGISTRY/models/raw:1" --name pod-b --exact "${EXPECT[@]}"
 printf '#!/bin/sh\nexec' > "$IT_DIR/pod-b.sh"
 printf ' %q' "${CMD[@]}" >> "$IT_DIR/pod-b.sh"
 printf ' > %q 2>&1\n' "$IT_DIR/pod-b.out" >> "$IT_DIR/pod-b.sh"
-pod "[1 raw] pod A: exactly the files, hashes and modes of expected.txt, read-only; pod B runs meanwhile" \
+cri_pod "[1 raw] pod A: exactly the files, hashes and modes of expected.txt, read-only; pod B runs meanwhile" \
   --volume-ref "$REGISTRY/models/raw:1" --name pod-a --exact --list "${EXPECT[@]}" \
   --while-running "sh $IT_DIR/pod-b.sh"
 sb_a=$SB
@@ -459,8 +418,8 @@ fi
 # The second model: legacy shares raw's config.json, both weight files and
 # run.sh (raw layers with the same digest, path and metadata).
 layers_before=$(du -sb "$MP_ROOT/models/layers" | cut -f1)
-expect_args "$M/legacy"
-pod "[1 legacy] exactly the files, hashes and modes of expected.txt, read-only" \
+cri_expect_args "$M/legacy"
+cri_pod "[1 legacy] exactly the files, hashes and modes of expected.txt, read-only" \
   --volume-ref "$REGISTRY/models/legacy:1" --exact "${EXPECT[@]}"
 layers_after=$(du -sb "$MP_ROOT/models/layers" | cut -f1)
 if ready_line "$SB"; then
@@ -507,23 +466,23 @@ else
 fi
 
 for s in tar targz tarzst nested overlap; do
-  expect_args "$M/$s"
-  pod "[1 $s] exactly the files, hashes and modes of expected.txt, read-only" \
+  cri_expect_args "$M/$s"
+  cri_pod "[1 $s] exactly the files, hashes and modes of expected.txt, read-only" \
     --volume-ref "$REGISTRY/models/$s:1" --exact "${EXPECT[@]}"
   if ready_line "$SB"; then
     summary+=("$s: ready in $READY_MS_GOT ms, $UNPACKED unpacked, $REUSED reused, tree $TREE")
   fi
 done
 # 5: Docker Model Runner artifacts, refused by containerd itself.
-expect_args "$M/dmr"
+cri_expect_args "$M/dmr"
 cri_cmd --volume-ref "$REGISTRY/models/dmr:1" --exact "${EXPECT[@]}"
 rc=0
 "${CMD[@]}" > "$IT_DIR/dmr.out" 2>&1 || rc=$?
 sed 's/^/     /' "$IT_DIR/dmr.out"
 it_check "[5 dmr] containerd's pull refuses Docker's config (rootfs.diff_ids for blobs that are not layers), before any Prepare" \
   grep -q 'FAIL PullImage .*models/dmr:1.*mismatched image rootfs and manifest layers' "$IT_DIR/dmr.out"
-expect_args "$M/oras-push"
-pod "[1 oras push] exactly the files and hashes oras pushed, read-only" \
+cri_expect_args "$M/oras-push"
+cri_pod "[1 oras push] exactly the files and hashes oras pushed, read-only" \
   --volume-ref "$REGISTRY/models/oras-push:1" --exact "${EXPECT[@]}"
 if ready_line "$SB"; then
   summary+=("oras-push: ready in $READY_MS_GOT ms, $UNPACKED unpacked, $REUSED reused, tree $TREE")
@@ -577,7 +536,7 @@ for s in $BAD_SHAPES; do
     b=$(bad_blob)
     extra=(--before-create "cp '$M/$s/blobs/sha256/$b' '$CTD_ROOT/io.containerd.content.v1.content/blobs/sha256/$b'")
   fi
-  pod "[3 $s] CreateContainer fails saying '${bad_text[$s]}'; no snapshot left" \
+  cri_pod "[3 $s] CreateContainer fails saying '${bad_text[$s]}'; no snapshot left" \
     --volume-ref "$REGISTRY/models/$s:1" --expect-create-error "${bad_text[$s]}" \
     "${extra[@]}"
   grep -h 'CreateContainer error' "$OUT" | sed 's/^info /     /' >&2 || true
@@ -593,7 +552,7 @@ crash_test() {
   local h=${digest[big]#sha256:} out=$IT_DIR/crash-pod.out cpid rc=0 i
   local tree=$MP_ROOT/models/trees/$h tmpd=$MP_ROOT/models/tmp early="" \
     unpacking="" mib=0 old_pid=$MP_PID left t0
-  expect_args "$M/big"
+  cri_expect_args "$M/big"
   cri_cmd --volume-ref "$REGISTRY/models/big:1" --name crash \
     --expect-create-error "image volume"
   t0=$(date +%s)
@@ -651,7 +610,7 @@ crash_test() {
     models_clean "$h"
 
   t0=$(date +%s)
-  pod "[4] retry: the pod gets the complete model (every file's hash), read-only" \
+  cri_pod "[4] retry: the pod gets the complete model (every file's hash), read-only" \
     --volume-ref "$REGISTRY/models/big:1" --name crash-retry --exact "${EXPECT[@]}"
   if ready_line "$SB"; then
     it_log "retry: $READY_LINE"
