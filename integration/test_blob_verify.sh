@@ -1,7 +1,8 @@
 #!/bin/bash
 # Layer blob verification ([model_cache] verify_blobs) end to end, through
 # the CRI of containerd 2.x the way a kubelet mounts image volumes
-# (cri_volume), on our snapshotter with its default config plus metrics.
+# (cri_volume), on our snapshotter with its default config plus metrics and
+# mount = "extract".
 #
 #  1. Once per node: pod A mounts model raw; the daemon hashes every layer
 #     blob (verified bytes = the model's layer blob bytes, log "blob digest
@@ -71,8 +72,10 @@ PORT=$(python3 -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 URL=http://127.0.0.1:$PORT/metrics
 # The default verify_blobs; only metrics added.
-printf '[metrics]\naddress = "127.0.0.1:%s"\n' "$PORT" > "$IT_DIR/default.toml"
-printf '[model_cache]\nverify_blobs = "ingest"\n\n[metrics]\naddress = "127.0.0.1:%s"\n' \
+# mount = "extract": the unpacking path (test_index.sh covers the same
+# cases for models served from an index over the blobs).
+printf '[model_cache]\nmount = "extract"\n\n[metrics]\naddress = "127.0.0.1:%s"\n' "$PORT" > "$IT_DIR/default.toml"
+printf '[model_cache]\nverify_blobs = "ingest"\nmount = "extract"\n\n[metrics]\naddress = "127.0.0.1:%s"\n' \
   "$PORT" > "$IT_DIR/ingest.toml"
 
 if ! it_start_snapshotter --config "$IT_DIR/default.toml" \
