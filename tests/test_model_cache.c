@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -2382,6 +2383,112 @@ TEST (verify_once_remembers_per_file)
   world_free ();
 }
 
+/* mount = EROFS: the same model served from an index over the blobs: the
+ * same files, modes and times; raw and plain tar layers are not copied,
+ * compressed ones are decompressed once (layers/tar-*); a second get reuses
+ * the mount; a blob gone detaches the mount and fails naming the blob; the
+ * blob back (a new file) mounts again; gc detaches and removes it all. */
+TEST (index_serves_the_model_from_the_blobs)
+{
+  const struct ent t1[] = {
+    { 'd', "a", NULL, 0750, 1600000000 },
+    { 'f', "a/deep.txt", "deep", 0640, 1600000002 },
+    { 'f', "top.txt", "top", 0644, 0 },
+  };
+  const struct ent t2[] = {
+    { 'f', "gz/one.txt", "one", 0644, 0 },
+    { 'l', "gz/link", "one.txt", 0777, 0 },
+  };
+  struct lay ls[3] = {
+    { .mt = MT_WEIGHT_TAR, .data = tarball (t1, 3) },
+    { .mt = MT_DOC_TGZ, .tar = tarball (t2, 2) },
+    { .mt = MT_WEIGHT_RAW,
+      .data = blob_str ("raw in a, not a multiple of any block size"),
+      .path_key = K_PATH,
+      .path = "a/raw.txt" },
+  };
+  struct model_cache_options o
+      = { .root = cache_root, .mount = MODEL_CACHE_MOUNT_EROFS };
+  char m[MODEL_DIGEST_MAX + 1], rawd[MODEL_DIGEST_MAX + 1], path[700];
+  cleanup_free char *tree = NULL, *resolved = NULL;
+  struct model_cache_stats st;
+  struct statfs fs;
+  mp_error err = { 0 };
+  struct stat s;
+  model_cache *c;
+
+  if (geteuid () != 0)
+    {
+      fprintf (stderr, "  index test needs root (mounts)\n");
+      CHECK (geteuid () == 0);
+      return;
+    }
+  world_new ();
+  ls[1].data = gzip_blob (&ls[1].tar);
+  make_manifest (AT_MODEL, CFG_MODEL, ls, 3, m, NULL);
+  digest_of (&ls[2].data, rawd);
+  c = model_cache_open (&o, &err);
+  REQUIRE (c != NULL);
+  REQUIRE (get (c, m, &tree, &resolved, &st, &err) == 0);
+  CHECK (statfs (tree, &fs) == 0 && (unsigned)fs.f_type == 0xE0F5E1E2u);
+  CHECK (st.layers_unpacked == 1); /* the tar+gzip layer, decompressed */
+  CHECK (st.bytes_verified > 0);
+  CHECK_STR (slurp (tree, "a/raw.txt"),
+             "raw in a, not a multiple of any block size");
+  CHECK_STR (slurp (tree, "a/deep.txt"), "deep");
+  CHECK_STR (slurp (tree, "top.txt"), "top");
+  CHECK_STR (slurp (tree, "gz/one.txt"), "one");
+  REQUIRE (lstat_at (tree, "a", &s));
+  CHECK (S_ISDIR (s.st_mode) && (s.st_mode & 07777) == 0750);
+  CHECK (s.st_mtim.tv_sec == 1600000000);
+  REQUIRE (lstat_at (tree, "a/deep.txt", &s));
+  CHECK ((s.st_mode & 07777) == 0640 && s.st_uid == 0);
+  REQUIRE (lstat_at (tree, "gz/link", &s));
+  CHECK (S_ISLNK (s.st_mode));
+  /* Only the decompressed tar is in the cache's layers. */
+  snprintf (path, sizeof path, "%s/layers", cache_root);
+  CHECK (count_entries (path) == 1);
+
+  /* A second get: the same mount, nothing hashed or built. */
+  free (tree);
+  free (resolved);
+  REQUIRE (get (c, m, &tree, &resolved, &st, &err) == 0);
+  CHECK (st.trees_reused == 1 && st.trees_built == 0);
+  CHECK (st.bytes_verified == 0 && st.layers_unpacked == 0);
+
+  /* The raw blob gone: no dangling index is served. */
+  snprintf (path, sizeof path, "%s/blobs/sha256/%s", layout,
+            strchr (rawd, ':') + 1);
+  REQUIRE (unlink (path) == 0);
+  free (tree);
+  free (resolved);
+  CHECK (get (c, m, &tree, &resolved, &st, &err) < 0);
+  CHECK (err.code == MP_ERR_NOT_FOUND && strstr (err.msg, rawd) != NULL);
+  snprintf (path, sizeof path, "%s/trees/%s", cache_root, strchr (m, ':') + 1);
+  CHECK (statfs (path, &fs) == 0 && (unsigned)fs.f_type != 0xE0F5E1E2u);
+  /* Back as a new file: verified and mounted again. */
+  put_bytes (rawd, ls[2].data.p, ls[2].data.len);
+  REQUIRE (get (c, m, &tree, &resolved, &st, &err) == 0);
+  CHECK (st.bytes_verified == (int64_t)ls[2].data.len);
+  CHECK_STR (slurp (tree, "a/raw.txt"),
+             "raw in a, not a multiple of any block size");
+
+  /* gc with nothing in use: unmounted, removed, the tar gone too. */
+  REQUIRE (model_cache_gc (c, NULL, 0, NULL, &err) == 0);
+  CHECK (statfs (tree, &fs) < 0 && errno == ENOENT);
+  snprintf (path, sizeof path, "%s/trees", cache_root);
+  CHECK (count_entries (path) == 0);
+  snprintf (path, sizeof path, "%s/layers", cache_root);
+  CHECK (count_entries (path) == 0);
+  model_cache_close (c);
+  for (int i = 0; i < 3; i++)
+    {
+      blob_free (&ls[i].data);
+      blob_free (&ls[i].tar);
+    }
+  world_free ();
+}
+
 TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (tar_gzip_zstd_and_nested_dirs), T (later_layer_wins),
            T (legacy_cnai_artifact), T (oras_generic_artifact),
@@ -2402,4 +2509,5 @@ TEST_MAIN (T (raw_layers_get_path_and_metadata),
            T (bound_and_evictions_never_serve_half_trees),
            T (usage_splits_in_use_and_unused),
            T (verify_once_refuses_altered_tar_data),
-           T (verify_once_remembers_per_file))
+           T (verify_once_remembers_per_file),
+           T (index_serves_the_model_from_the_blobs))
