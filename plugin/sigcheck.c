@@ -139,8 +139,7 @@ load_policies (const mp_sigcheck *sc, model_policy **p, notation_config **n,
           if (model_policy_parse (buf, len, p, err) < 0)
             return mp_error_prefix (err, "signature policy %s",
                                     sc->policy_path);
-          if (model_digest_buffer (MODEL_DIGEST_SHA256, buf, len, &d, err)
-              < 0)
+          if (model_digest_buffer (MODEL_DIGEST_SHA256, buf, len, &d, err) < 0)
             {
               model_policy_free (*p);
               *p = NULL;
@@ -341,8 +340,11 @@ names_add (struct names *ns, const char *name)
   model_reference r;
   mp_error err = { 0 };
 
-  if (model_reference_parse (name, &r, &err) < 0)
-    return; /* an image ID record ("sha256:..."), not a name */
+  /* The CRI's image ID record ("sha256:<config hex>") would parse as a
+   * Docker Hub name: it is no name. */
+  if (strncmp (name, "sha256:", 7) == 0 || strncmp (name, "sha512:", 7) == 0
+      || model_reference_parse (name, &r, &err) < 0)
+    return;
   for (size_t i = 0; i < ns->n; i++)
     if (strcmp (ns->v[i].host, r.host) == 0
         && strcmp (ns->v[i].path, r.path) == 0)

@@ -59,8 +59,8 @@ void mp_sigcheck_free (mp_sigcheck *sc);
  * what was found) or not checkable (the registry or containerd
  * unreachable, no image record): the caller must not mount it.  *CACHED
  * (may be NULL) says whether a cached verdict answered. */
-int mp_sigcheck_model (mp_sigcheck *sc, content_source *src,
-                       const char *digest, bool *cached, mp_error *err);
+int mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
+                       bool *cached, mp_error *err);
 
 /* Whether any mechanism is in force now (for a log line at start). */
 bool mp_sigcheck_active (mp_sigcheck *sc);
