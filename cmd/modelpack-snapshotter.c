@@ -206,9 +206,11 @@ main (int argc, char **argv)
    * it serves anything. */
   if (cfg.image_volumes)
     {
-      struct mp_sigcheck_options so = { .policy = cfg.sig_policy,
-                                        .notation = cfg.sig_notation,
-                                        .hosts_dir = cfg.sig_hosts_dir };
+      struct mp_sigcheck_options so
+          = { .policy = cfg.sig_policy,
+              .notation = cfg.sig_notation,
+              .hosts_dir = cfg.sig_hosts_dir,
+              .cache_by_digest = cfg.sig_cache_by_digest };
 
       if (mp_sigcheck_new (&so, &sigcheck, &err) < 0)
         return fail ("signatures", &err);

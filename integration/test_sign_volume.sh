@@ -16,15 +16,24 @@
 #     - ml/otherkey (signed by another key): fails; nothing cached;
 #     - blocked/x: fails with "the policy rejects every image in this
 #       scope".
-#  3. A second pod of ml/signed: the daemon's log shows a cached verdict;
-#     the time the check took, new and cached, is reported (the cached one
-#     must stay under 1 ms).
+#  3. Five more pods of ml/signed: the daemon's log shows a cached verdict
+#     each time; the time the check took, new and cached, is reported (the
+#     median cached one must stay under SIGN_CACHED_MS, default 1 ms, with
+#     the default verdict_cache = "digest"; "names", which asks containerd
+#     for the names on each Prepare, is measured first and only reported).
+#     The rest runs on "digest" until 6 restarts the daemon with "names".
 #  4. The registry stopped: the cached verdict still serves ml/signed; a
 #     model with no cached verdict is refused (fail closed).
 #  5. A malformed policy written while the daemon runs: an error is logged,
 #     the last good policy stays in force (ml/signed mounts, ml/unsigned is
 #     still refused); a good policy written after it is taken (a new
 #     revision: the verdict is checked again).
+#  6. verdict_cache = "names": ml/signed copied (same digest) to
+#     blocked/copy and pulled: a pod of blocked/copy is refused by the
+#     reject scope although the digest has an accepting verdict under its
+#     other name; and while both names exist, ml/signed is refused as well:
+#     a Prepare does not say which name the pod used, so every name must be
+#     accepted (docs/signatures.md).
 #
 # usage: test_sign_volume.sh
 . "$(dirname "$0")/lib.sh"
@@ -90,7 +99,8 @@ mkdir -p "$IT_DIR/c"
 it_cri_registry_hosts "$IT_DIR/c/certs.d"
 # containerd's socket in the config, not on the command line: lib.sh's
 # it_stop_containerd kills whatever names that socket in its arguments.
-cat > "$IT_DIR/sig.toml" <<EOF
+for vc in names digest; do
+  cat > "$IT_DIR/sig-$vc.toml" <<EOF
 [image_volumes]
 containerd_address = "$IT_DIR/c.sock"
 
@@ -98,7 +108,10 @@ containerd_address = "$IT_DIR/c.sock"
 policy = "$POLICY"
 notation = "$IT_DIR/no-notation"
 hosts_dir = "$IT_DIR/c/certs.d"
+verdict_cache = "$vc"
 EOF
+done
+cp "$IT_DIR/sig-names.toml" "$IT_DIR/sig.toml"
 echo '{"default": [{"type": "rejekt"}]}' > "$POLICY"
 rc=0
 timeout 20 "$MP_BIN" --root "$IT_DIR/s-bad" --address "$IT_DIR/s-bad.sock" --config "$IT_DIR/sig.toml" \
@@ -164,18 +177,42 @@ pod "[2] blocked/x under a reject scope: CreateContainer fails" \
 it_check "[2] ... nothing of it in the model cache" no_tree blocked
 
 # ---- 3: the cached verdict -------------------------------------------------------
-pod "[3] a second pod of ml/signed" \
-  --volume-ref "$REGISTRY/ml/signed:1" --name signed-b --if-not-present --exact "${EXPECT[@]}"
-ms() { # new|cached: the check times the daemon logged for ml/signed
-  grep "signatures of ${D[signed]}: $1 verdict in" "$IT_DIR/snapshotter.log" \
+ms() { # LOG new|cached: the check times the daemon logged for ml/signed
+  grep "signatures of ${D[signed]}: $2 verdict in" "$1" \
     | sed 's/.* verdict in \([0-9.]*\) ms.*/\1/'
 }
-new_ms=$(ms new | head -n 1)
-cached_ms=$(ms cached | head -n 1)
-it_check "[3] the daemon logged a cached verdict for the second pod" test -n "$cached_ms"
-it_log "signature check at Prepare: first $new_ms ms, cached $cached_ms ms"
-it_check "[3] the cached verdict adds under 1 ms ($cached_ms ms; the first check took $new_ms ms)" \
-  awk -v c="${cached_ms:-9}" 'BEGIN { exit !(c < 1.0) }'
+# cached_pods MODE LOG: five more pods, the figures from LOG.
+cached_pods() {
+  local i new_ms cached_all cached_ms
+  for i in 1 2 3 4 5; do
+    pod "[3 $1] pod $((i + 1)) of ml/signed" \
+      --volume-ref "$REGISTRY/ml/signed:1" --name "signed-$1$i" --if-not-present --exact "${EXPECT[@]}"
+  done
+  new_ms=$(ms "$2" new | head -n 1)
+  cached_all=$(ms "$2" cached | sort -n | tr '\n' ' ')
+  cached_ms=$(ms "$2" cached | sort -n | sed -n 3p) # the median of five
+  it_expect_eq "[3 $1] the daemon logged a cached verdict for each later pod" 5 "$(ms "$2" cached | wc -l)"
+  it_log "verdict_cache = \"$1\": signature check at Prepare: first $new_ms ms; cached (sorted): $cached_all ms; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  # The default mode's bound; "names" adds a call to containerd (reported).
+  [ "$1" = digest ] || return 0
+  it_check "[3 $1] a cached verdict adds under ${SIGN_CACHED_MS:-1} ms (median of five: $cached_ms ms; the first check took $new_ms ms)" \
+    awk -v c="${cached_ms:-99}" -v b="${SIGN_CACHED_MS:-1}" 'BEGIN { exit !(c < b) }'
+}
+cached_pods names "$IT_DIR/snapshotter.log"
+# restart VERDICT_CACHE: the daemon again, on the same root, with that mode;
+# its log starts anew (the previous one kept aside).
+restart() {
+  it_stop_snapshotter || it_fail "the snapshotter stops"
+  cp "$IT_DIR/sig-$1.toml" "$IT_DIR/sig.toml"
+  cat "$IT_DIR/snapshotter.log" >> "$IT_DIR/snapshotter-before.log"
+  : > "$IT_DIR/snapshotter.log"
+  it_start_snapshotter --config "$IT_DIR/sig.toml" --containerd-root "$IT_DIR/c/root" \
+    || { it_fail "the snapshotter restarts with verdict_cache = \"$1\""; it_done; }
+}
+restart digest
+pod "[3 digest] the first pod after the restart checks anew" \
+  --volume-ref "$REGISTRY/ml/signed:1" --name signed-d0 --if-not-present --exact "${EXPECT[@]}"
+cached_pods digest "$IT_DIR/snapshotter.log"
 grep "signatures: $REGISTRY/ml/signed" "$IT_DIR/snapshotter.log" | head -n 1 | sed 's/^/     /'
 
 # ---- 4: the registry unreachable ----------------------------------------------------
@@ -214,6 +251,23 @@ expect_args unsigned
 pod "[5] a good policy written after it is taken: ml/unsigned now accepted" \
   --volume-ref "$REGISTRY/ml/unsigned:1" --name unsigned-d --if-not-present --exact "${EXPECT[@]}"
 it_check "[5] ... the daemon logged the reload" grep -q "signatures: policies reloaded" "$IT_DIR/snapshotter.log"
+
+# ---- 6: one digest, two names under different scopes ---------------------------------
+write_policy
+restart names
+expect_args signed
+pod "[6] verdict_cache = \"names\": ml/signed accepted (its verdict cached)" \
+  --volume-ref "$REGISTRY/ml/signed:1" --name signed-n0 --if-not-present --exact "${EXPECT[@]}"
+skopeo copy --quiet --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
+  "docker://$REGISTRY/ml/signed:1" "docker://$REGISTRY/blocked/copy:1" 2> "$IT_DIR/copy.log" \
+  || it_fail "[6] skopeo copy ml/signed to blocked/copy (copy.log)"
+expect_args signed
+pod "[6] blocked/copy (ml/signed's digest): refused by the reject scope despite the cached verdict" \
+  --volume-ref "$REGISTRY/blocked/copy:1" --name copy-a \
+  --expect-create-error "the policy rejects every image in this scope"
+pod "[6] ... and ml/signed too while both names exist (every name must be accepted)" \
+  --volume-ref "$REGISTRY/ml/signed:1" --name signed-e --if-not-present \
+  --expect-create-error "$REGISTRY/blocked/copy:1"
 
 it_stop_containerd
 it_check "snapshotter exits 0 on SIGTERM" it_stop_snapshotter

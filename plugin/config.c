@@ -41,6 +41,7 @@ mp_config_init (mp_config *c, mp_error *err)
       || mp_config_set (&c->sig_hosts_dir, MP_DEFAULT_HOSTS_DIR, err) < 0)
     return -1;
   c->crio_store_poll_seconds = 5;
+  c->sig_cache_by_digest = true;
   return 0;
 }
 
@@ -252,13 +253,27 @@ load_path_or_off (const toml_value *t, const char *key, char **field,
 static int
 load_signatures (mp_config *c, const toml_value *doc, mp_error *err)
 {
-  static const char *const known[] = { "policy", "notation", "hosts_dir" };
+  static const char *const known[]
+      = { "policy", "notation", "hosts_dir", "verdict_cache" };
   toml_value *t = NULL;
+  const char *vc;
   int rc = toml_get_table (doc, "signatures", &t, err);
 
   if (rc <= 0)
     return rc;
-  if (check_keys (t, "signatures.", known, 3, err) < 0
+  rc = toml_get_string (t, "verdict_cache", &vc, err);
+  if (rc < 0)
+    return -1;
+  if (rc > 0)
+    {
+      if (strcmp (vc, "names") != 0 && strcmp (vc, "digest") != 0)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "signatures.verdict_cache: \"names\" or "
+                             "\"digest\", not \"%s\"",
+                             vc);
+      c->sig_cache_by_digest = strcmp (vc, "digest") == 0;
+    }
+  if (check_keys (t, "signatures.", known, 4, err) < 0
       || load_path_or_off (t, "policy", &c->sig_policy, err) < 0
       || load_path_or_off (t, "notation", &c->sig_notation, err) < 0
       || load_path_or_off (t, "hosts_dir", &c->sig_hosts_dir, err) < 0)

@@ -38,10 +38,20 @@ struct file_id
   struct timespec mtime, ctime;
 };
 
+/* A verdict's key: sha256 of the digest, the policy revision and the
+ * names the model had (a new name may fall under another scope). */
 struct cached
 {
-  char digest[MODEL_DIGEST_MAX + 1];
-  char revision[160];
+  char key[MODEL_DIGEST_MAX + 1];
+};
+
+/* containerd clients, one per namespace (a client's namespace is fixed
+ * before calls share it); a node has one or two. */
+#define CLIENTS_MAX 8
+struct ns_client
+{
+  char *ns;
+  mp_grpc_client *c;
 };
 
 struct mp_sigcheck
@@ -49,6 +59,7 @@ struct mp_sigcheck
   char *policy_path;
   char *notation_dir;
   char *notation_file; /* notation_dir/trustpolicy.json */
+  bool cache_by_digest;
   registry_client *rc;
 
   pthread_mutex_t reload_mu; /* one reload at a time */
@@ -62,6 +73,10 @@ struct mp_sigcheck
   pthread_mutex_t cache_mu;
   struct cached *verdicts; /* ring of VERDICTS_MAX */
   size_t n_verdicts, next;
+
+  pthread_mutex_t clients_mu;
+  struct ns_client clients[CLIENTS_MAX];
+  size_t n_clients;
 };
 
 static struct file_id
@@ -177,6 +192,8 @@ mp_sigcheck_new (const struct mp_sigcheck_options *o, mp_sigcheck **out,
     return mp_error_sys (err, ENOMEM, "signatures");
   pthread_mutex_init (&sc->reload_mu, NULL);
   pthread_mutex_init (&sc->cache_mu, NULL);
+  pthread_mutex_init (&sc->clients_mu, NULL);
+  sc->cache_by_digest = o->cache_by_digest;
   pthread_rwlock_init (&sc->lock, NULL);
   if ((o->policy && (sc->policy_path = strdup (o->policy)) == NULL)
       || (o->notation
@@ -220,6 +237,12 @@ mp_sigcheck_free (mp_sigcheck *sc)
   if (sc == NULL)
     return;
   registry_client_free (sc->rc);
+  for (size_t i = 0; i < sc->n_clients; i++)
+    {
+      mp_grpc_client_free (sc->clients[i].c);
+      free (sc->clients[i].ns);
+    }
+  pthread_mutex_destroy (&sc->clients_mu);
   model_policy_free (sc->policy);
   notation_config_free (sc->notation);
   pthread_mutex_destroy (&sc->reload_mu);
@@ -298,26 +321,24 @@ mp_sigcheck_revision (mp_sigcheck *sc, char *out, size_t outsize)
 }
 
 static bool
-cache_has (mp_sigcheck *sc, const char *digest, const char *revision)
+cache_has (mp_sigcheck *sc, const char *key)
 {
   bool hit = false;
 
   pthread_mutex_lock (&sc->cache_mu);
   for (size_t i = 0; i < sc->n_verdicts && !hit; i++)
-    hit = strcmp (sc->verdicts[i].digest, digest) == 0
-          && strcmp (sc->verdicts[i].revision, revision) == 0;
+    hit = strcmp (sc->verdicts[i].key, key) == 0;
   pthread_mutex_unlock (&sc->cache_mu);
   return hit;
 }
 
 static void
-cache_put (mp_sigcheck *sc, const char *digest, const char *revision)
+cache_put (mp_sigcheck *sc, const char *key)
 {
   pthread_mutex_lock (&sc->cache_mu);
   struct cached *c = &sc->verdicts[sc->next];
 
-  snprintf (c->digest, sizeof c->digest, "%s", digest);
-  snprintf (c->revision, sizeof c->revision, "%s", revision);
+  snprintf (c->key, sizeof c->key, "%s", key);
   sc->next = (sc->next + 1) % VERDICTS_MAX;
   if (sc->n_verdicts < VERDICTS_MAX)
     sc->n_verdicts++;
@@ -398,9 +419,49 @@ index_lists (content_source *src, const char *digest, const char *child)
   return false;
 }
 
+/* The client for namespace NS, made at first use and kept. */
+static mp_grpc_client *
+client_for (mp_sigcheck *sc, const char *address, const char *ns, mp_error *err)
+{
+  mp_grpc_client *c = NULL;
+
+  pthread_mutex_lock (&sc->clients_mu);
+  for (size_t i = 0; i < sc->n_clients && c == NULL; i++)
+    if (strcmp (sc->clients[i].ns, ns) == 0)
+      c = sc->clients[i].c;
+  if (c == NULL)
+    {
+      if (sc->n_clients == CLIENTS_MAX)
+        mp_error_set (err, MP_ERR_FAILED_PRECONDITION,
+                      "signatures: more than %d containerd namespaces",
+                      CLIENTS_MAX);
+      else if ((c = mp_grpc_client_new (address, err)) != NULL)
+        {
+          char *copy = strdup (ns);
+
+          if (copy == NULL || mp_grpc_client_set_namespace (c, ns, err) < 0)
+            {
+              if (copy == NULL)
+                mp_error_sys (err, ENOMEM, "signatures");
+              free (copy);
+              mp_grpc_client_free (c);
+              c = NULL;
+            }
+          else
+            {
+              mp_grpc_client_set_timeout_ms (c, 10000);
+              sc->clients[sc->n_clients].ns = copy;
+              sc->clients[sc->n_clients++].c = c;
+            }
+        }
+    }
+  pthread_mutex_unlock (&sc->clients_mu);
+  return c;
+}
+
 static int
-find_names (content_source *src, const char *digest, struct names *out,
-            mp_error *err)
+find_names (mp_sigcheck *sc, content_source *src, const char *digest,
+            struct names *out, mp_error *err)
 {
   Containerd__Services__Images__V1__ListImagesResponse *resp = NULL;
   mp_grpc_client *c;
@@ -410,10 +471,9 @@ find_names (content_source *src, const char *digest, struct names *out,
   if (src->cs->address == NULL)
     return mp_error_set (err, MP_ERR_FAILED_PRECONDITION,
                          "no containerd address to find the model's name");
-  c = mp_grpc_client_new (src->cs->address, err);
-  if (c == NULL || mp_grpc_client_set_namespace (c, src->ns, err) < 0)
+  c = client_for (sc, src->cs->address, src->ns ? src->ns : "", err);
+  if (c == NULL)
     goto out;
-  mp_grpc_client_set_timeout_ms (c, 10000);
   snprintf (filter, sizeof filter, "target.digest==%s", digest);
   if (list_images (c, filter, &resp, err) < 0)
     goto fail;
@@ -454,8 +514,45 @@ fail:
 out:
   if (resp != NULL)
     protobuf_c_message_free_unpacked (&resp->base, NULL);
-  mp_grpc_client_free (c);
   return ret;
+}
+
+static int
+cmp_ref (const void *a, const void *b)
+{
+  char x[MODEL_REF_MAX + 512], y[MODEL_REF_MAX + 512];
+
+  model_reference_string (a, x, sizeof x);
+  model_reference_string (b, y, sizeof y);
+  return strcmp (x, y);
+}
+
+/* The verdict cache's key for DIGEST under REVISION with NAMES (sorted
+ * here: containerd's order is not promised). */
+static int
+verdict_key (const char *digest, const char *revision, struct names *names,
+             char *key, size_t keysize, mp_error *err)
+{
+  size_t cap = strlen (digest) + strlen (revision) + 2
+               + names->n * (sizeof names->v[0].host + MODEL_REF_MAX + 200);
+  cleanup_free char *buf = malloc (cap);
+  size_t len;
+  model_digest k;
+
+  if (buf == NULL)
+    return mp_error_sys (err, ENOMEM, "signatures");
+  qsort (names->v, names->n, sizeof names->v[0], cmp_ref);
+  len = (size_t)snprintf (buf, cap, "%s\n%s\n", digest, revision);
+  for (size_t i = 0; i < names->n && len < cap; i++)
+    {
+      model_reference_string (&names->v[i], buf + len, cap - len - 1);
+      len += strlen (buf + len);
+      buf[len++] = '\n';
+    }
+  if (model_digest_buffer (MODEL_DIGEST_SHA256, buf, len, &k, err) < 0)
+    return -1;
+  snprintf (key, keysize, "%s", k.str);
+  return 0;
 }
 
 int
@@ -464,6 +561,7 @@ mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
 {
   struct names names = { 0 };
   char revision[sizeof sc->revision];
+  char key[MODEL_DIGEST_MAX + 1];
   model_digest d;
   int ret = -1;
 
@@ -477,15 +575,21 @@ mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
       return 0;
     }
   snprintf (revision, sizeof revision, "%s", sc->revision);
-  if (cache_has (sc, digest, revision))
+  /* The names first, even for a cached verdict: one local call to
+   * containerd, and a name added since (another scope) is checked --
+   * unless verdicts are per digest. */
+  if (model_digest_parse (digest, &d, err) < 0
+      || (!sc->cache_by_digest && find_names (sc, src, digest, &names, err) < 0)
+      || verdict_key (digest, revision, &names, key, sizeof key, err) < 0)
+    goto out;
+  if (cache_has (sc, key))
     {
-      pthread_rwlock_unlock (&sc->lock);
       if (cached != NULL)
         *cached = true;
-      return 0;
+      ret = 0;
+      goto out;
     }
-  if (model_digest_parse (digest, &d, err) < 0
-      || find_names (src, digest, &names, err) < 0)
+  if (sc->cache_by_digest && find_names (sc, src, digest, &names, err) < 0)
     goto out;
   struct registry_sig_policies sp = { .policy = sc->policy,
                                       .policy_path = sc->policy_path,
@@ -517,7 +621,7 @@ mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
                    st.round_trips, st.seconds * 1e3);
       model_verdict_free (v);
     }
-  cache_put (sc, digest, revision);
+  cache_put (sc, key);
   ret = 0;
 out:
   pthread_rwlock_unlock (&sc->lock);

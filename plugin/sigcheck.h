@@ -16,17 +16,21 @@
  *
  * The model's name: containerd's image records in the snapshot's namespace
  * whose target is the digest (Images List, filter target.digest==D); if
- * none, records whose target is an index listing D.  Each distinct
- * repository among them must be accepted (a tag and a digest name of one
- * repository are checked once, by the tagged name).  No record names the
- * digest: refused, as the scope cannot be known.
+ * none, records whose target is an index listing D.  A Prepare does not
+ * say which name the pod asked for, so each distinct repository among
+ * them must be accepted (a tag and a digest name of one repository are
+ * checked once, by the tagged name; the CRI's image ID record is no
+ * name).  No record names the digest: refused, as the scope is unknown.
  *
  * Verdicts: an accepting verdict is cached in memory per (digest, policy
- * revision), the revision being the sha256 of the policy file and
- * notation_config_revision: a second pod of the model pays a hash lookup,
- * and it is served even when the registry is unreachable.  Refusals are
- * not cached (a signature may be added).  An unreachable registry, for a
- * scope that needs signatures, refuses (fail closed).
+ * revision, names), the revision being the sha256 of the policy file and
+ * notation_config_revision: a second pod of the model pays one local
+ * Images List call and a hash lookup, and is served even when the
+ * registry is unreachable; a name added since (maybe under another scope)
+ * is a new key.  With cache_by_digest the key is (digest, revision) and
+ * the names are looked up only on a miss.  Refusals are not cached (a signature
+ * may be added).  An unreachable registry, for a scope that needs signatures,
+ * refuses (fail closed).
  *
  * Thread-safe: Prepares check at once; a reload waits for the checks that
  * use the old policies. */
@@ -45,6 +49,10 @@ struct mp_sigcheck_options
   const char *policy;    /* containers-policy.json, or NULL */
   const char *notation;  /* Notation configuration directory, or NULL */
   const char *hosts_dir; /* registry hosts.toml directories, or NULL */
+  /* Key cached verdicts by (digest, revision) alone: a cached verdict
+   * then costs no call to containerd, and serves the digest under names
+   * added after it was checked ([signatures] verdict_cache = "digest"). */
+  bool cache_by_digest;
 };
 
 /* Load the policies.  Malformed: MP_ERR_INVALID_ARGUMENT naming the file;

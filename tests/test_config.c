@@ -204,6 +204,7 @@ TEST (test_errors_name_the_problem)
     { "[limits]\nmax_bytes = 5\n", "limits.max_bytes" },
     { "[metrics]\nport = 9121\n", "metrics.port" },
     { "[signatures]\npolicies = \"/x\"\n", "signatures.policies" },
+    { "[signatures]\nverdict_cache = \"none\"\n", "verdict_cache" },
     { "[metrics]\naddress = \"\"\n", "address" },
     { "root = \n", "line 1" },
   };
@@ -237,12 +238,14 @@ TEST (test_signatures_section)
   CHECK_STR (c.sig_policy, "/etc/modelpack-snapshotter/policy.json");
   CHECK_STR (c.sig_notation, "/etc/modelpack-snapshotter/notation");
   CHECK_STR (c.sig_hosts_dir, "/etc/containerd/certs.d");
+  CHECK (c.sig_cache_by_digest);
   p = write_tmp ("[signatures]\npolicy = \"/p.json\"\nnotation = \"\"\n"
-                 "hosts_dir = \"/h\"\n");
+                 "hosts_dir = \"/h\"\nverdict_cache = \"names\"\n");
   CHECK (mp_config_load (&c, p, true, &err) == 0);
   CHECK_STR (c.sig_policy, "/p.json");
   CHECK (c.sig_notation == NULL); /* "" turns it off */
   CHECK_STR (c.sig_hosts_dir, "/h");
+  CHECK (!c.sig_cache_by_digest);
   unlink (p);
   mp_config_free (&c);
 }
