@@ -34,6 +34,11 @@
 #     other name; and while both names exist, ml/signed is refused as well:
 #     a Prepare does not say which name the pod used, so every name must be
 #     accepted (docs/signatures.md).
+#  7. Notation alone ([signatures] policy = "", notation = a directory whose
+#     trust policy covers every repository and trusts `notation cert
+#     generate-test`'s certificate): nt/signed (signed with Debian
+#     unstable's notation, JWS) mounts; nt/unsigned is refused with "no
+#     Notation signature found".
 #
 # usage: test_sign_volume.sh
 . "$(dirname "$0")/lib.sh"
@@ -77,6 +82,21 @@ sign() { # KEYDIR REPO DIGEST
 sign trusted ml/signed "${D[signed]}" && sign other ml/otherkey "${D[otherkey]}" \
   && it_pass "four models pushed; signed and otherkey signed with cosign" \
   || { it_fail "cosign sign (see cosign-sign.log)"; it_done; }
+NOTATION=$IT_UNSTABLE_BIN/notation
+export XDG_CONFIG_HOME=$IT_DIR/xdg
+NCFG=$XDG_CONFIG_HOME/notation
+if model ntsigned targz nt/signed && model ntunsigned tarzst nt/unsigned \
+  && "$NOTATION" cert generate-test --default good > "$IT_DIR/notation.log" 2>&1 \
+  && "$NOTATION" sign --insecure-registry "$REGISTRY/nt/signed@${D[ntsigned]}" >> "$IT_DIR/notation.log" 2>&1; then
+  cat > "$NCFG/trustpolicy.json" <<EOF
+{"version": "1.0", "trustPolicies": [{"name": "models", "registryScopes": ["*"],
+ "signatureVerification": {"level": "strict"}, "trustStores": ["ca:good"],
+ "trustedIdentities": ["*"]}]}
+EOF
+  it_pass "nt/signed signed with notation (JWS); nt/unsigned not"
+else
+  it_fail "notation models (notation.log)"
+fi
 
 POLICY=$IT_DIR/policy.json
 write_policy() {
@@ -111,6 +131,15 @@ hosts_dir = "$IT_DIR/c/certs.d"
 verdict_cache = "$vc"
 EOF
 done
+cat > "$IT_DIR/sig-notation.toml" <<EOF
+[image_volumes]
+containerd_address = "$IT_DIR/c.sock"
+
+[signatures]
+policy = ""
+notation = "$NCFG"
+hosts_dir = "$IT_DIR/c/certs.d"
+EOF
 cp "$IT_DIR/sig-names.toml" "$IT_DIR/sig.toml"
 echo '{"default": [{"type": "rejekt"}]}' > "$POLICY"
 rc=0
@@ -268,6 +297,17 @@ pod "[6] blocked/copy (ml/signed's digest): refused by the reject scope despite 
 pod "[6] ... and ml/signed too while both names exist (every name must be accepted)" \
   --volume-ref "$REGISTRY/ml/signed:1" --name signed-e --if-not-present \
   --expect-create-error "$REGISTRY/blocked/copy:1"
+
+# ---- 7: Notation ------------------------------------------------------------------
+restart notation
+expect_args ntsigned
+pod "[7] Notation: nt/signed (notation sign, JWS) mounts" \
+  --volume-ref "$REGISTRY/nt/signed:1" --name nt-a --exact "${EXPECT[@]}"
+pod "[7] Notation: nt/unsigned is refused" \
+  --volume-ref "$REGISTRY/nt/unsigned:1" --name nt-b \
+  --expect-create-error "no Notation signature found"
+it_check "[7] ... naming the statement and the trust policy" \
+  grep -q "requires a Notation signature verified by trust policy statement .*models.* (level strict, $NCFG/trustpolicy.json)" "$IT_DIR/cri.$pod_seq.out"
 
 it_stop_containerd
 it_check "snapshotter exits 0 on SIGTERM" it_stop_snapshotter
