@@ -16,6 +16,12 @@
 #     - ml/otherkey (signed by another key): fails; nothing cached;
 #     - blocked/x: fails with "the policy rejects every image in this
 #       scope".
+#     - ml/indexed:idx, an image index of one (platform) manifest:
+#       containerd 2.1.9's CRI puts the index's digest (the image record's
+#       target) in the Prepare key, so it is the index that must be signed,
+#       as `modelpack pull` checks it: with only the manifest signed the pod
+#       is refused ("no ... signature found for <index digest>"); once the
+#       index is signed the pod mounts the model (refusals are not cached).
 #  3. Five more pods of ml/signed: the daemon's log shows a cached verdict
 #     each time; the time the check took, new and cached, is reported (the
 #     median cached one must stay under SIGN_CACHED_MS, default 1 ms, with
@@ -69,7 +75,7 @@ model() {
   D[$1]=$(tail -n 1 "$M/$1.digest")
 }
 model signed raw ml/signed && model unsigned tar ml/unsigned && model otherkey nested ml/otherkey \
-  && model blocked overlap blocked/x \
+  && model blocked overlap blocked/x && model indexed lax-modes ml/indexed \
   || { it_fail "models built and pushed"; it_done; }
 for k in trusted other; do
   mkdir -p "$IT_DIR/$k"
@@ -79,8 +85,21 @@ sign() { # KEYDIR REPO DIGEST
   "$COSIGN" sign --key "$IT_DIR/$1/cosign.key" --use-signing-config=false --tlog-upload=false \
     --allow-insecure-registry -y "$REGISTRY/$2@$3" >> "$IT_DIR/cosign-sign.log" 2>&1
 }
+# ml/indexed:idx: an index naming ml/indexed:1's manifest for this platform.
+plat=$(it_platform)
+msize=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+  "http://$REGISTRY/v2/ml/indexed/manifests/1" | wc -c)
+jq -cn --arg d "${D[indexed]}" --argjson s "$msize" --arg os "${plat%/*}" --arg arch "${plat#*/}" \
+  '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $s,
+                 platform: {os: $os, architecture: $arch}}]}' > "$IT_DIR/index.json"
+curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.index.v1+json' \
+  --data-binary "@$IT_DIR/index.json" "http://$REGISTRY/v2/ml/indexed/manifests/idx" > /dev/null \
+  || it_fail "the index ml/indexed:idx is pushed"
+D[index]=sha256:$(sha256sum < "$IT_DIR/index.json" | cut -d' ' -f1)
 sign trusted ml/signed "${D[signed]}" && sign other ml/otherkey "${D[otherkey]}" \
-  && it_pass "four models pushed; signed and otherkey signed with cosign" \
+  && sign trusted ml/indexed "${D[indexed]}" \
+  && it_pass "five models pushed (one also as an index); signed, otherkey and indexed's manifest (not the index) signed with cosign" \
   || { it_fail "cosign sign (see cosign-sign.log)"; it_done; }
 NOTATION=$IT_UNSTABLE_BIN/notation
 export XDG_CONFIG_HOME=$IT_DIR/xdg
@@ -204,6 +223,18 @@ pod "[2] blocked/x under a reject scope: CreateContainer fails" \
   --volume-ref "$REGISTRY/blocked/x:1" --name blocked-a \
   --expect-create-error "the policy rejects every image in this scope"
 it_check "[2] ... nothing of it in the model cache" no_tree blocked
+pod "[2] ml/indexed:idx, only its manifest signed: refused, the index's digest named" \
+  --volume-ref "$REGISTRY/ml/indexed:idx" --name indexed-a \
+  --expect-create-error "no cosign or Sigstore signature found for ${D[index]}"
+it_check "[2] ... containerd's Prepare key carried the index's digest (the image's target)" \
+  grep -q "image-volumes/[0-9a-f]*/$(hex index)" "$IT_DIR/snapshotter.log"
+sign trusted ml/indexed "${D[index]}" || it_fail "cosign sign the index"
+expect_args indexed
+pod "[2] ml/indexed:idx with the index signed: the pod mounts the model" \
+  --volume-ref "$REGISTRY/ml/indexed:idx" --name indexed-b --if-not-present --exact "${EXPECT[@]}"
+it_check "[2] ... accepted on the index's digest" \
+  grep -q "signatures: $REGISTRY/ml/indexed:idx (${D[index]}) accepted" "$IT_DIR/snapshotter.log"
+expect_args signed
 
 # ---- 3: the cached verdict -------------------------------------------------------
 ms() { # LOG new|cached: the check times the daemon logged for ml/signed
