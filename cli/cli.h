@@ -51,9 +51,15 @@ struct cli_globals
    * that does not exist means no policy: every model is accepted. */
   const char *policy;
   bool policy_set;
+  /* The Notation configuration directory (trustpolicy.json and
+   * truststore/), the same way: --notation / MODELPACK_NOTATION, or the
+   * default, which need not exist (then no Notation requirement). */
+  const char *notation;
+  bool notation_set;
 };
 
 #define CLI_DEFAULT_POLICY "/etc/modelpack-snapshotter/policy.json"
+#define CLI_DEFAULT_NOTATION "/etc/modelpack-snapshotter/notation"
 
 /* Apply "KEY=N" (a [limits] key of the daemon's config) to L; -1 if it
  * is not one or N is not a positive integer. */
@@ -135,10 +141,16 @@ struct registry_client *cli_registry_client (const struct cli_globals *g,
 struct model_policy;
 int cli_policy_load (const struct cli_globals *g, struct model_policy **p,
                      mp_error *err);
-/* Apply G's policy to REF resolved to DIGEST, finding signatures with RC:
- * 0 when it accepts (or there is none), -1 with MP_ERR_POLICY_REFUSED
- * naming scope, requirement and what was found, or another error when the
- * check could not be made (then nothing may be used either). */
+/* G's Notation configuration: *N is NULL when there is none (the default
+ * directory without trustpolicy.json); one named on purpose must load. */
+struct notation_config;
+int cli_notation_load (const struct cli_globals *g, struct notation_config **n,
+                       mp_error *err);
+/* Apply G's policies (containers-policy.json and Notation) to REF resolved to
+ * DIGEST, finding signatures with RC: 0 when it accepts (or there is none), -1
+ * with MP_ERR_POLICY_REFUSED naming scope, requirement and what was found, or
+ * another error when the check could not be made (then nothing may be used
+ * either). */
 struct model_reference;
 int cli_policy_enforce (const struct cli_globals *g, struct registry_client *rc,
                         const struct model_reference *ref, const char *digest,

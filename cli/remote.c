@@ -583,6 +583,7 @@ cli_pull (const struct cli_globals *g, int argc, char **argv)
   static const struct option opts[]
       = { { "plain-http", no_argument, NULL, 'p' },
           { "policy", required_argument, NULL, 'P' },
+          { "notation", required_argument, NULL, 'N' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   struct cli_globals gl = *g;
@@ -603,12 +604,19 @@ cli_pull (const struct cli_globals *g, int argc, char **argv)
         gl.policy = optarg;
         gl.policy_set = true;
         break;
+      case 'N':
+        gl.notation = optarg;
+        gl.notation_set = true;
+        break;
       case 'h':
-        fputs ("usage: modelpack pull REF [--plain-http] [--policy FILE]\n"
+        fputs ("usage: modelpack pull REF [--plain-http] [--policy FILE] "
+               "[--notation DIR]\n"
                "\nDownloads a model into the store: every blob verified, "
                "the name set\nlast.  The signature policy "
                "(default " CLI_DEFAULT_POLICY
-               ",\nif it exists) is applied first: a "
+               ",\nif it exists) and the Notation trust policy "
+               "(default " CLI_DEFAULT_NOTATION
+               ",\nif it exists) are applied first: a "
                "model it refuses is not downloaded\n(exit 10).\n",
                stdout);
         return CLI_OK;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "model/notation.h"
 #include "model/policy.h"
 #include "model/reference.h"
 #include "model/signature.h"
@@ -37,25 +38,55 @@ cli_policy_load (const struct cli_globals *g, model_policy **p, mp_error *err)
 }
 
 int
+cli_notation_load (const struct cli_globals *g, notation_config **n,
+                   mp_error *err)
+{
+  *n = NULL;
+  if (g->notation == NULL)
+    return 0;
+  if (notation_config_load (g->notation, n, err) == 0)
+    return 0;
+  /* The default directory, or its trustpolicy.json, absent: no Notation
+   * requirement.  A directory named on purpose must hold a policy. */
+  if (err->code == MP_ERR_NOT_FOUND && !g->notation_set)
+    {
+      mp_error_clear (err);
+      return 0;
+    }
+  if (err->code == MP_ERR_NOT_FOUND)
+    err->code = MP_ERR_INVALID_ARGUMENT;
+  return -1;
+}
+
+int
 cli_policy_enforce (const struct cli_globals *g, struct registry_client *rc,
                     const model_reference *ref, const char *digest,
                     mp_error *err)
 {
   model_policy *p = NULL;
+  notation_config *n = NULL;
   model_verdict *v = NULL;
   model_digest d;
   int ret = -1;
 
   if (cli_policy_load (g, &p, err) < 0)
     return -1;
-  if (p == NULL)
-    return 0;
+  if (cli_notation_load (g, &n, err) < 0)
+    goto out;
+  if (p == NULL && n == NULL)
+    {
+      ret = 0;
+      goto out;
+    }
   if (model_digest_parse (digest, &d, err) < 0)
     goto out;
-  if (registry_check_policy (rc, p, g->policy, ref, &d, NULL, &v, NULL, err)
-      < 0)
+  struct registry_sig_policies sp = { .policy = p,
+                                      .policy_path = g->policy,
+                                      .notation = n,
+                                      .notation_dir = g->notation };
+  if (registry_check_signatures (rc, &sp, ref, &d, NULL, &v, NULL, err) < 0)
     goto out;
-  if (!v->accepted)
+  if (v != NULL && !v->accepted)
     {
       model_verdict_error (v, err);
       goto out;
@@ -64,6 +95,7 @@ cli_policy_enforce (const struct cli_globals *g, struct registry_client *rc,
 out:
   model_verdict_free (v);
   model_policy_free (p);
+  notation_config_free (n);
   return ret;
 }
 
@@ -173,6 +205,7 @@ cli_verify (const struct cli_globals *g, int argc, char **argv)
 {
   static const struct option opts[]
       = { { "policy", required_argument, NULL, 'P' },
+          { "notation", required_argument, NULL, 'N' },
           { "plain-http", no_argument, NULL, 'p' },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
@@ -180,6 +213,7 @@ cli_verify (const struct cli_globals *g, int argc, char **argv)
   bool plain = false;
   model_reference ref;
   model_policy *p = NULL;
+  notation_config *n = NULL;
   model_verdict *v = NULL;
   model_sig_list sigs = { 0 };
   struct registry_sig_stats st = { 0 };
@@ -198,17 +232,24 @@ cli_verify (const struct cli_globals *g, int argc, char **argv)
         gl.policy = optarg;
         gl.policy_set = true;
         break;
+      case 'N':
+        gl.notation = optarg;
+        gl.notation_set = true;
+        break;
       case 'p':
         plain = true;
         break;
       case 'h':
-        fputs ("usage: modelpack verify REF [--policy FILE] [--plain-http]\n"
+        fputs ("usage: modelpack verify REF [--policy FILE] [--notation DIR] "
+               "[--plain-http]\n"
                "\n"
                "Finds the signatures of the model REF resolves to (referrers "
                "API,\n"
                "referrers tag, cosign .sig tag) and applies the signature "
                "policy\n"
-               "(containers-policy.json; default " CLI_DEFAULT_POLICY "):\n"
+               "(containers-policy.json; default " CLI_DEFAULT_POLICY ")\n"
+               "and the Notation trust policy (--notation DIR; "
+               "default " CLI_DEFAULT_NOTATION "):\n"
                "which signature verified against which requirement, and why "
                "the\n"
                "others did not.  Exit 0 when the policy accepts the model, "
@@ -228,10 +269,16 @@ cli_verify (const struct cli_globals *g, int argc, char **argv)
     }
   if (cli_policy_load (&gl, &p, &err) < 0)
     return cli_fail ("verify", &err);
+  if (cli_notation_load (&gl, &n, &err) < 0)
+    {
+      model_policy_free (p);
+      return cli_fail ("verify", &err);
+    }
   rc = cli_registry_client (&gl, plain, &err);
   if (rc == NULL)
     {
       model_policy_free (p);
+      notation_config_free (n);
       return cli_fail ("verify", &err);
     }
   ret = CLI_OK;
@@ -245,10 +292,13 @@ cli_verify (const struct cli_globals *g, int argc, char **argv)
   model_reference_string (&ref, name, sizeof name);
   /* Without a policy every format is looked for: the listing is what
    * verify is for. */
-  if (p == NULL
+  struct registry_sig_policies sp = { .policy = p,
+                                      .policy_path = gl.policy,
+                                      .notation = n,
+                                      .notation_dir = gl.notation };
+  if (p == NULL && n == NULL
           ? registry_find_signatures (rc, &ref, &d, ~0u, &sigs, &st, &err) < 0
-          : registry_check_policy (rc, p, gl.policy, &ref, &d, &sigs, &v, &st,
-                                   &err)
+          : registry_check_signatures (rc, &sp, &ref, &d, &sigs, &v, &st, &err)
                 < 0)
     {
       ret = cli_fail ("verify", &err);
@@ -276,6 +326,7 @@ out:
   model_verdict_free (v);
   model_sig_list_clear (&sigs);
   model_policy_free (p);
+  notation_config_free (n);
   registry_client_free (rc);
   return ret;
 }

@@ -101,6 +101,7 @@ main (int argc, char **argv)
   long workers = 0;
   snapshots_service svc = { 0 };
   image_volumes iv;
+  mp_sigcheck *sigcheck = NULL;
   crio_sync *sync = NULL;
   model_cache *cache = NULL;
   mp_metrics metrics;
@@ -201,6 +202,24 @@ main (int argc, char **argv)
   signal (SIGPIPE, SIG_IGN);
   umask (022);
 
+  /* The signature policy first: a malformed one stops the daemon before
+   * it serves anything. */
+  if (cfg.image_volumes)
+    {
+      struct mp_sigcheck_options so
+          = { .policy = cfg.sig_policy,
+              .notation = cfg.sig_notation,
+              .hosts_dir = cfg.sig_hosts_dir,
+              .cache_by_digest = cfg.sig_cache_by_digest };
+
+      if (mp_sigcheck_new (&so, &sigcheck, &err) < 0)
+        return fail ("signatures", &err);
+      if (mp_sigcheck_active (sigcheck))
+        mp_log_info ("signatures: policy enforced at image-volume Prepare "
+                     "(%s, %s)",
+                     cfg.sig_policy ? cfg.sig_policy : "-",
+                     cfg.sig_notation ? cfg.sig_notation : "-");
+    }
   svc.sn = snapshotter_open (cfg.root, &err);
   if (svc.sn == NULL)
     return fail ("open state", &err);
@@ -240,6 +259,7 @@ main (int argc, char **argv)
           return fail ("image volumes", &err);
         }
       svc.iv = &iv;
+      iv.sig = sigcheck;
       /* What a previous run's pods still use, for prune and eviction. */
       if (image_volumes_publish (&iv, svc.sn, &err) < 0)
         {
@@ -306,6 +326,7 @@ main (int argc, char **argv)
     image_volumes_fini (svc.iv);
   model_cache_close (cache);
   snapshotter_close (svc.sn);
+  mp_sigcheck_free (sigcheck);
   mp_config_free (&cfg);
   mp_log_info ("stopped");
   return 0;

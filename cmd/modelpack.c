@@ -76,6 +76,10 @@ usage (FILE *out)
            "                    ($MODELPACK_POLICY, default\n"
            "                    " CLI_DEFAULT_POLICY " if it "
            "exists)\n"
+           "  --notation DIR    the Notation trust policy and trust store\n"
+           "                    ($MODELPACK_NOTATION, default\n"
+           "                    " CLI_DEFAULT_NOTATION " if it "
+           "exists)\n"
            "  --json            machine-readable output\n"
            "  -q, --quiet       no progress output\n"
            "  --log-level LVL   error, warn, info or debug (default warn)\n"
@@ -155,6 +159,7 @@ main (int argc, char **argv)
     OPT_TRANSFER_TIMEOUT,
     OPT_MOUNT_MODE,
     OPT_POLICY,
+    OPT_NOTATION,
   };
   static const struct option opts[]
       = { { "store", required_argument, NULL, OPT_STORE },
@@ -170,13 +175,14 @@ main (int argc, char **argv)
           { "limit", required_argument, NULL, OPT_LIMIT },
           { "mount-mode", required_argument, NULL, OPT_MOUNT_MODE },
           { "policy", required_argument, NULL, OPT_POLICY },
+          { "notation", required_argument, NULL, OPT_NOTATION },
           { "help", no_argument, NULL, 'h' },
           { NULL, 0, NULL, 0 } };
   struct cli_globals g = { 0 };
   const char *home = getenv ("HOME");
   const char *xdg = getenv ("XDG_DATA_HOME");
   const char *docker = getenv ("DOCKER_CONFIG");
-  char *store, *cache, *auth, *hosts, *policy = NULL;
+  char *store, *cache, *auth, *hosts, *policy = NULL, *notation = NULL;
   int c, rc;
 
   /* Defaults, then the environment, then options. */
@@ -196,6 +202,8 @@ main (int argc, char **argv)
   hosts = env_or ("MODELPACK_HOSTS_DIR", strdup ("/etc/containerd/certs.d"));
   policy = env_or ("MODELPACK_POLICY", NULL);
   g.policy_set = policy != NULL;
+  notation = env_or ("MODELPACK_NOTATION", NULL);
+  g.notation_set = notation != NULL;
   g.stall_timeout = g.transfer_timeout = -1; /* the registry client's */
   {
     const char *e = getenv ("MODELPACK_STALL_TIMEOUT");
@@ -278,6 +286,11 @@ main (int argc, char **argv)
         policy = strdup (optarg);
         g.policy_set = true;
         break;
+      case OPT_NOTATION:
+        free (notation);
+        notation = strdup (optarg);
+        g.notation_set = true;
+        break;
       case OPT_VERSION:
         printf ("modelpack %s\n", MP_VERSION);
         return CLI_OK;
@@ -303,6 +316,7 @@ main (int argc, char **argv)
   g.auth_file = auth;
   g.hosts_dir = hosts;
   g.policy = policy ? policy : CLI_DEFAULT_POLICY;
+  g.notation = notation ? notation : CLI_DEFAULT_NOTATION;
   g.progress = !g.quiet && !g.json && isatty (STDERR_FILENO);
 
   rc = -1;
@@ -325,5 +339,6 @@ main (int argc, char **argv)
   free (auth);
   free (hosts);
   free (policy);
+  free (notation);
   return rc;
 }

@@ -1,8 +1,11 @@
 #!/bin/bash
 # Our Notation verifier (model/notation.h, driven by build/bin/notation_verify)
 # against Debian unstable's `notation verify`, on the same signatures in the
-# same registry: for each case both must give the same accept/reject, and
-# that answer must be the expected one.
+# same registry, and `modelpack verify --notation` / `modelpack pull
+# --notation` (registry discovery + the same verifier, through the CLI): for
+# each case all four must give the same accept/reject, and that answer must
+# be the expected one.  A refusal by the CLI is exit 10 (the policy), except
+# for a malformed trust policy, which is a usage error before any lookup.
 #
 # Models are pushed with oras to docker-registry 2.8 (no referrers API: the
 # signatures land under the sha256-<hex> referrers tag) and signed with
@@ -31,6 +34,7 @@ it_setup sign_notation
 NOTATION=$IT_UNSTABLE_BIN/notation
 ORAS=$IT_UNSTABLE_BIN/oras
 NV=$IT_BUILD/bin/notation_verify
+MP=$IT_BUILD/bin/modelpack
 MT=application/vnd.oci.image.manifest.v1+json
 for t in "$NOTATION" "$ORAS" "$NV"; do
   [ -x "$t" ] || { it_fail "$t missing (make all unstable)"; it_done; }
@@ -99,15 +103,36 @@ theirs() {
   fi
 }
 
+# cli COMMAND NAME DIGEST: `modelpack COMMAND --notation` on the model, by
+# digest, with no containers-policy.json (MODELPACK_POLICY unset, and the
+# default path absent on test machines).  accept (0), reject (10; any
+# failure when REJECT_ANY is set), or "exit N".
+N_PULL=0
+cli() {
+  local rc=0 store
+  N_PULL=$((N_PULL + 1))
+  store=$IT_DIR/store-$N_PULL
+  env -u MODELPACK_POLICY "$MP" --store "$store" --log-level error "$1" --plain-http \
+    --notation "$NCFG" "$REGISTRY/ml/$2@$3" >> "$IT_DIR/verdicts.log" 2>&1 || rc=$?
+  echo "modelpack $1 $2: exit $rc" >> "$IT_DIR/verdicts.log"
+  case $rc in
+    0) echo accept ;;
+    10) echo reject ;;
+    *) if [ -n "${REJECT_ANY:-}" ]; then echo reject; else echo "exit $rc"; fi ;;
+  esac
+}
+
 # agree WHAT NAME DIGEST EXPECTED
 agree() {
-  local t o
+  local t o v p
   echo "== $1" >> "$IT_DIR/verdicts.log"
   t=$(theirs "$2" "$3")
   o=$(ours "$2" "$3")
-  it_expect_eq "$1: notation verify and ours agree ($EXPECTED_MSG$4)" "$4 $4" "$t $o"
+  v=$(cli verify "$2" "$3")
+  p=$(cli pull "$2" "$3")
+  it_expect_eq "$1: notation verify, notation_verify, modelpack verify, modelpack pull agree ($4)" \
+    "$4 $4 $4 $4" "$t $o $v $p"
 }
-EXPECTED_MSG="both "
 
 # policy LEVEL_BODY STORES IDENTITIES [SCOPE]
 policy() {
@@ -174,9 +199,28 @@ cat > "$NCFG/trustpolicy.json" << EOF
 EOF
 agree "level skip: no signature needed" m3 "$d3" accept
 policy '"level": "strickt"' '"ca:good"' '"*"'
-agree "malformed trust policy" m1 "$d1" reject
+REJECT_ANY=1 agree "malformed trust policy" m1 "$d1" reject
 it_check "our loader names the field" bash -c \
   "'$NV' '$NCFG' '$REGISTRY/ml/m1' --lookup 2>&1 | grep -q 'signatureVerification.level: unknown level'"
+
+# ---- both mechanisms: every one that speaks for the model must accept --------
+policy '"level": "strict"' '"ca:good"' '"*"'
+echo '{"default": [{"type": "insecureAcceptAnything"}]}' > "$IT_DIR/accept.json"
+echo '{"default": [{"type": "reject"}]}' > "$IT_DIR/reject.json"
+both() { # POLICY NAME DIGEST
+  env -u MODELPACK_POLICY "$MP" --log-level error verify --plain-http --policy "$1" \
+    --notation "$NCFG" "$REGISTRY/ml/$2@$3" > "$IT_DIR/both.out"
+}
+it_check "insecureAcceptAnything + Notation: a signed model is accepted" both "$IT_DIR/accept.json" m1 "$d1"
+it_expect_exit "insecureAcceptAnything + Notation: an unsigned model is refused" 10 \
+  'a Notation signature verified by trust policy statement "test" (level strict' \
+  both "$IT_DIR/accept.json" m3 "$d3"
+it_check "the refusal says none was found" grep -q "no Notation signature found" "$IT_DIR/err"
+it_expect_exit "reject + Notation: a Notation signature does not override the scope" 10 \
+  "the policy rejects every image in this scope" both "$IT_DIR/reject.json" m1 "$d1"
+policy '"level": "strict"' '"ca:good"' '"*"' "$REGISTRY/ml/elsewhere"
+it_check "a Notation statement not covering the model leaves containers-policy.json alone" \
+  both "$IT_DIR/accept.json" m3 "$d3"
 
 # ---- an openssl chain whose leaf expires seconds after signing --------------
 pki=$IT_DIR/pki

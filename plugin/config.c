@@ -35,9 +35,13 @@ mp_config_init (mp_config *c, mp_error *err)
       || mp_config_set (&c->root, MP_DEFAULT_ROOT, err) < 0
       || mp_config_set (&c->address, MP_DEFAULT_ADDRESS, err) < 0
       || mp_config_set (&c->log_level, "info", err) < 0
-      || mp_config_set (&c->crio_store_source, MP_DEFAULT_MODEL_STORE, err) < 0)
+      || mp_config_set (&c->crio_store_source, MP_DEFAULT_MODEL_STORE, err) < 0
+      || mp_config_set (&c->sig_policy, MP_DEFAULT_SIG_POLICY, err) < 0
+      || mp_config_set (&c->sig_notation, MP_DEFAULT_SIG_NOTATION, err) < 0
+      || mp_config_set (&c->sig_hosts_dir, MP_DEFAULT_HOSTS_DIR, err) < 0)
     return -1;
   c->crio_store_poll_seconds = 5;
+  c->sig_cache_by_digest = true;
   return 0;
 }
 
@@ -53,12 +57,15 @@ mp_config_free (mp_config *c)
   free (c->crio_store_dir);
   free (c->crio_store_source);
   free (c->metrics_address);
+  free (c->sig_policy);
+  free (c->sig_notation);
+  free (c->sig_hosts_dir);
   memset (c, 0, sizeof *c);
 }
 
 static const char *const known_keys[]
     = { "root",        "address",    "log_level", "workers", "image_volumes",
-        "model_cache", "crio_store", "limits",    "metrics" };
+        "model_cache", "crio_store", "limits",    "metrics", "signatures" };
 
 static int
 load_string (const toml_value *t, const char *key, char **field, mp_error *err)
@@ -224,6 +231,56 @@ load_crio_store (mp_config *c, const toml_value *doc, mp_error *err)
   return 0;
 }
 
+/* A path setting where "" means off (NULL). */
+static int
+load_path_or_off (const toml_value *t, const char *key, char **field,
+                  mp_error *err)
+{
+  const char *s;
+  int rc = toml_get_string (t, key, &s, err);
+
+  if (rc <= 0)
+    return rc;
+  if (s[0] == '\0')
+    {
+      free (*field);
+      *field = NULL;
+      return 0;
+    }
+  return mp_config_set (field, s, err);
+}
+
+static int
+load_signatures (mp_config *c, const toml_value *doc, mp_error *err)
+{
+  static const char *const known[]
+      = { "policy", "notation", "hosts_dir", "verdict_cache" };
+  toml_value *t = NULL;
+  const char *vc;
+  int rc = toml_get_table (doc, "signatures", &t, err);
+
+  if (rc <= 0)
+    return rc;
+  rc = toml_get_string (t, "verdict_cache", &vc, err);
+  if (rc < 0)
+    return -1;
+  if (rc > 0)
+    {
+      if (strcmp (vc, "names") != 0 && strcmp (vc, "digest") != 0)
+        return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                             "signatures.verdict_cache: \"names\" or "
+                             "\"digest\", not \"%s\"",
+                             vc);
+      c->sig_cache_by_digest = strcmp (vc, "digest") == 0;
+    }
+  if (check_keys (t, "signatures.", known, 4, err) < 0
+      || load_path_or_off (t, "policy", &c->sig_policy, err) < 0
+      || load_path_or_off (t, "notation", &c->sig_notation, err) < 0
+      || load_path_or_off (t, "hosts_dir", &c->sig_hosts_dir, err) < 0)
+    return -1;
+  return 0;
+}
+
 /* An absolute unix socket path, or host:port with a port 1..65535 (the
  * host may be empty for every address, or [v6]). */
 static bool
@@ -322,7 +379,8 @@ mp_config_load (mp_config *c, const char *path, bool must_exist, mp_error *err)
           < 0
       || load_image_volumes (c, doc, err) < 0
       || load_model_cache (c, doc, err) < 0 || load_crio_store (c, doc, err) < 0
-      || load_limits (c, doc, err) < 0 || load_metrics (c, doc, err) < 0)
+      || load_limits (c, doc, err) < 0 || load_metrics (c, doc, err) < 0
+      || load_signatures (c, doc, err) < 0)
     goto fail;
   if (load_string (doc, "root", &c->root, err) < 0
       || load_string (doc, "address", &c->address, err) < 0

@@ -36,6 +36,19 @@
  *   source = "/var/lib/modelpack/store"          # the models to mirror
  *   poll_seconds = 5
  *
+ *   [signatures]                  # enforced at image-volume Prepare
+ *   policy = "/etc/modelpack-snapshotter/policy.json"   # containers-policy
+ *   notation = "/etc/modelpack-snapshotter/notation"    # trustpolicy.json
+ *                                 # and truststore/; either absent: that
+ *                                 # mechanism requires nothing ("": off)
+ *   hosts_dir = "/etc/containerd/certs.d"  # registry hosts, containerd's
+ *                                          # hosts.toml layout
+ *   verdict_cache = "digest"      # accepted verdicts kept per digest and
+ *                                 # policy revision (a hit costs ~0.1 ms);
+ *                                 # "names": also per the image names
+ *                                 # containerd has for the digest (one
+ *                                 # local call per Prepare, ~1 ms)
+ *
  *   [metrics]                     # off unless address is set (metrics.h)
  *   address = "127.0.0.1:9121"    # host:port, or an absolute unix socket
  *                                 # path; Prometheus scrapes GET /metrics
@@ -56,6 +69,9 @@
 #define MP_DEFAULT_MODEL_STORE "/var/lib/modelpack/store"
 #define MP_DEFAULT_CONTAINERD_ROOT "/var/lib/containerd"
 #define MP_DEFAULT_CONTAINERD_ADDRESS "/run/containerd/containerd.sock"
+#define MP_DEFAULT_SIG_POLICY "/etc/modelpack-snapshotter/policy.json"
+#define MP_DEFAULT_SIG_NOTATION "/etc/modelpack-snapshotter/notation"
+#define MP_DEFAULT_HOSTS_DIR "/etc/containerd/certs.d"
 /* containerd's image-volume Prepare key ends in
  * image-volumes/<sandbox id>/<manifest hex>. */
 #define MP_DEFAULT_KEY_PATTERN "/image-volumes/[^/]+/([0-9a-f]{64})$"
@@ -84,6 +100,11 @@ typedef struct mp_config
   char *crio_store_dir;
   char *crio_store_source;
   int crio_store_poll_seconds;
+  /* [signatures]: NULL (set to "") means that mechanism is off. */
+  char *sig_policy;
+  char *sig_notation;
+  char *sig_hosts_dir;
+  bool sig_cache_by_digest; /* verdict_cache = "digest" (the default) */
   /* [metrics] address: NULL means off. */
   char *metrics_address;
   /* [limits]: zeros are model/unpack.h's defaults. */

@@ -182,6 +182,26 @@ volume_prepare (image_volumes *iv, snapshotter *sn, const char *key,
     return mp_error_prefix (err, "image volume %s", digest);
   if (ordinary)
     return 0;
+  /* Before the cache builds or serves anything: a refused model leaves
+   * nothing behind, and a tree built earlier under another policy is not
+   * served. */
+  if (iv->sig != NULL)
+    {
+      struct timespec s0, s1;
+      bool cached = false;
+
+      clock_gettime (CLOCK_MONOTONIC, &s0);
+      if (mp_sigcheck_model (iv->sig, &src, digest, &cached, err) < 0)
+        {
+          mp_log_warn ("image volume %s: %s", key, err->msg);
+          return mp_error_prefix (err, "image volume %s", digest);
+        }
+      clock_gettime (CLOCK_MONOTONIC, &s1);
+      mp_log_info ("image volume %s: signatures of %s: %s verdict in %.3f ms",
+                   key, digest, cached ? "cached" : "new",
+                   (s1.tv_sec - s0.tv_sec) * 1e3
+                       + (s1.tv_nsec - s0.tv_nsec) / 1e6);
+    }
   /* The hold is published before the build: from now until the snapshot
    * is in the published set, no eviction and no `modelpack cache prune`
    * removes the tree, in this process or another. */

@@ -19,6 +19,7 @@
 #include "store/cache.h"
 #include "plugin/content_store.h"
 #include "plugin/metrics.h"
+#include "plugin/sigcheck.h"
 #include "snapshotter/snapshotter.h"
 
 #define IMAGE_VOLUME_LABEL_MANIFEST "containerd.io/snapshot/modelpack.manifest"
@@ -37,6 +38,9 @@ typedef struct image_volumes
    * than a snapshot recorded before it (see image_volumes_publish). */
   pthread_mutex_t publish_mu;
   mp_metrics *metrics; /* NULL: off; set after image_volumes_init */
+  /* The signature policy checked before a model is built or mounted
+   * (NULL: none); set after image_volumes_init. */
+  mp_sigcheck *sig;
 } image_volumes;
 
 /* KEY_PATTERN: POSIX extended regex whose first group captures the sha256

@@ -539,3 +539,162 @@ out:
   model_sig_list_clear (&found);
   return ret;
 }
+
+/* The Notation requirement, from the statement L found for the
+ * repository, over the Notation envelopes of SIGS. */
+static int
+check_notation (registry_client *rc, const struct registry_sig_policies *sp,
+                const model_reference *ref, const char *repo,
+                const model_digest *digest, const notation_verdict *l,
+                const model_sig_list *sigs, model_verdict *v, mp_error *err)
+{
+  char what[8192];
+  model_verdict_req *r;
+  cleanup_free char *mt = NULL, *dg = NULL, *body = NULL;
+  size_t len = 0, tried = 0;
+  bool ok = false;
+
+  if (!l->applies)
+    {
+      /* Only reached with no containers-policy.json: nothing speaks for
+       * the repository, and notation refuses what no statement covers. */
+      snprintf (what, sizeof what,
+                "a Notation trust policy statement covering %s "
+                "(%s/trustpolicy.json)",
+                repo, sp->notation_dir ? sp->notation_dir : "?");
+      r = model_verdict_add_req (v, what, err);
+      if (r == NULL)
+        return -1;
+      return model_verdict_settle (r, false, err, "%s", l->reason);
+    }
+  snprintf (what, sizeof what,
+            "a Notation signature verified by trust policy statement \"%s\" "
+            "(level %s, %s/trustpolicy.json)",
+            l->policy, notation_level_name (l->level),
+            sp->notation_dir ? sp->notation_dir : "?");
+  r = model_verdict_add_req (v, what, err);
+  if (r == NULL)
+    return -1;
+  if (l->skipped)
+    return model_verdict_settle (r, true, err,
+                                 "level skip: accepted without a signature");
+  for (size_t i = 0; i < sigs->n && !ok; i++)
+    {
+      const model_signature *s = &sigs->v[i];
+      notation_verdict nv;
+
+      if (s->format != MODEL_SIG_NOTATION_JWS
+          && s->format != MODEL_SIG_NOTATION_COSE)
+        continue;
+      if (s->blob == NULL)
+        {
+          if (model_verdict_check (r, i, false, err, "%s",
+                                   s->error ? s->error : "not fetched")
+              < 0)
+            return -1;
+          continue;
+        }
+      if (++tried > 50) /* notation's own bound */
+        break;
+      /* What the envelope signs is the manifest's descriptor: its media
+       * type and size too, so the manifest is read once. */
+      if (body == NULL
+          && registry_get_manifest (rc, ref, digest->str, -1, &mt, &dg, &body,
+                                    &len, err)
+                 < 0)
+        {
+          mp_error_prefix (err, "reading %s for its Notation signatures",
+                           digest->str);
+          return -1;
+        }
+      if (notation_verify (sp->notation, repo, digest->str, (int64_t)len, mt,
+                           s->media_type, s->blob, s->blob_len, time (NULL),
+                           &nv, err)
+          < 0)
+        return -1;
+      ok = nv.ok;
+      if (model_verdict_check (r, i, nv.ok, err, "%s%s%s%s%s",
+                               nv.ok ? "signed by " : nv.reason,
+                               nv.ok ? (nv.signer[0] ? nv.signer : "?") : "",
+                               nv.ok && nv.logged[0] ? " (logged: " : "",
+                               nv.ok && nv.logged[0] ? nv.logged : "",
+                               nv.ok && nv.logged[0] ? ")" : "")
+          < 0)
+        return -1;
+    }
+  if (ok)
+    return model_verdict_settle (r, true, err, "a Notation signature verified");
+  return model_verdict_settle (r, false, err,
+                               tried == 0 ? "no Notation signature found"
+                                          : "no Notation signature verified");
+}
+
+int
+registry_check_signatures (registry_client *rc,
+                           const struct registry_sig_policies *sp,
+                           const model_reference *ref,
+                           const model_digest *digest, model_sig_list *sigs,
+                           model_verdict **verdict,
+                           struct registry_sig_stats *stats, mp_error *err)
+{
+  model_sig_list found = { 0 };
+  model_sig_list *l = sigs ? sigs : &found;
+  model_verdict *v = NULL;
+  notation_verdict nl = { 0 };
+  char repo[sizeof ref->host + sizeof ref->path + 2];
+  unsigned want = 0;
+  int ret = -1;
+
+  *verdict = NULL;
+  if (sp->policy == NULL && sp->notation == NULL)
+    {
+      if (stats != NULL)
+        memset (stats, 0, sizeof *stats);
+      return 0;
+    }
+  snprintf (repo, sizeof repo, "%s/%s", ref->host, ref->path);
+  if (sp->policy != NULL)
+    want |= model_sigpolicy_wants (sp->policy, ref);
+  if (sp->notation != NULL)
+    {
+      notation_lookup (sp->notation, repo, &nl);
+      if (nl.applies && !nl.skipped)
+        want |= MODEL_SIG_WANT_NOTATION;
+    }
+  if (registry_find_signatures (rc, ref, digest, want, l, stats, err) < 0)
+    goto out;
+  if (sp->policy != NULL)
+    {
+      if (model_sigpolicy_evaluate (sp->policy, sp->policy_path, ref, digest, l,
+                                    &v, err)
+          < 0)
+        goto out;
+    }
+  else
+    {
+      char text[MODEL_REF_MAX + 512], path[4200], scope[200];
+
+      model_reference_string (ref, text, sizeof text);
+      snprintf (path, sizeof path, "%s/trustpolicy.json",
+                sp->notation_dir ? sp->notation_dir : "?");
+      snprintf (scope, sizeof scope, "trustPolicies[\"%s\"]",
+                nl.applies ? nl.policy : "none");
+      v = model_verdict_new (text, digest->str, path, scope, err);
+      if (v == NULL)
+        goto out;
+    }
+  /* A statement that covers the repository always adds its requirement;
+   * one that does not adds a refusal only when nothing else speaks. */
+  if (sp->notation != NULL && (nl.applies || sp->policy == NULL))
+    {
+      if (check_notation (rc, sp, ref, repo, digest, &nl, l, v, err) < 0)
+        goto out;
+      model_verdict_finish (v);
+    }
+  *verdict = steal_pointer (&v);
+  ret = 0;
+out:
+  model_verdict_free (v);
+  model_sig_list_clear (&found);
+  return ret;
+}

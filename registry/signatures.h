@@ -36,6 +36,7 @@
 #include <stdbool.h>
 
 #include "model/digest.h"
+#include "model/notation.h"
 #include "model/policy.h"
 #include "model/reference.h"
 #include "model/signature.h"
@@ -72,5 +73,38 @@ int registry_check_policy (registry_client *rc, const model_policy *p,
                            const model_digest *digest, model_sig_list *sigs,
                            model_verdict **verdict,
                            struct registry_sig_stats *stats, mp_error *err);
+
+/* The signature mechanisms a node configures; either may be absent (NULL).
+ * How they combine (docs/signatures.md, "cosign, Notation, or both"):
+ *  - containers-policy.json always speaks (its scope, or `default`): every
+ *    requirement of the scope that applies must be satisfied;
+ *  - the Notation trust policy speaks for the repositories its statements'
+ *    registryScopes cover: one Notation signature must verify under the
+ *    statement (level skip: nothing is required);
+ *  - a model must satisfy every mechanism that speaks for it; one no
+ *    configured mechanism speaks for (Notation alone, no statement covers
+ *    the repository) is refused, as notation refuses it.
+ * "Either" per scope is therefore written with one mechanism's scope
+ * relaxed: `insecureAcceptAnything` in containers-policy.json for a
+ * Notation-only scope, no covering Notation statement for a cosign-only
+ * one. */
+struct registry_sig_policies
+{
+  const model_policy *policy;
+  const char *policy_path; /* for messages */
+  const notation_config *notation;
+  const char *notation_dir; /* for messages */
+};
+
+/* registry_check_policy over both mechanisms of SP.  With neither
+ * configured, *VERDICT is NULL (no policy: accepted).  The manifest of
+ * DIGEST is read (one more request) only when a Notation signature is to
+ * be verified: its size and media type are what the envelope signs. */
+int registry_check_signatures (registry_client *rc,
+                               const struct registry_sig_policies *sp,
+                               const model_reference *ref,
+                               const model_digest *digest, model_sig_list *sigs,
+                               model_verdict **verdict,
+                               struct registry_sig_stats *stats, mp_error *err);
 
 #endif

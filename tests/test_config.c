@@ -203,6 +203,8 @@ TEST (test_errors_name_the_problem)
     { "[limits]\nmax_layer_ratio = 0\n", "max_layer_ratio" },
     { "[limits]\nmax_bytes = 5\n", "limits.max_bytes" },
     { "[metrics]\nport = 9121\n", "metrics.port" },
+    { "[signatures]\npolicies = \"/x\"\n", "signatures.policies" },
+    { "[signatures]\nverdict_cache = \"none\"\n", "verdict_cache" },
     { "[metrics]\naddress = \"\"\n", "address" },
     { "root = \n", "line 1" },
   };
@@ -226,6 +228,29 @@ TEST (test_errors_name_the_problem)
     }
 }
 
-TEST_MAIN (T (test_defaults_when_missing), T (test_example_config_loads),
-           T (test_verify_blobs_modes), T (test_every_setting),
-           T (test_metrics_addresses), T (test_errors_name_the_problem))
+TEST (test_signatures_section)
+{
+  mp_config c;
+  mp_error err = { 0 };
+  const char *p;
+
+  CHECK (mp_config_init (&c, &err) == 0);
+  CHECK_STR (c.sig_policy, "/etc/modelpack-snapshotter/policy.json");
+  CHECK_STR (c.sig_notation, "/etc/modelpack-snapshotter/notation");
+  CHECK_STR (c.sig_hosts_dir, "/etc/containerd/certs.d");
+  CHECK (c.sig_cache_by_digest);
+  p = write_tmp ("[signatures]\npolicy = \"/p.json\"\nnotation = \"\"\n"
+                 "hosts_dir = \"/h\"\nverdict_cache = \"names\"\n");
+  CHECK (mp_config_load (&c, p, true, &err) == 0);
+  CHECK_STR (c.sig_policy, "/p.json");
+  CHECK (c.sig_notation == NULL); /* "" turns it off */
+  CHECK_STR (c.sig_hosts_dir, "/h");
+  CHECK (!c.sig_cache_by_digest);
+  unlink (p);
+  mp_config_free (&c);
+}
+
+TEST_MAIN (T (test_signatures_section), T (test_defaults_when_missing),
+           T (test_example_config_loads), T (test_verify_blobs_modes),
+           T (test_every_setting), T (test_metrics_addresses),
+           T (test_errors_name_the_problem))

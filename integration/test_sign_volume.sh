@@ -1,0 +1,345 @@
+#!/bin/bash
+# The signature policy where the model is mounted: containerd 2.x's CRI
+# asks our daemon to Prepare an image volume; the daemon finds the model's
+# repository from containerd's image records, its signatures in the
+# registry (docker-registry 2.8, referrers tag schema), and applies
+# [signatures] policy (containers-policy.json) before the model cache
+# builds anything.  Models signed here with Debian unstable's cosign (key
+# pairs, Sigstore bundles: cosign 3's default).
+#
+#  1. A malformed policy at start: the daemon refuses to start, naming it.
+#  2. A policy trusting the "trusted" key for $REGISTRY/ml, rejecting
+#     $REGISTRY/blocked, everything else rejected:
+#     - ml/signed (signed by the trusted key): the pod mounts the model;
+#     - ml/unsigned: CreateContainer fails naming the scope and "no cosign
+#       or Sigstore signature found"; nothing of it in the model cache;
+#     - ml/otherkey (signed by another key): fails; nothing cached;
+#     - blocked/x: fails with "the policy rejects every image in this
+#       scope".
+#     - ml/indexed:idx, an image index of one (platform) manifest:
+#       containerd 2.1.9's CRI puts the index's digest (the image record's
+#       target) in the Prepare key, so it is the index that must be signed,
+#       as `modelpack pull` checks it: with only the manifest signed the pod
+#       is refused ("no ... signature found for <index digest>"); once the
+#       index is signed the pod mounts the model (refusals are not cached).
+#  3. Five more pods of ml/signed: the daemon's log shows a cached verdict
+#     each time; the time the check took, new and cached, is reported (the
+#     median cached one must stay under SIGN_CACHED_MS, default 1 ms, with
+#     the default verdict_cache = "digest"; "names", which asks containerd
+#     for the names on each Prepare, is measured first and only reported).
+#     The rest runs on "digest" until 6 restarts the daemon with "names".
+#  4. The registry stopped: the cached verdict still serves ml/signed; a
+#     model with no cached verdict is refused (fail closed).
+#  5. A malformed policy written while the daemon runs: an error is logged,
+#     the last good policy stays in force (ml/signed mounts, ml/unsigned is
+#     still refused); a good policy written after it is taken (a new
+#     revision: the verdict is checked again).
+#  6. verdict_cache = "names": ml/signed copied (same digest) to
+#     blocked/copy and pulled: a pod of blocked/copy is refused by the
+#     reject scope although the digest has an accepting verdict under its
+#     other name; and while both names exist, ml/signed is refused as well:
+#     a Prepare does not say which name the pod used, so every name must be
+#     accepted (docs/signatures.md).
+#  7. Notation alone ([signatures] policy = "", notation = a directory whose
+#     trust policy covers every repository and trusts `notation cert
+#     generate-test`'s certificate): nt/signed (signed with Debian
+#     unstable's notation, JWS) mounts; nt/unsigned is refused with "no
+#     Notation signature found".
+#
+# usage: test_sign_volume.sh
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_cri.sh"
+
+CRI_PULL=${CRI_PULL:-local}
+export CRI_PULL
+it_setup sign_volume
+if [ "$IT_SN" != modelpack ]; then
+  it_fail "this test is for our snapshotter (IT_SNAPSHOTTER=$IT_SN)"
+  it_done
+fi
+COSIGN=$IT_UNSTABLE_BIN/cosign
+[ -x "$COSIGN" ] || { it_fail "cosign in $IT_UNSTABLE_BIN (make unstable)"; it_done; }
+export HOME=$IT_DIR/home COSIGN_PASSWORD=test-password
+mkdir -p "$HOME"
+it_start_registry || { it_fail "docker-registry starts"; it_done; }
+
+# ---- models and signatures ----------------------------------------------------
+M=$IT_DIR/models
+mkdir -p "$M"
+declare -A D
+# model NAME SHAPE REPO: build-model.sh's SHAPE pushed as $REGISTRY/REPO:1
+# (distinct shapes: distinct digests).
+model() {
+  bash "$IT_REPO/integration/build-model.sh" "$2" "$M/$1" "$REGISTRY/$3:1" > "$M/$1.digest" 2> "$M/$1.log" \
+    || { cat "$M/$1.log" >&2; return 1; }
+  D[$1]=$(tail -n 1 "$M/$1.digest")
+}
+model signed raw ml/signed && model unsigned tar ml/unsigned && model otherkey nested ml/otherkey \
+  && model blocked overlap blocked/x && model indexed lax-modes ml/indexed \
+  || { it_fail "models built and pushed"; it_done; }
+for k in trusted other; do
+  mkdir -p "$IT_DIR/$k"
+  (cd "$IT_DIR/$k" && "$COSIGN" generate-key-pair > /dev/null 2>&1) || true
+done
+sign() { # KEYDIR REPO DIGEST
+  "$COSIGN" sign --key "$IT_DIR/$1/cosign.key" --use-signing-config=false --tlog-upload=false \
+    --allow-insecure-registry -y "$REGISTRY/$2@$3" >> "$IT_DIR/cosign-sign.log" 2>&1
+}
+# ml/indexed:idx: an index naming ml/indexed:1's manifest for this platform.
+plat=$(it_platform)
+msize=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+  "http://$REGISTRY/v2/ml/indexed/manifests/1" | wc -c)
+jq -cn --arg d "${D[indexed]}" --argjson s "$msize" --arg os "${plat%/*}" --arg arch "${plat#*/}" \
+  '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json", digest: $d, size: $s,
+                 platform: {os: $os, architecture: $arch}}]}' > "$IT_DIR/index.json"
+curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.index.v1+json' \
+  --data-binary "@$IT_DIR/index.json" "http://$REGISTRY/v2/ml/indexed/manifests/idx" > /dev/null \
+  || it_fail "the index ml/indexed:idx is pushed"
+D[index]=sha256:$(sha256sum < "$IT_DIR/index.json" | cut -d' ' -f1)
+sign trusted ml/signed "${D[signed]}" && sign other ml/otherkey "${D[otherkey]}" \
+  && sign trusted ml/indexed "${D[indexed]}" \
+  && it_pass "five models pushed (one also as an index); signed, otherkey and indexed's manifest (not the index) signed with cosign" \
+  || { it_fail "cosign sign (see cosign-sign.log)"; it_done; }
+NOTATION=$IT_UNSTABLE_BIN/notation
+export XDG_CONFIG_HOME=$IT_DIR/xdg
+NCFG=$XDG_CONFIG_HOME/notation
+if model ntsigned targz nt/signed && model ntunsigned tarzst nt/unsigned \
+  && "$NOTATION" cert generate-test --default good > "$IT_DIR/notation.log" 2>&1 \
+  && "$NOTATION" sign --insecure-registry "$REGISTRY/nt/signed@${D[ntsigned]}" >> "$IT_DIR/notation.log" 2>&1; then
+  cat > "$NCFG/trustpolicy.json" <<EOF
+{"version": "1.0", "trustPolicies": [{"name": "models", "registryScopes": ["*"],
+ "signatureVerification": {"level": "strict"}, "trustStores": ["ca:good"],
+ "trustedIdentities": ["*"]}]}
+EOF
+  it_pass "nt/signed signed with notation (JWS); nt/unsigned not"
+else
+  it_fail "notation models (notation.log)"
+fi
+
+POLICY=$IT_DIR/policy.json
+write_policy() {
+  cat > "$POLICY.tmp" <<EOF
+{
+  "default": [{"type": "reject"}],
+  "transports": {
+    "docker": {
+      "$REGISTRY/ml": [{"type": "sigstoreSigned", "keyPath": "$IT_DIR/trusted/cosign.pub"}],
+      "$REGISTRY/blocked": [{"type": "reject"}]
+    }
+  }
+}
+EOF
+  mv "$POLICY.tmp" "$POLICY"
+}
+
+# ---- 1: a malformed policy at start ---------------------------------------------
+mkdir -p "$IT_DIR/c"
+it_cri_registry_hosts "$IT_DIR/c/certs.d"
+# containerd's socket in the config, not on the command line: lib.sh's
+# it_stop_containerd kills whatever names that socket in its arguments.
+for vc in names digest; do
+  cat > "$IT_DIR/sig-$vc.toml" <<EOF
+[image_volumes]
+containerd_address = "$IT_DIR/c.sock"
+
+[signatures]
+policy = "$POLICY"
+notation = "$IT_DIR/no-notation"
+hosts_dir = "$IT_DIR/c/certs.d"
+verdict_cache = "$vc"
+EOF
+done
+cat > "$IT_DIR/sig-notation.toml" <<EOF
+[image_volumes]
+containerd_address = "$IT_DIR/c.sock"
+
+[signatures]
+policy = ""
+notation = "$NCFG"
+hosts_dir = "$IT_DIR/c/certs.d"
+EOF
+cp "$IT_DIR/sig-names.toml" "$IT_DIR/sig.toml"
+echo '{"default": [{"type": "rejekt"}]}' > "$POLICY"
+rc=0
+timeout 20 "$MP_BIN" --root "$IT_DIR/s-bad" --address "$IT_DIR/s-bad.sock" --config "$IT_DIR/sig.toml" \
+  > "$IT_DIR/bad-start.log" 2>&1 || rc=$?
+if [ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q "signature policy $POLICY: default\[0\].type" "$IT_DIR/bad-start.log"; then
+  it_pass "[1] malformed policy at start: the daemon exits $rc naming the file and the field"
+else
+  it_fail "[1] malformed policy at start: exit $rc: $(cat "$IT_DIR/bad-start.log")"
+fi
+
+# ---- 2: accepted and refused models ------------------------------------------------
+write_policy
+if ! it_start_snapshotter --config "$IT_DIR/sig.toml" --containerd-root "$IT_DIR/c/root" \
+  || ! it_start_containerd_cri; then
+  it_fail "snapshotter and containerd with the CRI start"
+  it_done
+fi
+it_pass "snapshotter with [signatures] and containerd $("$CRI_VOLUME" --address "$CRI_SOCK" --ping) with the CRI"
+T=$MP_ROOT/models/trees
+hex() { echo "${D[$1]#sha256:}"; }
+expect_args() {
+  local h p
+  EXPECT=()
+  while read -r h p; do EXPECT+=(--expect-file "$p:$h"); done < "$M/$1/expected.txt"
+}
+pod_seq=0
+pod() { # LABEL cri_volume args...
+  local label=$1 rc=0
+  shift
+  OUT=$IT_DIR/cri.$((++pod_seq)).out
+  "$CRI_VOLUME" --address "$CRI_SOCK" --image "$CRI_BUSYBOX_IMAGE" --log-dir "$IT_DIR/pods" \
+    --snapshotter modelpack --backend "$MP_SOCK" --mount-path /model "$@" > "$OUT" 2>&1 || rc=$?
+  sed 's/^/     /' "$OUT"
+  if [ "$rc" = 0 ]; then
+    it_pass "$label ($(tail -n 1 "$OUT"))"
+  else
+    it_fail "$label (exit $rc: $(tail -n 1 "$OUT"))"
+  fi
+}
+no_tree() { # NAME: nothing of the model in the cache's trees
+  test -z "$(ls -A "$T" 2>/dev/null | grep "^$(hex "$1")")"
+}
+SCOPE="transports.docker\[\"$REGISTRY/ml\"\]"
+
+expect_args signed
+pod "[2] ml/signed, signed by the trusted key: the pod mounts the model" \
+  --volume-ref "$REGISTRY/ml/signed:1" --name signed-a --exact "${EXPECT[@]}"
+pod "[2] ml/unsigned: CreateContainer fails naming the scope and what was missing" \
+  --volume-ref "$REGISTRY/ml/unsigned:1" --name unsigned-a \
+  --expect-create-error "refused by the signature policy"
+it_check "[2] ... the kubelet's message names reference, scope, requirement and finding" \
+  grep -q "$REGISTRY/ml/unsigned:1 (${D[unsigned]}): refused by the signature policy $POLICY, scope $SCOPE: requires a cosign/Sigstore signature by key $IT_DIR/trusted/cosign.pub.*: no cosign or Sigstore signature found" "$IT_DIR/cri.$pod_seq.out"
+it_check "[2] ... nothing of it in the model cache" no_tree unsigned
+pod "[2] ml/otherkey, signed by another key: CreateContainer fails" \
+  --volume-ref "$REGISTRY/ml/otherkey:1" --name otherkey-a \
+  --expect-create-error "refused by the signature policy"
+it_check "[2] ... says the signature did not verify with the trusted key" \
+  grep -q "1 signature found, none accepted: #1: not signed by a key the policy trusts" "$IT_DIR/cri.$pod_seq.out"
+it_check "[2] ... nothing of it in the model cache" no_tree otherkey
+pod "[2] blocked/x under a reject scope: CreateContainer fails" \
+  --volume-ref "$REGISTRY/blocked/x:1" --name blocked-a \
+  --expect-create-error "the policy rejects every image in this scope"
+it_check "[2] ... nothing of it in the model cache" no_tree blocked
+pod "[2] ml/indexed:idx, only its manifest signed: refused, the index's digest named" \
+  --volume-ref "$REGISTRY/ml/indexed:idx" --name indexed-a \
+  --expect-create-error "no cosign or Sigstore signature found for ${D[index]}"
+it_check "[2] ... containerd's Prepare key carried the index's digest (the image's target)" \
+  grep -q "image-volumes/[0-9a-f]*/$(hex index)" "$IT_DIR/snapshotter.log"
+sign trusted ml/indexed "${D[index]}" || it_fail "cosign sign the index"
+expect_args indexed
+pod "[2] ml/indexed:idx with the index signed: the pod mounts the model" \
+  --volume-ref "$REGISTRY/ml/indexed:idx" --name indexed-b --if-not-present --exact "${EXPECT[@]}"
+it_check "[2] ... accepted on the index's digest" \
+  grep -q "signatures: $REGISTRY/ml/indexed:idx (${D[index]}) accepted" "$IT_DIR/snapshotter.log"
+expect_args signed
+
+# ---- 3: the cached verdict -------------------------------------------------------
+ms() { # LOG new|cached: the check times the daemon logged for ml/signed
+  grep "signatures of ${D[signed]}: $2 verdict in" "$1" \
+    | sed 's/.* verdict in \([0-9.]*\) ms.*/\1/'
+}
+# cached_pods MODE LOG: five more pods, the figures from LOG.
+cached_pods() {
+  local i new_ms cached_all cached_ms
+  for i in 1 2 3 4 5; do
+    pod "[3 $1] pod $((i + 1)) of ml/signed" \
+      --volume-ref "$REGISTRY/ml/signed:1" --name "signed-$1$i" --if-not-present --exact "${EXPECT[@]}"
+  done
+  new_ms=$(ms "$2" new | head -n 1)
+  cached_all=$(ms "$2" cached | sort -n | tr '\n' ' ')
+  cached_ms=$(ms "$2" cached | sort -n | sed -n 3p) # the median of five
+  it_expect_eq "[3 $1] the daemon logged a cached verdict for each later pod" 5 "$(ms "$2" cached | wc -l)"
+  it_log "verdict_cache = \"$1\": signature check at Prepare: first $new_ms ms; cached (sorted): $cached_all ms; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  # The default mode's bound; "names" adds a call to containerd (reported).
+  [ "$1" = digest ] || return 0
+  it_check "[3 $1] a cached verdict adds under ${SIGN_CACHED_MS:-1} ms (median of five: $cached_ms ms; the first check took $new_ms ms)" \
+    awk -v c="${cached_ms:-99}" -v b="${SIGN_CACHED_MS:-1}" 'BEGIN { exit !(c < b) }'
+}
+cached_pods names "$IT_DIR/snapshotter.log"
+# restart VERDICT_CACHE: the daemon again, on the same root, with that mode;
+# its log starts anew (the previous one kept aside).
+restart() {
+  it_stop_snapshotter || it_fail "the snapshotter stops"
+  cp "$IT_DIR/sig-$1.toml" "$IT_DIR/sig.toml"
+  cat "$IT_DIR/snapshotter.log" >> "$IT_DIR/snapshotter-before.log"
+  : > "$IT_DIR/snapshotter.log"
+  it_start_snapshotter --config "$IT_DIR/sig.toml" --containerd-root "$IT_DIR/c/root" \
+    || { it_fail "the snapshotter restarts with verdict_cache = \"$1\""; it_done; }
+}
+restart digest
+pod "[3 digest] the first pod after the restart checks anew" \
+  --volume-ref "$REGISTRY/ml/signed:1" --name signed-d0 --if-not-present --exact "${EXPECT[@]}"
+cached_pods digest "$IT_DIR/snapshotter.log"
+grep "signatures: $REGISTRY/ml/signed" "$IT_DIR/snapshotter.log" | head -n 1 | sed 's/^/     /'
+
+# ---- 4: the registry unreachable ----------------------------------------------------
+it_stop_registry
+pod "[4] registry stopped: the cached verdict still serves ml/signed" \
+  --volume-ref "$REGISTRY/ml/signed:1" --name signed-c --if-not-present --exact "${EXPECT[@]}"
+# A model already pulled whose verdict is not cached (refusals are not).
+pod "[4] registry stopped: a model without a cached verdict is refused (fail closed)" \
+  --volume-ref "$REGISTRY/ml/unsigned:1" --name unsigned-b --if-not-present \
+  --expect-create-error "signatures could not be checked"
+it_start_registry_again() {
+  env -i PATH="$IT_SYS_PATH" /usr/bin/docker-registry serve \
+    "$IT_DIR/registry.yml" >> "$IT_DIR/registry.log" 2>&1 &
+  REG_PID=$!
+  export REG_PID
+  it_wait_for 10 "registry on $REGISTRY" curl -fsS "http://$REGISTRY/v2/"
+}
+it_start_registry_again || it_fail "[4] the registry restarts on $REGISTRY"
+
+# ---- 5: a malformed policy while the daemon runs -------------------------------------
+echo '{"default": [{"type": "insecureAcceptAnything"}], "transports": {' > "$POLICY.tmp"
+mv "$POLICY.tmp" "$POLICY"
+pod "[5] malformed policy written: ml/signed still mounts (the last good policy)" \
+  --volume-ref "$REGISTRY/ml/signed:1" --name signed-d --if-not-present --exact "${EXPECT[@]}"
+it_check "[5] ... the daemon logged an error and kept the policy" \
+  grep -q "level=error.*signature policy $POLICY.*keeping the policy in force" "$IT_DIR/snapshotter.log"
+pod "[5] ... and ml/unsigned is still refused (not the malformed file's accept-anything)" \
+  --volume-ref "$REGISTRY/ml/unsigned:1" --name unsigned-c --if-not-present \
+  --expect-create-error "no cosign or Sigstore signature found"
+cat > "$POLICY.tmp" <<EOF
+{"default": [{"type": "reject"}],
+ "transports": {"docker": {"$REGISTRY/ml": [{"type": "insecureAcceptAnything"}]}}}
+EOF
+mv "$POLICY.tmp" "$POLICY"
+expect_args unsigned
+pod "[5] a good policy written after it is taken: ml/unsigned now accepted" \
+  --volume-ref "$REGISTRY/ml/unsigned:1" --name unsigned-d --if-not-present --exact "${EXPECT[@]}"
+it_check "[5] ... the daemon logged the reload" grep -q "signatures: policies reloaded" "$IT_DIR/snapshotter.log"
+
+# ---- 6: one digest, two names under different scopes ---------------------------------
+write_policy
+restart names
+expect_args signed
+pod "[6] verdict_cache = \"names\": ml/signed accepted (its verdict cached)" \
+  --volume-ref "$REGISTRY/ml/signed:1" --name signed-n0 --if-not-present --exact "${EXPECT[@]}"
+skopeo copy --quiet --preserve-digests --src-tls-verify=false --dest-tls-verify=false \
+  "docker://$REGISTRY/ml/signed:1" "docker://$REGISTRY/blocked/copy:1" 2> "$IT_DIR/copy.log" \
+  || it_fail "[6] skopeo copy ml/signed to blocked/copy (copy.log)"
+expect_args signed
+pod "[6] blocked/copy (ml/signed's digest): refused by the reject scope despite the cached verdict" \
+  --volume-ref "$REGISTRY/blocked/copy:1" --name copy-a \
+  --expect-create-error "the policy rejects every image in this scope"
+pod "[6] ... and ml/signed too while both names exist (every name must be accepted)" \
+  --volume-ref "$REGISTRY/ml/signed:1" --name signed-e --if-not-present \
+  --expect-create-error "$REGISTRY/blocked/copy:1"
+
+# ---- 7: Notation ------------------------------------------------------------------
+restart notation
+expect_args ntsigned
+pod "[7] Notation: nt/signed (notation sign, JWS) mounts" \
+  --volume-ref "$REGISTRY/nt/signed:1" --name nt-a --exact "${EXPECT[@]}"
+pod "[7] Notation: nt/unsigned is refused" \
+  --volume-ref "$REGISTRY/nt/unsigned:1" --name nt-b \
+  --expect-create-error "no Notation signature found"
+it_check "[7] ... naming the statement and the trust policy" \
+  grep -q "requires a Notation signature verified by trust policy statement .*models.* (level strict, $NCFG/trustpolicy.json)" "$IT_DIR/cri.$pod_seq.out"
+
+it_stop_containerd
+it_check "snapshotter exits 0 on SIGTERM" it_stop_snapshotter
+it_done
