@@ -455,9 +455,10 @@ check_item (struct run *r, struct blobcheck_item *it, unsigned char *buf,
   if (!model_digest_equal (&got, &want))
     {
       memo_remove (bc, &want);
-      return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+      return mp_error_set (err, MP_ERR_DATA_LOSS,
                            "blob %s does not match its digest (content "
-                           "changed after download?): its bytes hash to %s",
+                           "changed after download?): digest mismatch, its "
+                           "bytes hash to %s",
                            want.str, got.str);
     }
   if (blobcheck_test_after_hash != NULL)

@@ -71,10 +71,11 @@ struct blobcheck_item
 /* Make sure every item's file holds its digest's bytes: an item whose memo
  * matches is skipped, the others are hashed (several at a time, up to the
  * number of online CPUs) and their verdicts recorded.  Errors name the
- * blob: MP_ERR_INVALID_ARGUMENT when a file is not regular, has another
- * size than expected, does not match its digest ("blob sha256:... does not
- * match its digest (content changed after download?)"; its memo is removed)
- * or changed while it was hashed (nothing recorded); MP_ERR_INTERNAL for
+ * blob: MP_ERR_DATA_LOSS when it does not match its digest ("blob
+ * sha256:... does not match its digest (content changed after download?)";
+ * its memo is removed), MP_ERR_INVALID_ARGUMENT when a file is not
+ * regular, has another size than expected or changed while it was hashed
+ * (nothing recorded); MP_ERR_INTERNAL for
  * I/O.  The first error is returned, after every thread has stopped; items
  * done before it keep their verdicts. */
 int blobcheck_verify (blobcheck *bc, struct blobcheck_item *items, size_t n,
