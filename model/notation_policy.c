@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "model/digest.h"
+#include "model/jsonfield.h"
 
 #define WHERE_MAX 512
 
@@ -459,27 +460,6 @@ notation_policy_free (notation_policy *p)
   free (p);
 }
 
-static int
-check_fields (const json_t *obj, const char *where, const char *const *names,
-              mp_error *err)
-{
-  const char *key;
-  json_t *v;
-
-  json_object_foreach ((json_t *)obj, key, v)
-  {
-    bool known = false;
-    char q[MODEL_QUOTE_BUF];
-
-    for (const char *const *n = names; *n; n++)
-      known = known || strcmp (key, *n) == 0;
-    if (!known)
-      return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "%s: unknown field %s",
-                           where, model_quote (key, q, sizeof q));
-  }
-  return 0;
-}
-
 /* An optional array of strings at obj.key: *n and a malloc'd copy. */
 static int
 get_strings (const json_t *obj, const char *key, const char *where, char ***out,
@@ -537,7 +517,7 @@ parse_level (const json_t *sv, const char *where, notation_statement *s,
 
   if (!json_is_object (sv))
     return bad (err, where, "expected an object");
-  if (check_fields (sv, where, fields, err) < 0)
+  if (model_json_check_fields (sv, where, fields, err) < 0)
     return -1;
   level = json_object_get (sv, "level");
   wpath (w, "%s.level", where);
@@ -765,7 +745,7 @@ parse_statement (const json_t *st, const char *where, notation_statement *s,
 
   if (!json_is_object (st))
     return bad (err, where, "expected an object");
-  if (check_fields (st, where, fields, err) < 0)
+  if (model_json_check_fields (st, where, fields, err) < 0)
     return -1;
   name = json_object_get (st, "name");
   wpath (w, "%s.name", where);
@@ -903,7 +883,7 @@ notation_policy_parse (const void *buf, size_t len, notation_policy **out,
       bad (err, "trust policy", "the top level must be a JSON object");
       goto out;
     }
-  if (check_fields (root, "trust policy", fields, err) < 0)
+  if (model_json_check_fields (root, "trust policy", fields, err) < 0)
     goto out;
   version = json_object_get (root, "version");
   if (version == NULL)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "model/digest.h"
+#include "model/jsonfield.h"
 #include "util/base64.h"
 #include "util/cleanup.h"
 
@@ -91,29 +92,6 @@ model_policy_free (model_policy *p)
     }
   free (p->docker);
   free (p);
-}
-
-/* Every member of obj must be one of the NULL-terminated names: the man
- * page wants unrecognized fields to refuse the file. */
-static int
-check_fields (const json_t *obj, const char *where, const char *const *names,
-              mp_error *err)
-{
-  const char *key;
-  json_t *v;
-
-  json_object_foreach ((json_t *)obj, key, v)
-  {
-    bool known = false;
-    char q[MODEL_QUOTE_BUF];
-
-    for (const char *const *n = names; *n; n++)
-      known = known || strcmp (key, *n) == 0;
-    if (!known)
-      return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "%s: unknown field %s",
-                           where, model_quote (key, q, sizeof q));
-  }
-  return 0;
 }
 
 /* Optional string member; a present one must be a non-empty string. */
@@ -210,12 +188,12 @@ parse_identity (const json_t *v, const char *where, model_policy_identity *id,
                      ? MODEL_POLICY_MATCH_REPO_DIGEST_OR_EXACT
                  : type[5] == 'R' ? MODEL_POLICY_MATCH_REPOSITORY
                                   : MODEL_POLICY_MATCH_EXACT;
-      return check_fields (v, where, plain, err);
+      return model_json_check_fields (v, where, plain, err);
     }
   if (strcmp (type, "exactReference") == 0)
     {
       id->type = MODEL_POLICY_EXACT_REFERENCE;
-      if (check_fields (v, where, ref, err) < 0
+      if (model_json_check_fields (v, where, ref, err) < 0
           || get_string (v, "dockerReference", where, &id->docker_reference,
                          err)
                  < 0)
@@ -230,7 +208,7 @@ parse_identity (const json_t *v, const char *where, model_policy_identity *id,
   if (strcmp (type, "exactRepository") == 0)
     {
       id->type = MODEL_POLICY_EXACT_REPOSITORY;
-      if (check_fields (v, where, repo, err) < 0
+      if (model_json_check_fields (v, where, repo, err) < 0
           || get_string (v, "dockerRepository", where, &id->docker_repository,
                          err)
                  < 0)
@@ -246,7 +224,7 @@ parse_identity (const json_t *v, const char *where, model_policy_identity *id,
   if (strcmp (type, "remapIdentity") == 0)
     {
       id->type = MODEL_POLICY_REMAP_IDENTITY;
-      if (check_fields (v, where, remap, err) < 0
+      if (model_json_check_fields (v, where, remap, err) < 0
           || get_string (v, "prefix", where, &id->prefix, err) < 0
           || get_string (v, "signedPrefix", where, &id->signed_prefix, err) < 0)
         return -1;
@@ -280,7 +258,7 @@ parse_fulcio (const json_t *v, const char *where, model_policy_fulcio *f,
 
   if (!json_is_object (v))
     return bad (err, where, "expected an object");
-  if (check_fields (v, where, fields, err) < 0
+  if (model_json_check_fields (v, where, fields, err) < 0
       || get_string (v, "caPath", where, &f->ca_path, err) < 0
       || get_base64 (v, "caData", where, &f->ca_data, err) < 0
       || get_string (v, "oidcIssuer", where, &f->oidc_issuer, err) < 0
@@ -348,7 +326,7 @@ parse_sigstore (const json_t *v, const char *where, model_policy_requirement *r,
   char w[WHERE_MAX];
   char *one = NULL;
 
-  if (check_fields (v, where, fields, err) < 0)
+  if (model_json_check_fields (v, where, fields, err) < 0)
     return -1;
   if ((kp != NULL) + (kps != NULL) + (kd != NULL) + (fu != NULL) != 1)
     return bad (err, where,
@@ -432,12 +410,12 @@ parse_requirement (const json_t *v, const char *where,
   if (strcmp (type, "reject") == 0)
     {
       r->type = MODEL_POLICY_REJECT;
-      return check_fields (v, where, plain, err);
+      return model_json_check_fields (v, where, plain, err);
     }
   if (strcmp (type, "insecureAcceptAnything") == 0)
     {
       r->type = MODEL_POLICY_INSECURE_ACCEPT_ANYTHING;
-      return check_fields (v, where, plain, err);
+      return model_json_check_fields (v, where, plain, err);
     }
   if (strcmp (type, "sigstoreSigned") == 0)
     {
@@ -549,7 +527,7 @@ model_policy_parse (const void *buf, size_t len, model_policy **out,
       bad (err, "policy", "the top level must be a JSON object");
       goto out;
     }
-  if (check_fields (root, "policy", fields, err) < 0)
+  if (model_json_check_fields (root, "policy", fields, err) < 0)
     goto out;
   def = json_object_get (root, "default");
   if (def == NULL)
