@@ -18,7 +18,10 @@
 #   (`ctr images mount --snapshotter overlayfs`, as bench/model_volume_bench.sh);
 #
 # and, as references for the targets, reading the blob once (`cat`) and
-# reading and hashing it once (`openssl dgst -sha256`).
+# reading and hashing it once: `openssl dgst -sha256 BLOB` (which reads 8 KiB
+# at a time) and build/bin/hashfile (bench/hashfile.c: 4 MiB reads and
+# OpenSSL's SHA-256, as our daemon reads); the target is checked against
+# the faster.
 #
 # Ours is build/bin/model_volume_prep: the Snapshots API Prepare of an
 # image-volume key through containerd plus mounting what it returns (see
@@ -67,11 +70,12 @@ RUNS=${BENCH_RUNS:-3}
 CHECK=${BENCH_CHECK:-1}
 OUT=${BENCH_OUT:-$IT_REPO/bench/results/index-latest.md}
 PREP=$IT_BUILD/bin/model_volume_prep
+HASHFILE=$IT_BUILD/bin/hashfile
 MTIME=2025-01-02T03:04:05Z
 export LC_ALL=C
 
 vb_tools jq openssl tar du findmnt "$IT_UNSTABLE_BIN/ctr" "$IT_UNSTABLE_BIN/containerd"
-vb_build_prep
+vb_build_prep "$HASHFILE"
 
 # ---- scratch space and cleanup ---------------------------------------------------
 
@@ -303,6 +307,7 @@ ours() {
   umount "$MNT/a" "$MNT/b"
   $PREP --address "$CTD_SOCK" --snapshotter "$sn" remove "$k1"
   $PREP --address "$CTD_SOCK" --snapshotter "$sn" remove "$k2"
+  gc_sync "$IMG_REF"
   $PREP --address "${DSOCK[$c]}" --snapshotter "" cleanup
   CLEANUP_CHECKS=$((CLEANUP_CHECKS + 1))
   if ! it_wait_for 120 "the $c model cache to empty" models_empty "$root"; then
@@ -372,6 +377,7 @@ image() {
   # containerd's own gc may have taken the snapshot already (the lease is
   # gone): what counts is that none is left.
   $CTR snapshots --snapshotter overlayfs rm "$TAR_DIGEST" > /dev/null 2>&1 || true
+  gc_sync "$IMG_REF"
   it_wait_for 120 "overlayfs snapshots to go" overlay_empty \
     || { it_fail "image: overlayfs snapshots left"; exit 1; }
 }
@@ -382,6 +388,7 @@ run_case() {
     ingest | once | xonce | xingest) ours "$c" "$mb" "$r" ;;
     read) ref read "$mb" cat "$BLOB" ;;
     hash) ref hash "$mb" openssl dgst -sha256 "$BLOB" ;;
+    hashc) ref hashc "$mb" "$HASHFILE" "$BLOB" ;;
     tar) base tar "$mb" untar ;;
     cp) base cp "$mb" copy ;;
     img) image "$mb" "$r" ;;
@@ -392,7 +399,7 @@ run_case() {
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 t_start=$(date +%s)
-LIGHT=(ingest once hash read)
+LIGHT=(ingest once hash read hashc)
 HEAVY=(xonce xingest tar cp img)
 declare -A MODEL_BYTES_OF TAR_BYTES_OF COPY_RUNS_OF
 for mb in "${WEIGHTS[@]}"; do
@@ -423,9 +430,14 @@ t_total=$(($(date +%s) - t_start))
 # ---- report ---------------------------------------------------------------------------------
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "nan" || a == "") print "n/a"; else if (a / b < 0.0001) printf "%.4f %%", 100 * a / b; else printf "%.2f %%", 100 * a / b }'; }
-# per_run_ratios MB A B: A's figure / B's figure of each run.
+# per_run_ratios MB A B C: A's figure / the smaller of B's and C's, each run.
 per_run_ratios() {
-  paste -d' ' "$T/$1.$2" "$T/$1.$3" | awk '{ printf "%s%.2f", (NR > 1 ? ", " : ""), $1 / $2 }'
+  paste -d' ' "$T/$1.$2" "$T/$1.$3" "$T/$1.$4" \
+    | awk '{ printf "%s%.2f", (NR > 1 ? ", " : ""), $1 / ($2 < $3 ? $2 : $3) }'
+}
+# hash_ref MB: the faster median of the two ways to read and hash the blob.
+hash_ref() {
+  awk -v a="$(med "$1.hash")" -v b="$(med "$1.hashc")" 'BEGIN { print (a < b ? a : b) }'
 }
 first_of() { med "$1.$2"; }
 disk_of() { med "$1.$2.disk"; }
@@ -463,12 +475,13 @@ report() {
     row "$mb" cp '`cp` of the blob'
     row "$mb" img 'image-baked: ordinary image, containerd overlayfs (`ctr images mount`)'
     echo "| reference: read the blob once (\`cat\`) | $(fmt_ms "$(med "$mb.read")") | — | — | — |"
-    echo "| reference: read and hash the blob once (\`openssl dgst -sha256\`) | $(fmt_ms "$(med "$mb.hash")") | — | — | — |"
+    echo "| reference: read and hash the blob once (\`openssl dgst -sha256 BLOB\`) | $(fmt_ms "$(med "$mb.hash")") | — | — | — |"
+    echo "| reference: read and hash the blob once (\`build/bin/hashfile\`: 4 MiB reads, OpenSSL SHA-256) | $(fmt_ms "$(med "$mb.hashc")") | — | — | — |"
     echo
     echo "Ours, Prepare as the daemon logs it (first pod): erofs ingest $(fmt_ms "$(med "$mb.ingest.server")"),"
     echo "erofs once $(fmt_ms "$(med "$mb.once.server")"), extract once $(fmt_ms "$(med "$mb.xonce.server")"), extract ingest $(fmt_ms "$(med "$mb.xingest.server")")."
     echo "\`ctr images mount\` of the image already unpacked (the fixed part of the image row): $(fmt_ms "$(med "$mb.ctr_overhead")")."
-    echo "Per run, erofs once / read and hash: $(per_run_ratios "$mb" once hash)."
+    echo "Per run, erofs once / the faster read and hash: $(per_run_ratios "$mb" once hash hashc)."
   done
   echo
   echo "### Targets (issue 10)"
@@ -487,9 +500,9 @@ report() {
     line+=" $(fmt_bytes "$ing_disk") ($(pct "$ing_disk" "${MODEL_BYTES_OF[$mb]}")): $(verdict "$ing_disk" "$(awk -v b="${MODEL_BYTES_OF[$mb]}" 'BEGIN { print b / 100 }')") |"
   done
   echo "$line"
-  line="| \`once\` (default): first pod ≤ 1.1 × reading and hashing the blob once |"
+  line="| \`once\` (default): first pod ≤ 1.1 × reading and hashing the blob once (the faster reference) |"
   for mb in "${WEIGHTS[@]}"; do
-    once=$(med "$mb.once") hash=$(med "$mb.hash")
+    once=$(med "$mb.once") hash=$(hash_ref "$mb")
     line+=" $(ratio "$once" "$hash") × ($(fmt_ms "$once") / $(fmt_ms "$hash")): $(verdict "$(ratio "$once" "$hash")" 1.1) |"
   done
   echo "$line"
@@ -517,7 +530,7 @@ report() {
   for mb in "${WEIGHTS[@]}"; do
     for c in ingest ingest.hit ingest.server ingest.disk once once.hit once.server once.disk \
       xonce xonce.hit xonce.disk xingest xingest.hit xingest.disk tar tar.disk cp cp.disk \
-      img img.disk ctr_overhead read hash; do
+      img img.disk ctr_overhead read hash hashc; do
       printf '%-24s %s\n' "$mb.$c" "$(tr '\n' ' ' < "$T/$mb.$c" 2>/dev/null)"
     done
   done

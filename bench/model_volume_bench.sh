@@ -270,6 +270,7 @@ ours() {
   umount "$MNT/a" "$MNT/b"
   $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k1"
   $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k2"
+  gc_sync "$REGISTRY/bench/img-tar:1"
   $PREP --address "$MP_SOCK" --snapshotter "" cleanup
   it_wait_for 60 "model cache to empty" models_empty "$MP_ROOT" \
     || { it_fail "ours $fmt: the model cache did not empty"; exit 1; }
@@ -324,6 +325,7 @@ image() {
   # containerd's own gc may have taken the snapshot already (the lease is
   # gone): what counts is that none is left.
   $CTR snapshots --snapshotter overlayfs rm "$TAR_DIGEST" > /dev/null 2>&1 || true
+  gc_sync "$REGISTRY/bench/img-tar:1"
   it_wait_for 60 "overlayfs snapshots to go" overlay_empty \
     || { it_fail "image $fmt: overlayfs snapshots left"; exit 1; }
 }
@@ -398,6 +400,7 @@ profile_ours() {
   read -r u1 s1 < <(ticks)
   umount "$MNT/p"
   $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k"
+  gc_sync "$REGISTRY/bench/img-tar:1"
   $PREP --address "$MP_SOCK" --snapshotter "" cleanup
   it_wait_for 60 "model cache to empty" models_empty "$MP_ROOT"
   echo "ours $fmt: wall ${line##* } ms; daemon CPU: user $(((u1 - u0) * 1000 / hz)) ms, system $(((s1 - s0) * 1000 / hz)) ms"
@@ -412,6 +415,7 @@ profile_ours() {
   wait "$st" 2>/dev/null || true
   umount "$MNT/p"
   $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k"
+  gc_sync "$REGISTRY/bench/img-tar:1"
   $PREP --address "$MP_SOCK" --snapshotter "" cleanup
   it_wait_for 60 "model cache to empty" models_empty "$MP_ROOT"
   awk -v f="$fmt" -v w="${line##* }" '
@@ -436,6 +440,7 @@ profile_ours() {
   wait "$pf" 2>/dev/null || true
   umount "$MNT/p"
   $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k"
+  gc_sync "$REGISTRY/bench/img-tar:1"
   $PREP --address "$MP_SOCK" --snapshotter "" cleanup
   it_wait_for 60 "model cache to empty" models_empty "$MP_ROOT"
   echo "ours $fmt, perf: CPU samples by library (>= 1%), then the top kernel symbols:"

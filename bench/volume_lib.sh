@@ -10,9 +10,9 @@
 #
 # Provides:
 #   vb_tools CMD...          exit unless every CMD is there
-#   vb_build_prep            build PREP (build/bin/model_volume_prep, not in
-#                            `make all`) and the daemon with the Makefile's
-#                            rules
+#   vb_build_prep [BIN...]   build PREP (build/bin/model_volume_prep, not in
+#                            `make all`), the daemon and other bench/*.c
+#                            programs BIN with the Makefile's rules
 #   vb_drop_setup; cold      whether the page cache may be dropped (DROP=1);
 #                            cold writes dirty pages back and drops it
 #   keystream SEED MIB       MIB MiB of the AES-128-CTR keystream of key SEED
@@ -34,6 +34,8 @@
 #   check_tree DIR WHAT      DIR holds exactly the model's files and bytes
 #   models_empty ROOT        the model cache under snapshotter root ROOT is
 #                            empty
+#   gc_sync IMAGE            run containerd's garbage collection to the end
+#                            (IMAGE: any image record, left as it is)
 #   vb_machine WHERE         the machine, one paragraph (WHERE: the
 #                            filesystem under test)
 
@@ -44,9 +46,10 @@ vb_tools() {
   done
 }
 
+# shellcheck disable=SC2120 # BIN... is optional
 vb_build_prep() {
   make -C "$IT_REPO" --no-print-directory BUILD="$IT_BUILD" \
-    BENCH_BINS="$IT_BUILD/bin/snapbench $PREP" "$PREP" "$MP_BIN" >&2
+    BENCH_BINS="$IT_BUILD/bin/snapbench $PREP $*" "$PREP" "$MP_BIN" "$@" >&2
 }
 
 DROP=1
@@ -234,6 +237,17 @@ check_tree() {
 models_empty() {
   [ -z "$(ls -A "$1/models/layers" 2>/dev/null)" ] \
     && [ -z "$(find "$1/models/trees" -mindepth 1 -maxdepth 1 2>/dev/null)" ]
+}
+
+# containerd 2.x removes a snapshot from its metadata at once and from the
+# snapshotter at its next garbage collection, which a removal does not
+# always start: the second of two removals in a row may wait for the next
+# unrelated trigger.  ctr has no gc command, but deleting an image with
+# --sync waits for a whole collection (which removes the snapshotters'
+# snapshots and then calls their Cleanup).
+gc_sync() {
+  $CTR images tag --force "$1" "$1-gc" > /dev/null
+  $CTR images rm --sync "$1-gc" > /dev/null
 }
 
 vb_machine() {
