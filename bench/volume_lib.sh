@@ -120,7 +120,7 @@ EOF
   touch -d "$MTIME" "$src"/*
   mapfile -t FILES < <(cd "$src" && ls -A)
   # shellcheck disable=SC2034 # the caller's
-  MODEL_BYTES=$(cd "$src" && stat -c %s "${FILES[@]}" | awk '{ s += $1 } END { print s }')
+  MODEL_BYTES=$(cd "$src" && stat -c %s "${FILES[@]}" | awk '{ s += $1 } END { printf "%.0f\n", s }')
 }
 
 # ---- OCI layouts ----------------------------------------------------------------
