@@ -196,7 +196,8 @@ model_config() {
 now() { echo "$EPOCHREALTIME"; }
 rec() { awk -v a="$2" -v b="$3" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }' >> "$T/$1"; }
 med() {
-  sort -n "$T/$1" 2>/dev/null \
+  [ -s "$T/$1" ] || { printf nan; return 0; }
+  sort -n "$T/$1" \
     | awk '{ a[NR] = $1 } END { if (NR % 2) printf "%.1f", a[(NR + 1) / 2]; else if (NR) printf "%.1f", (a[NR / 2] + a[NR / 2 + 1]) / 2; else printf "nan" }'
 }
 # fmt_ms MS: "12 ms", "1.23 s"
