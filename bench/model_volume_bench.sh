@@ -60,6 +60,8 @@
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 # shellcheck source=../integration/lib.sh
 . "$(dirname "$0")/../integration/lib.sh"
+# shellcheck source=volume_lib.sh
+. "$(dirname "$0")/volume_lib.sh"
 
 RUNS=${BENCH_RUNS:-3}
 WEIGHT_MB=${BENCH_WEIGHT_MB:-520}
@@ -78,13 +80,8 @@ if ! command -v mkfs.xfs >/dev/null; then
     || { cat /tmp/model_volume_bench.apt.log >&2; exit 1; }
 fi
 ORAS=$IT_UNSTABLE_BIN/oras
-for t in jq zstd openssl losetup "$IT_UNSTABLE_BIN/ctr" "$ORAS"; do
-  command -v "$t" >/dev/null || { echo "bench: $t is missing (make deps unstable)" >&2; exit 1; }
-done
-# The helper is not in the Makefile's `all`: build it with the Makefile's
-# rule for bench programs.
-make -C "$IT_REPO" --no-print-directory BUILD="$IT_BUILD" \
-  BENCH_BINS="$IT_BUILD/bin/snapbench $PREP" "$PREP" "$MP_BIN" >&2
+vb_tools jq zstd openssl losetup "$IT_UNSTABLE_BIN/ctr" "$ORAS"
+vb_build_prep
 
 # ---- cleanup ----------------------------------------------------------------
 
@@ -123,49 +120,13 @@ rm -f "$IT_DIR/reflink.a" "$IT_DIR/reflink.b"
 mkdir -p "$WORK/reg"
 ln -s "$WORK/reg" "$IT_DIR/reg"
 
-DROP=1
-if ! (sync && echo 3 > /proc/sys/vm/drop_caches) 2>/dev/null; then
-  DROP=0
-  it_log "cannot drop the page cache: runs start warm"
-fi
-cold() {
-  sync
-  if [ "$DROP" = 1 ]; then echo 3 > /proc/sys/vm/drop_caches; fi
-}
+vb_drop_setup
 
 # ---- the model ----------------------------------------------------------------
 
-# gen SEED MIB FILE: MIB MiB of the keystream of key SEED, top bit cleared.
-gen() {
-  head -c "$(($2 * 1024 * 1024))" /dev/zero \
-    | openssl enc -aes-128-ctr -nosalt -K "$(printf '%032x' "$1")" \
-      -iv 00000000000000000000000000000000 \
-    | tr '\200-\377' '\000-\177' > "$3"
-}
-
 src=$WORK/src
-mkdir -p "$src"
 it_log "generating the model: 4 x ${WEIGHT_MB} MiB of weights in $src"
-for i in 1 2 3 4; do
-  gen "$i" "$WEIGHT_MB" "$src/model-0000$i-of-00004.safetensors" &
-done
-wait
-gen 9 2 /dev/stdout | base64 -w 0 | head -c 3000000 \
-  | jq -Rs '{version: "1.0", model: {type: "BPE", merges: [.]}}' > "$src/tokenizer.json"
-cat > "$src/config.json" <<'EOF'
-{"architectures": ["BenchForCausalLM"], "hidden_size": 4096, "num_hidden_layers": 32, "torch_dtype": "bfloat16", "vocab_size": 32000}
-EOF
-echo '{"bos_token_id": 1, "eos_token_id": 2, "max_new_tokens": 256}' > "$src/generation_config.json"
-echo '{"model_max_length": 4096, "tokenizer_class": "PreTrainedTokenizerFast"}' > "$src/tokenizer_config.json"
-echo '{"bos_token": "<s>", "eos_token": "</s>"}' > "$src/special_tokens_map.json"
-jq -n '{metadata: {total_size: 0}, weight_map: {}}' > "$src/model.safetensors.index.json"
-printf '# bench\n\nRandom weights for bench/model_volume_bench.sh.\n' > "$src/README.md"
-printf 'Apache License 2.0 (placeholder)\n' > "$src/LICENSE"
-find "$src" -type f -exec chmod 0644 {} +
-touch -d "$MTIME" "$src"/*
-mapfile -t FILES < <(cd "$src" && ls -A)
-MODEL_BYTES=$(cd "$src" && stat -c %s "${FILES[@]}" | awk '{ s += $1 } END { print s }')
-(cd "$src" && sha256sum "${FILES[@]}") > "$WORK/expected.txt"
+vb_model "$src" "$WEIGHT_MB"
 
 it_log "packing: tar, tar+zstd"
 tar -C "$src" --sort=name --mtime="$MTIME" --owner=0 --group=0 --numeric-owner \
@@ -174,66 +135,9 @@ tar -C "$src" --sort=name --mtime="$MTIME" --owner=0 --group=0 --numeric-owner \
 zstd -q -T0 -3 "$WORK/model.tar" -o "$WORK/model.tar.zst"
 TAR_BYTES=$(stat -c %s "$WORK/model.tar")
 ZST_BYTES=$(stat -c %s "$WORK/model.tar.zst")
-sha() { echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"; }
 TAR_DIGEST=$(sha "$WORK/model.tar")
 
 # ---- OCI layouts (blobs hard-linked, not copied) --------------------------------
-
-# blob LAYOUT FILE: link FILE into LAYOUT; print its descriptor fields
-# "digest size".
-blob() {
-  local d
-  d=$(sha "$2")
-  ln -f "$2" "$1/blobs/sha256/${d#sha256:}" 2>/dev/null || cp "$2" "$1/blobs/sha256/${d#sha256:}"
-  echo "$d $(stat -c %s "$2")"
-}
-
-# layout NAME MEDIATYPE_OF_CONFIG CONFIG_FILE LAYERS_JSON [ARTIFACT_TYPE]
-layout() {
-  local l=$WORK/lay-$1 r man at=${5:-}
-  r=$(blob "$l" "$3")
-  man=$WORK/manifest-$1.json
-  jq -cn --arg cmt "$2" --arg cd "${r% *}" --argjson cs "${r#* }" \
-    --argjson layers "$4" --arg at "$at" --arg t "$MTIME" \
-    '{schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json"}
-     + (if $at == "" then {} else {artifactType: $at} end)
-     + {config: {mediaType: $cmt, digest: $cd, size: $cs}, layers: $layers,
-        annotations: {"org.opencontainers.image.created": $t}}' > "$man"
-  r=$(blob "$l" "$man")
-  jq -cn --arg d "${r% *}" --argjson s "${r#* }" \
-    '{schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json",
-      manifests: [{mediaType: "application/vnd.oci.image.manifest.v1+json",
-                   digest: $d, size: $s,
-                   annotations: {"org.opencontainers.image.ref.name": "1"}}]}' \
-    > "$l/index.json"
-  echo "${r% *}"
-}
-
-new_layout() {
-  mkdir -p "$WORK/lay-$1/blobs/sha256"
-  printf '{"imageLayoutVersion":"1.0.0"}' > "$WORK/lay-$1/oci-layout"
-}
-
-kind_of() {
-  case $1 in
-    *.safetensors) echo weight ;;
-    README* | LICENSE*) echo doc ;;
-    *) echo weight.config ;;
-  esac
-}
-
-# model_config NAME DIFFID...: a ModelPack config file.
-model_config() {
-  local name=$1
-  shift
-  jq -cn --arg name "$name" --arg t "$MTIME" \
-    --argjson d "$(printf '%s\n' "$@" | jq -R . | jq -cs .)" \
-    '{descriptor: {createdAt: $t, name: $name, version: "1.0"},
-      modelfs: {type: "layers", diffIds: $d},
-      config: {architecture: "transformer", format: "safetensors",
-               paramSize: "1B", precision: "bfloat16"}}' > "$WORK/config-$name.json"
-  echo "$WORK/config-$name.json"
-}
 
 MCFG=application/vnd.cncf.model.config.v1+json
 ART=application/vnd.cncf.model.manifest.v1+json
@@ -343,25 +247,6 @@ OUTD=$IT_DIR/out
 mkdir -p "$MNT" "$OUTD"
 T=$WORK/times
 mkdir -p "$T"
-now() { echo "$EPOCHREALTIME"; }
-rec() { awk -v a="$2" -v b="$3" 'BEGIN { printf "%.1f\n", (b - a) * 1000 }' >> "$T/$1"; }
-
-# check_tree DIR WHAT: DIR has exactly the model's files with their bytes.
-check_tree() {
-  local got
-  got=$(cd "$1" && find . -type f -printf '%P\n' | sort | xargs -r sha256sum)
-  if [ "$got" = "$(sort -k2 "$WORK/expected.txt")" ]; then
-    it_pass "$2: the mounted files match the model"
-  else
-    it_fail "$2: the mounted files differ from the model"
-    diff <(sort -k2 "$WORK/expected.txt") <(echo "$got") | head -n 20
-  fi
-}
-
-models_empty() {
-  [ -z "$(ls -A "$MP_ROOT/models/layers" 2>/dev/null)" ] \
-    && [ -z "$(find "$MP_ROOT/models/trees" -mindepth 1 -maxdepth 1 2>/dev/null)" ]
-}
 
 # ours FMT RUN: a model image volume from nothing, then a second volume of
 # the same model (cache hit).
@@ -385,8 +270,9 @@ ours() {
   umount "$MNT/a" "$MNT/b"
   $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k1"
   $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k2"
+  gc_sync "$REGISTRY/bench/img-tar:1"
   $PREP --address "$MP_SOCK" --snapshotter "" cleanup
-  it_wait_for 60 "model cache to empty" models_empty \
+  it_wait_for 60 "model cache to empty" models_empty "$MP_ROOT" \
     || { it_fail "ours $fmt: the model cache did not empty"; exit 1; }
 }
 
@@ -439,6 +325,7 @@ image() {
   # containerd's own gc may have taken the snapshot already (the lease is
   # gone): what counts is that none is left.
   $CTR snapshots --snapshotter overlayfs rm "$TAR_DIGEST" > /dev/null 2>&1 || true
+  gc_sync "$REGISTRY/bench/img-tar:1"
   it_wait_for 60 "overlayfs snapshots to go" overlay_empty \
     || { it_fail "image $fmt: overlayfs snapshots left"; exit 1; }
 }
@@ -513,8 +400,9 @@ profile_ours() {
   read -r u1 s1 < <(ticks)
   umount "$MNT/p"
   $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k"
+  gc_sync "$REGISTRY/bench/img-tar:1"
   $PREP --address "$MP_SOCK" --snapshotter "" cleanup
-  it_wait_for 60 "model cache to empty" models_empty
+  it_wait_for 60 "model cache to empty" models_empty "$MP_ROOT"
   echo "ours $fmt: wall ${line##* } ms; daemon CPU: user $(((u1 - u0) * 1000 / hz)) ms, system $(((s1 - s0) * 1000 / hz)) ms"
   # syncfs and FICLONE, under strace.
   k=bench/image-volumes/p2-$fmt/$hex
@@ -527,8 +415,9 @@ profile_ours() {
   wait "$st" 2>/dev/null || true
   umount "$MNT/p"
   $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k"
+  gc_sync "$REGISTRY/bench/img-tar:1"
   $PREP --address "$MP_SOCK" --snapshotter "" cleanup
-  it_wait_for 60 "model cache to empty" models_empty
+  it_wait_for 60 "model cache to empty" models_empty "$MP_ROOT"
   awk -v f="$fmt" -v w="${line##* }" '
     { pid = $1; d = substr($NF, 2, length($NF) - 2) }
     /unfinished/ { if (/syncfs/) pend[pid] = "s"; else if (/FICLONE/) pend[pid] = "c"; next }
@@ -551,8 +440,9 @@ profile_ours() {
   wait "$pf" 2>/dev/null || true
   umount "$MNT/p"
   $PREP --address "$CTD_SOCK" --snapshotter modelpack remove "$k"
+  gc_sync "$REGISTRY/bench/img-tar:1"
   $PREP --address "$MP_SOCK" --snapshotter "" cleanup
-  it_wait_for 60 "model cache to empty" models_empty
+  it_wait_for 60 "model cache to empty" models_empty "$MP_ROOT"
   echo "ours $fmt, perf: CPU samples by library (>= 1%), then the top kernel symbols:"
   perf report -i "$WORK/perf.$fmt" --stdio --no-children -g none --percent-limit 1 \
     --sort dso 2> /dev/null | grep '%' | grep -v '^#' | sed 's/^ */    /' | head -n 8
@@ -577,26 +467,12 @@ fi
 
 # ---- report -------------------------------------------------------------------
 
-med() {
-  sort -n "$T/$1" | awk '{ a[NR] = $1 } END { if (NR) printf "%.0f", a[int((NR + 1) / 2)]; else printf "nan" }'
-}
-# fmt_ms MS: "1234 ms" or "1.23 s"
-fmt_ms() {
-  awk -v v="$1" 'BEGIN { if (v == "nan") print "n/a"; else if (v < 1000) printf "%.0f ms", v; else printf "%.2f s", v / 1000 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-# verdict A LIMIT: "met" if A <= LIMIT.
-verdict() {
-  if awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; then echo met; else echo "**missed**"; fi
-}
-
 o_raw=$(med ours_raw) o_tar=$(med ours_tar) o_zst=$(med ours_zst)
 b_cp=$(med cp) b_tar=$(med tar) b_zst=$(med zst)
 i_tar=$(med img_tar) i_zst=$(med img_zst)
 v_raw=$(verdict "$o_raw" 99.999)
 v_tar=$(verdict "$o_tar" "$(awk -v b="$b_tar" 'BEGIN { print 1.2 * b }')")
 v_zst=$(verdict "$o_zst" "$(awk -v b="$b_zst" 'BEGIN { print 1.2 * b }')")
-gib() { awk -v b="$1" 'BEGIN { printf "%.2f GiB", b / 1073741824 }'; }
 
 report() {
   echo "## Model image volumes: Prepare to mount-ready"
@@ -621,9 +497,7 @@ report() {
   echo "ctr images mount of the image already unpacked (ctr start-up, lease, View, mount:"
   echo "the fixed part of the image column): $(fmt_ms "$(med ctr_overhead)")."
   echo
-  echo "Machine: $(nproc) CPUs ($(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1)),"
-  echo "$(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, Linux $(uname -r), backing file on $(findmnt -no FSTYPE -T "$WORK");"
-  echo "containerd $($CTR version | awk '/Version:/ { v = $2 } END { print v }'), $(git -C "$IT_REPO" rev-parse --short HEAD 2>/dev/null || echo '?') of this repository, $(date -u +%Y-%m-%d)."
+  vb_machine "backing file on $(findmnt -no FSTYPE -T "$WORK")"
   echo
   if [ -s "$PROF" ]; then
     echo "Where the time goes (one more cold run of each, see the script):"
