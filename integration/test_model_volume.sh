@@ -562,12 +562,8 @@ crash_test() {
   # never show meanwhile.
   for ((i = 0; i < 1200; i++)); do
     if [ -e "$tree" ] || [ -e "$tree.layers" ]; then early=yes; fi
-    if [ -n "$INDEXED" ]; then
-      # Compressed layers are decompressed into tmp/<pid>.*/L<n>/tar.
-      unpacking=$(find "$tmpd" -mindepth 3 -maxdepth 3 -type f -name tar 2>/dev/null | head -n 1)
-    else
-      unpacking=$(find "$tmpd" -mindepth 3 -maxdepth 3 -type d -name '.unpack-*' 2>/dev/null | head -n 1)
-    fi
+    # A model of compressed layers only is unpacked in every mode.
+    unpacking=$(find "$tmpd" -mindepth 3 -maxdepth 3 -type d -name '.unpack-*' 2>/dev/null | head -n 1)
     if [ -n "$unpacking" ]; then
       mib=$(du -sm "$unpacking" 2>/dev/null | cut -f1) || mib=0
       [ "${mib:-0}" -lt 64 ] || break
