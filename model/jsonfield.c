@@ -1,6 +1,8 @@
 #include "model/jsonfield.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "model/digest.h"
@@ -24,4 +26,20 @@ model_json_check_fields (const json_t *obj, const char *where,
                            where, model_quote (key, q, sizeof q));
   }
   return 0;
+}
+
+void
+model_json_path (char *w, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (w, MODEL_JSON_WHERE_MAX, fmt, ap);
+  va_end (ap);
+}
+
+int
+model_json_bad (mp_error *err, const char *where, const char *what)
+{
+  return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "%s: %s", where, what);
 }

@@ -11,24 +11,6 @@
 #include "model/digest.h"
 #include "model/jsonfield.h"
 
-#define WHERE_MAX 512
-
-static void __attribute__ ((format (printf, 2, 3)))
-wpath (char *w, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (w, WHERE_MAX, fmt, ap);
-  va_end (ap);
-}
-
-static int
-bad (mp_error *err, const char *where, const char *what)
-{
-  return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "%s: %s", where, what);
-}
-
 static int
 oom (mp_error *err)
 {
@@ -466,15 +448,15 @@ get_strings (const json_t *obj, const char *key, const char *where, char ***out,
              size_t *n, mp_error *err)
 {
   const json_t *v = json_object_get (obj, key);
-  char w[WHERE_MAX];
+  char w[MODEL_JSON_WHERE_MAX];
   size_t i;
   json_t *e;
 
   if (v == NULL)
     return 0;
-  wpath (w, "%s.%s", where, key);
+  model_json_path (w, "%s.%s", where, key);
   if (!json_is_array (v))
-    return bad (err, w, "expected an array of strings");
+    return model_json_bad (err, w, "expected an array of strings");
   *out = calloc (json_array_size (v) + 1, sizeof **out);
   if (*out == NULL)
     return oom (err);
@@ -482,8 +464,8 @@ get_strings (const json_t *obj, const char *key, const char *where, char ***out,
   {
     if (!json_is_string (e))
       {
-        wpath (w, "%s.%s[%zu]", where, key, i);
-        return bad (err, w, "expected a string");
+        model_json_path (w, "%s.%s[%zu]", where, key, i);
+        return model_json_bad (err, w, "expected a string");
       }
     (*out)[i] = strdup (json_string_value (e));
     if ((*out)[i] == NULL)
@@ -512,21 +494,22 @@ parse_level (const json_t *sv, const char *where, notation_statement *s,
   };
   const json_t *level, *override, *vt;
   const char *name;
-  char w[WHERE_MAX], q[MODEL_QUOTE_BUF];
+  char w[MODEL_JSON_WHERE_MAX], q[MODEL_QUOTE_BUF];
   bool found = false;
 
   if (!json_is_object (sv))
-    return bad (err, where, "expected an object");
+    return model_json_bad (err, where, "expected an object");
   if (model_json_check_fields (sv, where, fields, err) < 0)
     return -1;
   level = json_object_get (sv, "level");
-  wpath (w, "%s.level", where);
+  model_json_path (w, "%s.level", where);
   if (level == NULL)
-    return bad (err, w,
-                "required field is missing (strict, permissive, audit or "
-                "skip)");
+    return model_json_bad (
+        err, w,
+        "required field is missing (strict, permissive, audit or "
+        "skip)");
   if (!json_is_string (level))
-    return bad (err, w, "expected a string");
+    return model_json_bad (err, w, "expected a string");
   name = json_string_value (level);
   for (int l = NOTATION_LEVEL_STRICT; l <= NOTATION_LEVEL_SKIP; l++)
     if (strcmp (name, notation_level_name (l)) == 0)
@@ -542,11 +525,11 @@ parse_level (const json_t *sv, const char *where, notation_statement *s,
                          w, model_quote (name, q, sizeof q));
 
   vt = json_object_get (sv, "verifyTimestamp");
-  wpath (w, "%s.verifyTimestamp", where);
+  model_json_path (w, "%s.verifyTimestamp", where);
   if (vt != NULL)
     {
       if (!json_is_string (vt))
-        return bad (err, w, "expected a string");
+        return model_json_bad (err, w, "expected a string");
       if (strcmp (json_string_value (vt), "afterCertExpiry") == 0)
         s->timestamp_after_expiry = true;
       else if (strcmp (json_string_value (vt), "always") != 0)
@@ -557,13 +540,13 @@ parse_level (const json_t *sv, const char *where, notation_statement *s,
     }
 
   override = json_object_get (sv, "override");
-  wpath (w, "%s.override", where);
+  model_json_path (w, "%s.override", where);
   if (override == NULL)
     return 0;
   if (!json_is_object (override))
-    return bad (err, w, "expected an object");
+    return model_json_bad (err, w, "expected an object");
   if (json_object_size (override) > 0 && s->level == NOTATION_LEVEL_SKIP)
-    return bad (err, w, "level skip cannot be customized");
+    return model_json_bad (err, w, "level skip cannot be customized");
   {
     const char *key;
     json_t *v;
@@ -574,16 +557,18 @@ parse_level (const json_t *sv, const char *where, notation_statement *s,
       enum notation_action action;
       const char *a;
 
-      wpath (w, "%s.override.%s", where, model_quote (key, q, sizeof q));
+      model_json_path (w, "%s.override.%s", where,
+                       model_quote (key, q, sizeof q));
       for (int c = 0; c < NOTATION_N_CHECKS; c++)
         if (strcmp (key, notation_check_name (c)) == 0)
           check = c;
       if (check < 0)
-        return bad (err, w,
-                    "unknown validation (authenticity, authenticTimestamp, "
-                    "expiry or revocation)");
+        return model_json_bad (
+            err, w,
+            "unknown validation (authenticity, authenticTimestamp, "
+            "expiry or revocation)");
       if (!json_is_string (v))
-        return bad (err, w, "expected a string");
+        return model_json_bad (err, w, "expected a string");
       a = json_string_value (v);
       if (strcmp (a, "enforce") == 0)
         action = NOTATION_ENFORCE;
@@ -592,11 +577,12 @@ parse_level (const json_t *sv, const char *where, notation_statement *s,
       else if (strcmp (a, "skip") == 0)
         action = NOTATION_SKIP;
       else
-        return bad (err, w, "must be \"enforce\", \"log\" or \"skip\"");
+        return model_json_bad (err, w,
+                               "must be \"enforce\", \"log\" or \"skip\"");
       if (check == NOTATION_CHECK_INTEGRITY)
-        return bad (err, w, "integrity cannot be overridden");
+        return model_json_bad (err, w, "integrity cannot be overridden");
       if (action == NOTATION_SKIP && check != NOTATION_CHECK_REVOCATION)
-        return bad (err, w, "only revocation can be skipped");
+        return model_json_bad (err, w, "only revocation can be skipped");
       s->actions[check] = action;
     }
   }
@@ -621,13 +607,13 @@ parse_stores (const json_t *st, const char *where, notation_statement *s,
     }
   for (size_t i = 0; r == 0 && i < n; i++)
     {
-      char w[WHERE_MAX], q[MODEL_QUOTE_BUF];
+      char w[MODEL_JSON_WHERE_MAX], q[MODEL_QUOTE_BUF];
       char *colon = strchr (raw[i], ':');
       const char *name;
       size_t tl;
       bool found = false;
 
-      wpath (w, "%s.trustStores[%zu]", where, i);
+      model_json_path (w, "%s.trustStores[%zu]", where, i);
       if (colon == NULL)
         {
           r = mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
@@ -679,7 +665,7 @@ parse_stores (const json_t *st, const char *where, notation_statement *s,
 static int
 parse_identities (const char *where, notation_statement *s, mp_error *err)
 {
-  char w[WHERE_MAX], q[MODEL_QUOTE_BUF];
+  char w[MODEL_JSON_WHERE_MAX], q[MODEL_QUOTE_BUF];
 
   if (s->n_identities > 0)
     {
@@ -692,15 +678,16 @@ parse_identities (const char *where, notation_statement *s, mp_error *err)
       const char *id = s->identities[i];
       const char *colon;
 
-      wpath (w, "%s.trustedIdentities[%zu]", where, i);
+      model_json_path (w, "%s.trustedIdentities[%zu]", where, i);
       if (id[0] == '\0')
-        return bad (err, w, "must not be empty");
+        return model_json_bad (err, w, "must not be empty");
       if (strcmp (id, "*") == 0)
         {
           if (s->n_identities > 1)
-            return bad (err, w,
-                        "the wildcard \"*\" cannot be combined with other "
-                        "identities");
+            return model_json_bad (
+                err, w,
+                "the wildcard \"*\" cannot be combined with other "
+                "identities");
           s->any_identity = true;
           continue;
         }
@@ -715,7 +702,8 @@ parse_identities (const char *where, notation_statement *s, mp_error *err)
           || strncmp (id, "x509.subject", (size_t)(colon - id)) != 0)
         continue;
       if (colon[1] == '\0')
-        return bad (err, w, "x509.subject needs a distinguished name");
+        return model_json_bad (err, w,
+                               "x509.subject needs a distinguished name");
       if (notation_dn_parse (colon + 1, &s->x509[s->n_x509], err) < 0)
         return mp_error_prefix (err, "%s", w);
       s->n_x509++;
@@ -725,10 +713,11 @@ parse_identities (const char *where, notation_statement *s, mp_error *err)
     for (size_t j = 0; j < s->n_x509; j++)
       if (i != j && notation_dn_subset (&s->x509[i], &s->x509[j]))
         {
-          wpath (w, "%s.trustedIdentities", where);
-          return bad (err, w,
-                      "two x509.subject identities overlap (one is a subset "
-                      "of the other)");
+          model_json_path (w, "%s.trustedIdentities", where);
+          return model_json_bad (
+              err, w,
+              "two x509.subject identities overlap (one is a subset "
+              "of the other)");
         }
   return 0;
 }
@@ -741,28 +730,28 @@ parse_statement (const json_t *st, const char *where, notation_statement *s,
       = { "name",        "registryScopes",    "signatureVerification",
           "trustStores", "trustedIdentities", NULL };
   const json_t *name, *sv;
-  char w[WHERE_MAX];
+  char w[MODEL_JSON_WHERE_MAX];
 
   if (!json_is_object (st))
-    return bad (err, where, "expected an object");
+    return model_json_bad (err, where, "expected an object");
   if (model_json_check_fields (st, where, fields, err) < 0)
     return -1;
   name = json_object_get (st, "name");
-  wpath (w, "%s.name", where);
+  model_json_path (w, "%s.name", where);
   if (name == NULL)
-    return bad (err, w, "required field is missing");
+    return model_json_bad (err, w, "required field is missing");
   if (!json_is_string (name))
-    return bad (err, w, "expected a string");
+    return model_json_bad (err, w, "expected a string");
   if (json_string_length (name) == 0)
-    return bad (err, w, "must not be empty");
+    return model_json_bad (err, w, "must not be empty");
   s->name = strdup (json_string_value (name));
   if (s->name == NULL)
     return oom (err);
 
   sv = json_object_get (st, "signatureVerification");
-  wpath (w, "%s.signatureVerification", where);
+  model_json_path (w, "%s.signatureVerification", where);
   if (sv == NULL)
-    return bad (err, w, "required field is missing");
+    return model_json_bad (err, w, "required field is missing");
   if (parse_level (sv, w, s, err) < 0)
     return -1;
 
@@ -777,43 +766,45 @@ parse_statement (const json_t *st, const char *where, notation_statement *s,
   if (s->level == NOTATION_LEVEL_SKIP)
     {
       if (s->n_stores > 0 || s->n_identities > 0)
-        return bad (err, where,
-                    "level skip takes no trustStores and no "
-                    "trustedIdentities; remove them");
+        return model_json_bad (err, where,
+                               "level skip takes no trustStores and no "
+                               "trustedIdentities; remove them");
     }
   else
     {
       if (s->n_stores == 0)
         {
-          wpath (w, "%s.trustStores", where);
-          return bad (err, w,
-                      "required (and not empty) unless the level is skip");
+          model_json_path (w, "%s.trustStores", where);
+          return model_json_bad (
+              err, w, "required (and not empty) unless the level is skip");
         }
       if (s->n_identities == 0)
         {
-          wpath (w, "%s.trustedIdentities", where);
-          return bad (err, w,
-                      "required (and not empty) unless the level is skip; "
-                      "[\"*\"] trusts any identity the stores issued");
+          model_json_path (w, "%s.trustedIdentities", where);
+          return model_json_bad (
+              err, w,
+              "required (and not empty) unless the level is skip; "
+              "[\"*\"] trusts any identity the stores issued");
         }
       if (parse_identities (where, s, err) < 0)
         return -1;
     }
 
-  wpath (w, "%s.registryScopes", where);
+  model_json_path (w, "%s.registryScopes", where);
   if (s->n_scopes == 0)
-    return bad (err, w, "required (and not empty)");
+    return model_json_bad (err, w, "required (and not empty)");
   for (size_t i = 0; i < s->n_scopes; i++)
     {
       char q[MODEL_QUOTE_BUF];
 
-      wpath (w, "%s.registryScopes[%zu]", where, i);
+      model_json_path (w, "%s.registryScopes[%zu]", where, i);
       if (strcmp (s->scopes[i], "*") == 0)
         {
           if (s->n_scopes > 1)
-            return bad (err, w,
-                        "the global scope \"*\" cannot be combined with other "
-                        "scopes");
+            return model_json_bad (
+                err, w,
+                "the global scope \"*\" cannot be combined with other "
+                "scopes");
           s->global = true;
           continue;
         }
@@ -832,14 +823,14 @@ parse_statement (const json_t *st, const char *where, notation_statement *s,
 static int
 check_unique (const notation_policy *p, mp_error *err)
 {
-  char w[WHERE_MAX], q[MODEL_QUOTE_BUF];
+  char w[MODEL_JSON_WHERE_MAX], q[MODEL_QUOTE_BUF];
 
   for (size_t i = 0; i < p->n; i++)
     for (size_t j = 0; j <= i; j++)
       {
         if (j < i && strcmp (p->v[i].name, p->v[j].name) == 0)
           {
-            wpath (w, "trustPolicies[%zu].name", i);
+            model_json_path (w, "trustPolicies[%zu].name", i);
             return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                                  "%s: %s is already the name of "
                                  "trustPolicies[%zu]",
@@ -849,7 +840,8 @@ check_unique (const notation_policy *p, mp_error *err)
           for (size_t b = 0; b < (j < i ? p->v[j].n_scopes : a); b++)
             if (strcmp (p->v[i].scopes[a], p->v[j].scopes[b]) == 0)
               {
-                wpath (w, "trustPolicies[%zu].registryScopes[%zu]", i, a);
+                model_json_path (w, "trustPolicies[%zu].registryScopes[%zu]", i,
+                                 a);
                 return mp_error_set (
                     err, MP_ERR_INVALID_ARGUMENT,
                     "%s: %s is also a scope of trustPolicies[%zu]; a scope "
@@ -880,7 +872,8 @@ notation_policy_parse (const void *buf, size_t len, notation_policy **out,
                          model_scrub_text (jerr.text), jerr.line, jerr.column);
   if (!json_is_object (root))
     {
-      bad (err, "trust policy", "the top level must be a JSON object");
+      model_json_bad (err, "trust policy",
+                      "the top level must be a JSON object");
       goto out;
     }
   if (model_json_check_fields (root, "trust policy", fields, err) < 0)
@@ -888,22 +881,22 @@ notation_policy_parse (const void *buf, size_t len, notation_policy **out,
   version = json_object_get (root, "version");
   if (version == NULL)
     {
-      bad (err, "version", "required field is missing (\"1.0\")");
+      model_json_bad (err, "version", "required field is missing (\"1.0\")");
       goto out;
     }
   if (!json_is_string (version)
       || strcmp (json_string_value (version), "1.0") != 0)
     {
-      bad (err, "version", "must be \"1.0\"");
+      model_json_bad (err, "version", "must be \"1.0\"");
       goto out;
     }
   tps = json_object_get (root, "trustPolicies");
   if (tps == NULL || !json_is_array (tps) || json_array_size (tps) == 0)
     {
-      bad (err, "trustPolicies",
-           tps == NULL            ? "required field is missing"
-           : !json_is_array (tps) ? "expected an array of statements"
-                                  : "must not be empty");
+      model_json_bad (err, "trustPolicies",
+                      tps == NULL            ? "required field is missing"
+                      : !json_is_array (tps) ? "expected an array of statements"
+                                             : "must not be empty");
       goto out;
     }
   p = calloc (1, sizeof *p);
@@ -915,9 +908,9 @@ notation_policy_parse (const void *buf, size_t len, notation_policy **out,
     }
   json_array_foreach (tps, i, e)
   {
-    char w[WHERE_MAX];
+    char w[MODEL_JSON_WHERE_MAX];
 
-    wpath (w, "trustPolicies[%zu]", i);
+    model_json_path (w, "trustPolicies[%zu]", i);
     p->n = i + 1;
     if (parse_statement (e, w, &p->v[i], err) < 0)
       goto out;

@@ -18,26 +18,6 @@
 
 /* JSON paths in messages: scopes are quoted by model_quote, so the path
  * stays well under mp_error's message size. */
-#define WHERE_MAX 512
-
-/* A JSON path into w (WHERE_MAX bytes); a path too long is cut short,
- * which only shortens a message. */
-static void __attribute__ ((format (printf, 2, 3)))
-wpath (char *w, const char *fmt, ...)
-{
-  va_list ap;
-
-  va_start (ap, fmt);
-  vsnprintf (w, WHERE_MAX, fmt, ap);
-  va_end (ap);
-}
-
-static int
-bad (mp_error *err, const char *where, const char *what)
-{
-  return mp_error_set (err, MP_ERR_INVALID_ARGUMENT, "%s: %s", where, what);
-}
-
 static int
 oom (mp_error *err)
 {
@@ -100,15 +80,15 @@ get_string (const json_t *obj, const char *key, const char *where, char **out,
             mp_error *err)
 {
   const json_t *v = json_object_get (obj, key);
-  char w[WHERE_MAX];
+  char w[MODEL_JSON_WHERE_MAX];
 
   if (v == NULL)
     return 0;
-  wpath (w, "%s.%s", where, key);
+  model_json_path (w, "%s.%s", where, key);
   if (!json_is_string (v))
-    return bad (err, w, "expected a string");
+    return model_json_bad (err, w, "expected a string");
   if (json_string_length (v) == 0)
-    return bad (err, w, "must not be empty");
+    return model_json_bad (err, w, "must not be empty");
   *out = strdup (json_string_value (v));
   return *out == NULL ? oom (err) : 0;
 }
@@ -118,16 +98,17 @@ get_base64 (const json_t *obj, const char *key, const char *where,
             model_policy_bytes *out, mp_error *err)
 {
   const json_t *v = json_object_get (obj, key);
-  char w[WHERE_MAX];
+  char w[MODEL_JSON_WHERE_MAX];
   int r;
 
   if (v == NULL)
     return 0;
-  wpath (w, "%s.%s", where, key);
+  model_json_path (w, "%s.%s", where, key);
   if (!json_is_string (v))
-    return bad (err, w, "expected a string");
+    return model_json_bad (err, w, "expected a string");
   if (json_string_length (v) == 0)
-    return bad (err, w, "expected non-empty, padded standard base64");
+    return model_json_bad (err, w,
+                           "expected non-empty, padded standard base64");
   r = mp_base64_decode_bytes (json_string_value (v), json_string_length (v),
                               &out->data, &out->len);
   if (r < 0 && errno == ENOMEM)
@@ -139,7 +120,8 @@ get_base64 (const json_t *obj, const char *key, const char *where,
       r = -1;
     }
   if (r < 0)
-    return bad (err, w, "expected non-empty, padded standard base64");
+    return model_json_bad (err, w,
+                           "expected non-empty, padded standard base64");
   return 0;
 }
 
@@ -169,16 +151,16 @@ parse_identity (const json_t *v, const char *where, model_policy_identity *id,
   static const char *const remap[] = { "type", "prefix", "signedPrefix", NULL };
   const json_t *t;
   const char *type;
-  char w[WHERE_MAX];
+  char w[MODEL_JSON_WHERE_MAX];
 
   if (!json_is_object (v))
-    return bad (err, where, "expected an object");
+    return model_json_bad (err, where, "expected an object");
   t = json_object_get (v, "type");
-  wpath (w, "%s.type", where);
+  model_json_path (w, "%s.type", where);
   if (t == NULL)
-    return bad (err, w, "required field is missing");
+    return model_json_bad (err, w, "required field is missing");
   if (!json_is_string (t))
-    return bad (err, w, "expected a string");
+    return model_json_bad (err, w, "expected a string");
   type = json_string_value (t);
   if (strcmp (type, "matchRepoDigestOrExact") == 0
       || strcmp (type, "matchRepository") == 0
@@ -198,11 +180,11 @@ parse_identity (const json_t *v, const char *where, model_policy_identity *id,
                          err)
                  < 0)
         return -1;
-      wpath (w, "%s.dockerReference", where);
+      model_json_path (w, "%s.dockerReference", where);
       if (id->docker_reference == NULL)
-        return bad (err, w, "required field is missing");
+        return model_json_bad (err, w, "required field is missing");
       if (ref_name_len (id->docker_reference) == strlen (id->docker_reference))
-        return bad (err, w, "must carry a tag or a digest");
+        return model_json_bad (err, w, "must carry a tag or a digest");
       return 0;
     }
   if (strcmp (type, "exactRepository") == 0)
@@ -213,12 +195,12 @@ parse_identity (const json_t *v, const char *where, model_policy_identity *id,
                          err)
                  < 0)
         return -1;
-      wpath (w, "%s.dockerRepository", where);
+      model_json_path (w, "%s.dockerRepository", where);
       if (id->docker_repository == NULL)
-        return bad (err, w, "required field is missing");
+        return model_json_bad (err, w, "required field is missing");
       if (ref_name_len (id->docker_repository)
           != strlen (id->docker_repository))
-        return bad (err, w, "must not carry a tag or a digest");
+        return model_json_bad (err, w, "must not carry a tag or a digest");
       return 0;
     }
   if (strcmp (type, "remapIdentity") == 0)
@@ -232,11 +214,11 @@ parse_identity (const json_t *v, const char *where, model_policy_identity *id,
       char *vals[] = { id->prefix, id->signed_prefix };
       for (size_t i = 0; i < 2; i++)
         {
-          wpath (w, "%s.%s", where, names[i]);
+          model_json_path (w, "%s.%s", where, names[i]);
           if (vals[i] == NULL)
-            return bad (err, w, "required field is missing");
+            return model_json_bad (err, w, "required field is missing");
           if (ref_name_len (vals[i]) != strlen (vals[i]))
-            return bad (err, w, "must not carry a tag or a digest");
+            return model_json_bad (err, w, "must not carry a tag or a digest");
         }
       return 0;
     }
@@ -254,10 +236,10 @@ parse_fulcio (const json_t *v, const char *where, model_policy_fulcio *f,
 {
   static const char *const fields[]
       = { "caPath", "caData", "oidcIssuer", "subjectEmail", NULL };
-  char w[WHERE_MAX];
+  char w[MODEL_JSON_WHERE_MAX];
 
   if (!json_is_object (v))
-    return bad (err, where, "expected an object");
+    return model_json_bad (err, where, "expected an object");
   if (model_json_check_fields (v, where, fields, err) < 0
       || get_string (v, "caPath", where, &f->ca_path, err) < 0
       || get_base64 (v, "caData", where, &f->ca_data, err) < 0
@@ -265,13 +247,14 @@ parse_fulcio (const json_t *v, const char *where, model_policy_fulcio *f,
       || get_string (v, "subjectEmail", where, &f->subject_email, err) < 0)
     return -1;
   if ((f->ca_path != NULL) == (f->ca_data.data != NULL))
-    return bad (err, where, "exactly one of caPath and caData is required");
-  wpath (w, "%s.oidcIssuer", where);
+    return model_json_bad (err, where,
+                           "exactly one of caPath and caData is required");
+  model_json_path (w, "%s.oidcIssuer", where);
   if (f->oidc_issuer == NULL)
-    return bad (err, w, "required field is missing");
-  wpath (w, "%s.subjectEmail", where);
+    return model_json_bad (err, w, "required field is missing");
+  model_json_path (w, "%s.subjectEmail", where);
   if (f->subject_email == NULL)
-    return bad (err, w, "required field is missing");
+    return model_json_bad (err, w, "required field is missing");
   return 0;
 }
 
@@ -281,22 +264,22 @@ parse_key_paths (const json_t *v, const char *where,
 {
   size_t i;
   json_t *e;
-  char w[WHERE_MAX];
+  char w[MODEL_JSON_WHERE_MAX];
 
   if (!json_is_array (v))
-    return bad (err, where, "expected an array of strings");
+    return model_json_bad (err, where, "expected an array of strings");
   if (json_array_size (v) == 0)
-    return bad (err, where, "must not be empty");
+    return model_json_bad (err, where, "must not be empty");
   r->key_paths = calloc (json_array_size (v), sizeof *r->key_paths);
   if (r->key_paths == NULL)
     return oom (err);
   json_array_foreach (v, i, e)
   {
-    wpath (w, "%s[%zu]", where, i);
+    model_json_path (w, "%s[%zu]", where, i);
     if (!json_is_string (e))
-      return bad (err, w, "expected a string");
+      return model_json_bad (err, w, "expected a string");
     if (json_string_length (e) == 0)
-      return bad (err, w, "must not be empty");
+      return model_json_bad (err, w, "must not be empty");
     r->key_paths[i] = strdup (json_string_value (e));
     if (r->key_paths[i] == NULL)
       return oom (err);
@@ -323,15 +306,16 @@ parse_sigstore (const json_t *v, const char *where, model_policy_requirement *r,
   const json_t *kd = json_object_get (v, "keyData");
   const json_t *fu = json_object_get (v, "fulcio");
   const json_t *id = json_object_get (v, "signedIdentity");
-  char w[WHERE_MAX];
+  char w[MODEL_JSON_WHERE_MAX];
   char *one = NULL;
 
   if (model_json_check_fields (v, where, fields, err) < 0)
     return -1;
   if ((kp != NULL) + (kps != NULL) + (kd != NULL) + (fu != NULL) != 1)
-    return bad (err, where,
-                "exactly one of keyPath, keyPaths, keyData and fulcio is "
-                "required");
+    return model_json_bad (
+        err, where,
+        "exactly one of keyPath, keyPaths, keyData and fulcio is "
+        "required");
   if (kp != NULL)
     {
       r->key_source = MODEL_POLICY_KEY_PATHS;
@@ -349,7 +333,7 @@ parse_sigstore (const json_t *v, const char *where, model_policy_requirement *r,
   else if (kps != NULL)
     {
       r->key_source = MODEL_POLICY_KEY_PATHS;
-      wpath (w, "%s.keyPaths", where);
+      model_json_path (w, "%s.keyPaths", where);
       if (parse_key_paths (kps, w, r, err) < 0)
         return -1;
     }
@@ -362,7 +346,7 @@ parse_sigstore (const json_t *v, const char *where, model_policy_requirement *r,
   else
     {
       r->key_source = MODEL_POLICY_FULCIO;
-      wpath (w, "%s.fulcio", where);
+      model_json_path (w, "%s.fulcio", where);
       if (parse_fulcio (fu, w, &r->fulcio, err) < 0)
         return -1;
     }
@@ -371,18 +355,18 @@ parse_sigstore (const json_t *v, const char *where, model_policy_requirement *r,
              < 0)
     return -1;
   if (r->rekor_key_path != NULL && r->rekor_key_data.data != NULL)
-    return bad (err, where,
-                "at most one of rekorPublicKeyPath and rekorPublicKeyData");
+    return model_json_bad (
+        err, where, "at most one of rekorPublicKeyPath and rekorPublicKeyData");
   /* A Fulcio certificate is short-lived; only a Rekor inclusion proof says
    * it was valid when the signature was made. */
   if (r->key_source == MODEL_POLICY_FULCIO && r->rekor_key_path == NULL
       && r->rekor_key_data.data == NULL)
-    return bad (err, where,
-                "fulcio needs rekorPublicKeyPath or rekorPublicKeyData");
+    return model_json_bad (
+        err, where, "fulcio needs rekorPublicKeyPath or rekorPublicKeyData");
   r->identity.type = MODEL_POLICY_MATCH_REPO_DIGEST_OR_EXACT;
   if (id != NULL)
     {
-      wpath (w, "%s.signedIdentity", where);
+      model_json_path (w, "%s.signedIdentity", where);
       return parse_identity (id, w, &r->identity, err);
     }
   return 0;
@@ -395,17 +379,17 @@ parse_requirement (const json_t *v, const char *where,
   static const char *const plain[] = { "type", NULL };
   const json_t *t;
   const char *type;
-  char w[WHERE_MAX];
+  char w[MODEL_JSON_WHERE_MAX];
   char q[MODEL_QUOTE_BUF];
 
   if (!json_is_object (v))
-    return bad (err, where, "expected an object");
+    return model_json_bad (err, where, "expected an object");
   t = json_object_get (v, "type");
-  wpath (w, "%s.type", where);
+  model_json_path (w, "%s.type", where);
   if (t == NULL)
-    return bad (err, w, "required field is missing");
+    return model_json_bad (err, w, "required field is missing");
   if (!json_is_string (t))
-    return bad (err, w, "expected a string");
+    return model_json_bad (err, w, "expected a string");
   type = json_string_value (t);
   if (strcmp (type, "reject") == 0)
     {
@@ -423,9 +407,10 @@ parse_requirement (const json_t *v, const char *where,
       return parse_sigstore (v, where, r, err);
     }
   if (strcmp (type, "signedBy") == 0)
-    return bad (err, w,
-                "signedBy (GPG simple signing) is not supported; use "
-                "sigstoreSigned");
+    return model_json_bad (
+        err, w,
+        "signedBy (GPG simple signing) is not supported; use "
+        "sigstoreSigned");
   return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
                        "%s: unknown requirement type %s", w,
                        model_quote (type, q, sizeof q));
@@ -437,20 +422,20 @@ parse_requirements (const json_t *v, const char *where,
 {
   size_t i;
   json_t *e;
-  char w[WHERE_MAX];
+  char w[MODEL_JSON_WHERE_MAX];
 
   if (!json_is_array (v))
-    return bad (err, where, "expected an array of requirements");
+    return model_json_bad (err, where, "expected an array of requirements");
   if (json_array_size (v) == 0)
-    return bad (err, where,
-                "must not be empty (use [{\"type\": "
-                "\"insecureAcceptAnything\"}] to accept anything)");
+    return model_json_bad (err, where,
+                           "must not be empty (use [{\"type\": "
+                           "\"insecureAcceptAnything\"}] to accept anything)");
   rs->v = calloc (json_array_size (v), sizeof *rs->v);
   if (rs->v == NULL)
     return oom (err);
   json_array_foreach (v, i, e)
   {
-    wpath (w, "%s[%zu]", where, i);
+    model_json_path (w, "%s[%zu]", where, i);
     rs->n = i + 1;
     if (parse_requirement (e, w, &rs->v[i], err) < 0)
       return -1;
@@ -473,11 +458,11 @@ parse_docker (const json_t *v, model_policy *p, mp_error *err)
 {
   const char *scope;
   json_t *reqs;
-  char w[WHERE_MAX];
+  char w[MODEL_JSON_WHERE_MAX];
   char q[MODEL_QUOTE_BUF];
 
   if (!json_is_object (v))
-    return bad (err, "transports.docker", "expected an object");
+    return model_json_bad (err, "transports.docker", "expected an object");
   p->docker = calloc (json_object_size (v) + 1, sizeof *p->docker);
   if (p->docker == NULL)
     return oom (err);
@@ -485,10 +470,11 @@ parse_docker (const json_t *v, model_policy *p, mp_error *err)
   {
     model_policy_scope *s = &p->docker[p->n_docker];
 
-    wpath (w, "transports.docker[%s]", model_quote (scope, q, sizeof q));
+    model_json_path (w, "transports.docker[%s]",
+                     model_quote (scope, q, sizeof q));
     if (!scope_is_valid (scope))
-      return bad (err, w,
-                  "a wildcard scope must be *.domain (as *.example.com)");
+      return model_json_bad (
+          err, w, "a wildcard scope must be *.domain (as *.example.com)");
     s->scope = strdup (scope);
     if (s->scope == NULL)
       return oom (err);
@@ -524,7 +510,7 @@ model_policy_parse (const void *buf, size_t len, model_policy **out,
     }
   if (!json_is_object (root))
     {
-      bad (err, "policy", "the top level must be a JSON object");
+      model_json_bad (err, "policy", "the top level must be a JSON object");
       goto out;
     }
   if (model_json_check_fields (root, "policy", fields, err) < 0)
@@ -532,9 +518,9 @@ model_policy_parse (const void *buf, size_t len, model_policy **out,
   def = json_object_get (root, "default");
   if (def == NULL)
     {
-      bad (err, "default",
-           "required field is missing (a global default such as "
-           "[{\"type\": \"reject\"}])");
+      model_json_bad (err, "default",
+                      "required field is missing (a global default such as "
+                      "[{\"type\": \"reject\"}])");
       goto out;
     }
   if (parse_requirements (def, "default", &p->default_reqs, err) < 0)
@@ -546,7 +532,7 @@ model_policy_parse (const void *buf, size_t len, model_policy **out,
 
       if (!json_is_object (transports))
         {
-          bad (err, "transports", "expected an object");
+          model_json_bad (err, "transports", "expected an object");
           goto out;
         }
       docker = json_object_get (transports, "docker");
