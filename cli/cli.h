@@ -147,14 +147,14 @@ struct notation_config;
 int cli_notation_load (const struct cli_globals *g, struct notation_config **n,
                        mp_error *err);
 /* Apply G's policies (containers-policy.json and Notation) to REF resolved to
- * DIGEST, finding signatures with RC: 0 when it accepts (or there is none), -1
- * with MP_ERR_POLICY_REFUSED naming scope, requirement and what was found, or
- * another error when the check could not be made (then nothing may be used
- * either). */
+ * DIGEST (a manifest of MEDIA_TYPE and SIZE bytes), finding signatures with RC:
+ * 0 when it accepts (or there is none), -1 with MP_ERR_POLICY_REFUSED naming
+ * scope, requirement and what was found, or another error when the check could
+ * not be made (then nothing may be used either). */
 struct model_reference;
 int cli_policy_enforce (const struct cli_globals *g, struct registry_client *rc,
                         const struct model_reference *ref, const char *digest,
-                        mp_error *err);
+                        const char *media_type, int64_t size, mp_error *err);
 
 /* Push the stored model REF to its registry (push, pack --push). */
 int cli_push_ref (const struct cli_globals *g, const char *ref,

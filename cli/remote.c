@@ -391,7 +391,7 @@ pull_into (const struct cli_globals *g, const char *dir,
   /* The signature policy, on the digest REF resolved to (an index's, for
    * a multi-platform model: what signers sign), before anything is
    * written: a refused model leaves nothing behind. */
-  if (cli_policy_enforce (g, rc, ref, dg, err) < 0)
+  if (cli_policy_enforce (g, rc, ref, dg, mt, (int64_t)len, err) < 0)
     goto out;
   l = oci_layout_open (dir, true, err);
   if (l == NULL)

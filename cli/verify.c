@@ -61,7 +61,7 @@ cli_notation_load (const struct cli_globals *g, notation_config **n,
 int
 cli_policy_enforce (const struct cli_globals *g, struct registry_client *rc,
                     const model_reference *ref, const char *digest,
-                    mp_error *err)
+                    const char *media_type, int64_t size, mp_error *err)
 {
   model_policy *p = NULL;
   notation_config *n = NULL;
@@ -84,7 +84,9 @@ cli_policy_enforce (const struct cli_globals *g, struct registry_client *rc,
                                       .policy_path = g->policy,
                                       .notation = n,
                                       .notation_dir = g->notation };
-  if (registry_check_signatures (rc, &sp, ref, &d, NULL, &v, NULL, err) < 0)
+  if (registry_check_signatures (rc, &sp, ref, &d, media_type, size, NULL, &v,
+                                 NULL, err)
+      < 0)
     goto out;
   if (v != NULL && !v->accepted)
     {
@@ -298,7 +300,8 @@ cli_verify (const struct cli_globals *g, int argc, char **argv)
                                       .notation_dir = gl.notation };
   if (p == NULL && n == NULL
           ? registry_find_signatures (rc, &ref, &d, ~0u, &sigs, &st, &err) < 0
-          : registry_check_signatures (rc, &sp, &ref, &d, &sigs, &v, &st, &err)
+          : registry_check_signatures (rc, &sp, &ref, &d, mt, (int64_t)len,
+                                       &sigs, &v, &st, &err)
                 < 0)
     {
       ret = cli_fail ("verify", &err);

@@ -204,19 +204,23 @@ main (int argc, char **argv)
 
   /* The signature policy first: a malformed one stops the daemon before
    * it serves anything. */
-  if (cfg.image_volumes)
+  if (cfg.image_volumes || cfg.crio_store_dir != NULL)
     {
       struct mp_sigcheck_options so
           = { .policy = cfg.sig_policy,
               .notation = cfg.sig_notation,
               .hosts_dir = cfg.sig_hosts_dir,
+              .auth_file = cfg.sig_auth_file,
               .cache_by_digest = cfg.sig_cache_by_digest };
 
       if (mp_sigcheck_new (&so, &sigcheck, &err) < 0)
         return fail ("signatures", &err);
       if (mp_sigcheck_active (sigcheck))
-        mp_log_info ("signatures: policy enforced at image-volume Prepare "
-                     "(%s, %s)",
+        mp_log_info ("signatures: policy enforced at %s (%s, %s)",
+                     cfg.image_volumes && cfg.crio_store_dir
+                         ? "image-volume Prepare and CRI-O store exports"
+                     : cfg.image_volumes ? "image-volume Prepare"
+                                         : "CRI-O store exports",
                      cfg.sig_policy ? cfg.sig_policy : "-",
                      cfg.sig_notation ? cfg.sig_notation : "-");
     }
@@ -307,7 +311,7 @@ main (int argc, char **argv)
   if (cfg.crio_store_dir != NULL)
     {
       sync = crio_sync_start (cfg.crio_store_dir, cfg.crio_store_source,
-                              cfg.crio_store_poll_seconds, cache,
+                              cfg.crio_store_poll_seconds, cache, sigcheck,
                               msrv != NULL ? &metrics : NULL, &err);
       if (sync == NULL)
         mp_log_error ("CRI-O store %s: %s", cfg.crio_store_dir, err.msg);

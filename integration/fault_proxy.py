@@ -20,12 +20,22 @@ Rules (each applies once per matching request, in order):
                  index the registry keeps under the tag <alg>-<hex> (an
                  empty index when there is none), and that tag itself is
                  hidden (404)
+  referrers-page=N  referrers-api=1, answered in pages of N entries: each
+                 page but the last carries `Link: <…?n=N&last=D>;
+                 rel="next"` (D the page's last entry), as OCI 1.1 allows
+  auth-sigs=USER:PASS  signature lookups (a manifest by a sha256-<hex> tag,
+                 the referrers API) need HTTP basic credentials USER:PASS:
+                 without them 401 with a Basic challenge (a private
+                 registry); everything else passes as before
 Every request is logged to LOG as "METHOD PATH RANGE -> STATUS", then
 " body=N" for a request with a body and " peer=PORT" (the client's port:
 one per connection).  The Host header is passed on, so the registry's
 Location headers point back at the proxy.
 """
+import base64
 import http.client
+import json
+import urllib.parse
 import http.server
 import socket
 import sys
@@ -37,6 +47,8 @@ lock = threading.Lock()
 drop_left = {}
 fail_left = {}
 flags = set()
+page_size = 0
+sig_auth = None
 for r in rules:
     k, v = r.split("=", 1)
     if k == "drop-blob":
@@ -46,6 +58,11 @@ for r in rules:
         fail_left[part] = int(n)
     elif k in ("no-range", "no-patch", "redirect-blobs", "referrers-api"):
         flags.add(k)
+    elif k == "auth-sigs":
+        sig_auth = "Basic " + base64.b64encode(v.encode()).decode()
+    elif k == "referrers-page":
+        flags.add("referrers-api")
+        page_size = int(v)
 
 
 def log(line):
@@ -76,6 +93,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             log(f"{self.command} {self.path} {rng} -> 307{peer}")
             self.send_response(307)
             self.send_header("Location", f"http://{self.headers['Host']}/_redirect{path}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if (sig_auth and self.command in ("GET", "HEAD")
+                and ("/manifests/sha256-" in path or "/referrers/" in path)
+                and self.headers.get("Authorization") != sig_auth):
+            log(f"{self.command} {self.path} {rng} -> 401 (no credentials){peer}")
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="signatures"')
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -158,8 +184,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if resp.status != 200:
             body = ('{"schemaVersion":2,"mediaType":"%s","manifests":[]}'
                     % index).encode()
+        link = None
+        if page_size:
+            doc = json.loads(body)
+            entries = doc.get("manifests", [])
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            last = query.get("last", [None])[0]
+            start = 0
+            if last is not None:
+                start = next((i + 1 for i, e in enumerate(entries)
+                              if e.get("digest") == last), len(entries))
+            page = entries[start:start + page_size]
+            doc["manifests"] = page
+            body = json.dumps(doc).encode()
+            if start + page_size < len(entries):
+                link = (f'<{repo}/referrers/{digest}?n={page_size}'
+                        f'&last={page[-1]["digest"]}>; rel="next"')
         log(f"GET {self.path} {rng} -> 200 (referrers){peer}")
         self.send_response(200)
+        if link:
+            self.send_header("Link", link)
         self.send_header("Content-Type", index)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -71,15 +71,18 @@ sign() {
 }
 
 declare -A D
-for m in bundle simple unsigned other-key copied-bundle copied-simple tampered-simple tampered-bundle; do
+for m in bundle simple unsigned other-key copied-bundle copied-simple tampered-simple tampered-bundle paged; do
   D[$m]=$(new_model "$m") || true
 done
-it_check "eight models pushed" test "$(printf '%s\n' "${D[@]}" | grep -c '^sha256:')" = 8
+it_check "nine models pushed" test "$(printf '%s\n' "${D[@]}" | grep -c '^sha256:')" = 9
 sign trusted bundle "${D[bundle]}" || true
 sign trusted simple "${D[simple]}" --new-bundle-format=false || true
 sign other other-key "${D[other-key]}" || true
 sign trusted tampered-simple "${D[tampered-simple]}" --new-bundle-format=false || true
 sign trusted tampered-bundle "${D[tampered-bundle]}" || true
+# Two referrers, the trusted one second: read in pages of one (below).
+sign other paged "${D[paged]}" || true
+sign trusted paged "${D[paged]}" || true
 
 hex() { echo "${1#sha256:}"; }
 tags() { curl -fsS "http://$REGISTRY/v2/ml/$1/tags/list" | jq -r '.tags[]' | sort | tr '\n' ' '; }
@@ -329,6 +332,20 @@ if start_proxy referrers-api=1; then
 else
   it_fail "fault proxy starts"
 fi
+# Referrers answered in pages of one entry (Link: rel="next"): both of the
+# paged model's bundles are found, the second page's (trusted) accepted,
+# one more round trip for the second page.
+: > "$IT_DIR/proxy.log"
+if start_proxy referrers-page=1; then
+  sed "s|PROXY/ml|$PROXY/ml|" "$IT_DIR/proxy-policy.tmpl" > "$IT_DIR/proxy-policy.json"
+  j=$(mp --json verify --policy "$IT_DIR/proxy-policy.json" "$PROXY/ml/paged:1" 2> "$IT_DIR/paged.err") || true
+  it_expect_eq "referrers in pages: two bundles found, accepted, 4 round trips" \
+    "2 true 4" "$(jq -r '"\(.signatures | length) \(.accepted) \(.cost.round_trips)"' <<<"$j")"
+  it_expect_eq "... the proxy served two pages, the second asked for by its link" "2 1" \
+    "$(grep -c '/referrers/.* -> 200 (referrers)' "$IT_DIR/proxy.log") $(grep -c '/referrers/.*last=sha256' "$IT_DIR/proxy.log")"
+else
+  it_fail "fault proxy starts"
+fi
 if start_proxy fail=/referrers/:100; then
   sed "s|PROXY/ml|$PROXY/ml|" "$IT_DIR/proxy-policy.tmpl" > "$IT_DIR/proxy-policy.json"
   it_expect_exit "the registry failing while signatures are looked for: pull fails closed" 6 "looking for signatures of" \
@@ -337,6 +354,56 @@ if start_proxy fail=/referrers/:100; then
   it_check "... nothing written" test ! -e "$IT_DIR/store-fail"
 else
   it_fail "fault proxy starts"
+fi
+
+# ---- the daemon's CRI-O store sync applies the policy ----------------------------
+# Models pulled into a model store (no policy on the pull); the daemon mirrors
+# that store into a CRI-O store under [signatures] policy: only what the
+# policy accepts is exported; a new policy revision is applied to what was
+# exported before (an export it refuses is removed).
+echo '{"default": [{"type": "insecureAcceptAnything"}]}' > "$IT_DIR/anything.json"
+STORE=syncsrc mp pull --policy "$IT_DIR/anything.json" "$REGISTRY/ml/bundle:1" > /dev/null 2>&1 \
+  && STORE=syncsrc mp pull --policy "$IT_DIR/anything.json" "$REGISTRY/ml/unsigned:1" > /dev/null 2>&1 \
+  && STORE=syncsrc mp pull --policy "$IT_DIR/anything.json" "$REGISTRY/ml/other-key:1" > /dev/null 2>&1 \
+  || it_fail "three models pulled into the sync's source store"
+SYNC=$IT_DIR/crio-sync
+SYNCPOL=$IT_DIR/sync-policy.json
+cp "$POLICY" "$SYNCPOL"
+cat > "$IT_DIR/sync.toml" <<EOF
+[image_volumes]
+enabled = false
+
+[crio_store]
+dir = "$SYNC"
+source = "$IT_DIR/syncsrc"
+poll_seconds = 1
+
+[signatures]
+policy = "$SYNCPOL"
+notation = ""
+hosts_dir = ""
+EOF
+synced() { jq -r '.manifests[].annotations["org.opencontainers.image.ref.name"]' "$SYNC/artifacts/index.json" 2>/dev/null | LC_ALL=C sort | tr '\n' ' '; }
+export -f synced
+export SYNC
+if it_start_snapshotter --config "$IT_DIR/sync.toml"; then
+  it_check "CRI-O sync: only the trusted-key model is exported" \
+    it_wait_for 30 "the export of ml/bundle:1" bash -c "[ \"\$(synced)\" = '$REGISTRY/ml/bundle:1 ' ]"
+  sleep 2
+  it_expect_eq "... and nothing else after more passes" "$REGISTRY/ml/bundle:1 " "$(synced)"
+  it_check "... the unsigned one logged, naming why" \
+    grep -q "CRI-O store $SYNC: not exporting $REGISTRY/ml/unsigned:1: .*no cosign or Sigstore signature found" "$IT_DIR/snapshotter.log"
+  it_check "... the other key's logged" \
+    grep -q "CRI-O store $SYNC: not exporting $REGISTRY/ml/other-key:1: .*refused by the signature policy" "$IT_DIR/snapshotter.log"
+  # Trust the other key instead: a new revision, checked without a store change.
+  sed "s|$TRUSTED|$IT_DIR/other/cosign.pub|" "$POLICY" > "$SYNCPOL.tmp" && mv "$SYNCPOL.tmp" "$SYNCPOL"
+  it_check "CRI-O sync: a new policy swaps the exports (other-key in, bundle out)" \
+    it_wait_for 30 "the new policy's exports" bash -c "[ \"\$(synced)\" = '$REGISTRY/ml/other-key:1 ' ]"
+  it_check "... the removal logged as a refusal" \
+    grep -q "CRI-O store $SYNC: removed $REGISTRY/ml/bundle:1 (refused by the signature policy)" "$IT_DIR/snapshotter.log"
+  it_stop_snapshotter > /dev/null 2>&1 || it_fail "the daemon stops cleanly"
+else
+  it_fail "the daemon starts with [crio_store] and [signatures]"
 fi
 
 # ---- cost ---------------------------------------------------------------------------

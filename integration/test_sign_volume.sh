@@ -45,6 +45,11 @@
 #     generate-test`'s certificate): nt/signed (signed with Debian
 #     unstable's notation, JWS) mounts; nt/unsigned is refused with "no
 #     Notation signature found".
+#  8. Credentials: the daemon's hosts_dir sends its lookups through a proxy
+#     that wants basic credentials for signature lookups: without
+#     [signatures] auth_file, or with a wrong password, the pod is refused
+#     (fail closed); the right credentials written to auth_file while the
+#     daemon runs are taken and the pod mounts.
 #
 # usage: test_sign_volume.sh
 . "$(dirname "$0")/lib.sh"
@@ -339,6 +344,60 @@ pod "[7] Notation: nt/unsigned is refused" \
   --expect-create-error "no Notation signature found"
 it_check "[7] ... naming the statement and the trust policy" \
   grep -q "requires a Notation signature verified by trust policy statement .*models.* (level strict, $NCFG/trustpolicy.json)" "$IT_DIR/cri.$pod_seq.out"
+
+# ---- 8: a registry that wants credentials for signatures ---------------------------
+# The daemon's hosts_dir sends $REGISTRY's lookups through
+# integration/fault_proxy.py, which answers the signature lookups 401 without
+# basic credentials (containerd pulls the model directly, anonymously).
+# ml/indexed:idx (its index signed in 2; ml/signed has a rejected second
+# name since 6).
+PROXY_PID=""
+trap '[ -n "$PROXY_PID" ] && it_kill_wait "$PROXY_PID" 5; it_on_exit' EXIT
+for _ in 1 2 3 4 5; do
+  p=$((20000 + RANDOM % 40000))
+  [ -z "$(ss -Htln "sport = :$p")" ] || continue
+  python3 "$IT_REPO/integration/fault_proxy.py" "$p" "$REGISTRY" "$IT_DIR/proxy.log" \
+    auth-sigs=sigreader:s3cret > "$IT_DIR/proxy.out" 2>&1 &
+  PROXY_PID=$!
+  PROXY=127.0.0.1:$p
+  it_wait_for 10 "fault proxy" curl -fsS "http://$PROXY/v2/" && break
+  it_kill_wait "$PROXY_PID" 5
+  PROXY_PID=""
+done
+mkdir -p "$IT_DIR/d-certs.d/$REGISTRY"
+cat > "$IT_DIR/d-certs.d/$REGISTRY/hosts.toml" <<EOF
+server = "http://$REGISTRY"
+
+[host."http://$PROXY"]
+  capabilities = ["pull", "resolve"]
+EOF
+cat > "$IT_DIR/sig-auth.toml" <<EOF
+[image_volumes]
+containerd_address = "$IT_DIR/c.sock"
+
+[signatures]
+policy = "$POLICY"
+notation = ""
+hosts_dir = "$IT_DIR/d-certs.d"
+auth_file = "$IT_DIR/auth.json"
+EOF
+write_policy
+restart auth
+expect_args indexed
+pod "[8] lookups need credentials, no auth_file: ml/indexed:idx refused (fail closed)" \
+  --volume-ref "$REGISTRY/ml/indexed:idx" --name auth-a --if-not-present \
+  --expect-create-error "signatures could not be checked"
+it_check "[8] ... the proxy answered the lookups 401" grep -q "sha256-.* -> 401 (no credentials)" "$IT_DIR/proxy.log"
+printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$REGISTRY" "$(printf 'sigreader:wrong' | base64)" > "$IT_DIR/auth.json"
+pod "[8] a wrong password in auth_file: still refused" \
+  --volume-ref "$REGISTRY/ml/indexed:idx" --name auth-b --if-not-present \
+  --expect-create-error "signatures could not be checked"
+printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$REGISTRY" "$(printf 'sigreader:s3cret' | base64)" > "$IT_DIR/auth.json.tmp"
+mv "$IT_DIR/auth.json.tmp" "$IT_DIR/auth.json"
+pod "[8] the right credentials written (no restart): ml/indexed:idx mounts" \
+  --volume-ref "$REGISTRY/ml/indexed:idx" --name auth-c --if-not-present --exact "${EXPECT[@]}"
+it_check "[8] ... the daemon read the new credentials" grep -q "registry credentials $IT_DIR/auth.json reloaded" "$IT_DIR/snapshotter.log"
+it_check "[8] ... its lookups went through the proxy with them" grep -q "sha256-.* -> 200" "$IT_DIR/proxy.log"
 
 it_stop_containerd
 it_check "snapshotter exits 0 on SIGTERM" it_stop_snapshotter

@@ -38,7 +38,8 @@ mp_config_init (mp_config *c, mp_error *err)
       || mp_config_set (&c->crio_store_source, MP_DEFAULT_MODEL_STORE, err) < 0
       || mp_config_set (&c->sig_policy, MP_DEFAULT_SIG_POLICY, err) < 0
       || mp_config_set (&c->sig_notation, MP_DEFAULT_SIG_NOTATION, err) < 0
-      || mp_config_set (&c->sig_hosts_dir, MP_DEFAULT_HOSTS_DIR, err) < 0)
+      || mp_config_set (&c->sig_hosts_dir, MP_DEFAULT_HOSTS_DIR, err) < 0
+      || mp_config_set (&c->sig_auth_file, MP_DEFAULT_SIG_AUTH, err) < 0)
     return -1;
   c->crio_store_poll_seconds = 5;
   c->sig_cache_by_digest = true;
@@ -60,6 +61,7 @@ mp_config_free (mp_config *c)
   free (c->sig_policy);
   free (c->sig_notation);
   free (c->sig_hosts_dir);
+  free (c->sig_auth_file);
   memset (c, 0, sizeof *c);
 }
 
@@ -254,7 +256,7 @@ static int
 load_signatures (mp_config *c, const toml_value *doc, mp_error *err)
 {
   static const char *const known[]
-      = { "policy", "notation", "hosts_dir", "verdict_cache" };
+      = { "policy", "notation", "hosts_dir", "auth_file", "verdict_cache" };
   toml_value *t = NULL;
   const char *vc;
   int rc = toml_get_table (doc, "signatures", &t, err);
@@ -273,10 +275,11 @@ load_signatures (mp_config *c, const toml_value *doc, mp_error *err)
                              vc);
       c->sig_cache_by_digest = strcmp (vc, "digest") == 0;
     }
-  if (check_keys (t, "signatures.", known, 4, err) < 0
+  if (check_keys (t, "signatures.", known, 5, err) < 0
       || load_path_or_off (t, "policy", &c->sig_policy, err) < 0
       || load_path_or_off (t, "notation", &c->sig_notation, err) < 0
-      || load_path_or_off (t, "hosts_dir", &c->sig_hosts_dir, err) < 0)
+      || load_path_or_off (t, "hosts_dir", &c->sig_hosts_dir, err) < 0
+      || load_path_or_off (t, "auth_file", &c->sig_auth_file, err) < 0)
     return -1;
   return 0;
 }

@@ -43,6 +43,10 @@
  *                                 # mechanism requires nothing ("": off)
  *   hosts_dir = "/etc/containerd/certs.d"  # registry hosts, containerd's
  *                                          # hosts.toml layout
+ *   auth_file = "/etc/modelpack-snapshotter/auth.json"  # registry
+ *                                 # credentials (Docker config.json, as
+ *                                 # `modelpack login` writes); absent:
+ *                                 # anonymous; re-read when it changes
  *   verdict_cache = "digest"      # accepted verdicts kept per digest and
  *                                 # policy revision (a hit costs ~0.1 ms);
  *                                 # "names": also per the image names
@@ -72,6 +76,7 @@
 #define MP_DEFAULT_SIG_POLICY "/etc/modelpack-snapshotter/policy.json"
 #define MP_DEFAULT_SIG_NOTATION "/etc/modelpack-snapshotter/notation"
 #define MP_DEFAULT_HOSTS_DIR "/etc/containerd/certs.d"
+#define MP_DEFAULT_SIG_AUTH "/etc/modelpack-snapshotter/auth.json"
 /* containerd's image-volume Prepare key ends in
  * image-volumes/<sandbox id>/<manifest hex>. */
 #define MP_DEFAULT_KEY_PATTERN "/image-volumes/[^/]+/([0-9a-f]{64})$"
@@ -104,6 +109,7 @@ typedef struct mp_config
   char *sig_policy;
   char *sig_notation;
   char *sig_hosts_dir;
+  char *sig_auth_file;
   bool sig_cache_by_digest; /* verdict_cache = "digest" (the default) */
   /* [metrics] address: NULL means off. */
   char *metrics_address;

@@ -17,13 +17,25 @@
 
 #define RETRY_SECONDS 60
 
+/* Whether NAME is among WANT and REFUSED by the policy. */
+static bool
+named_but_refused (const oci_layout_ref *want, const bool *refused, size_t n,
+                   const char *name)
+{
+  for (size_t i = 0; i < n; i++)
+    if (refused[i] && want[i].name != NULL && strcmp (want[i].name, name) == 0)
+      return true;
+  return false;
+}
+
 int
 crio_sync_once (const char *store, const char *source, model_cache *cache,
-                int *changes, mp_error *err)
+                mp_sigcheck *sig, int *changes, mp_error *err)
 {
   oci_layout *src = NULL;
   oci_layout_ref *want = NULL, *have = NULL;
   char **sources = NULL, **origins = NULL;
+  cleanup_free bool *refused = NULL;
   size_t nwant = 0, nhave = 0;
   mp_error first = { 0 };
   int done = 0, rc = 0;
@@ -50,6 +62,32 @@ crio_sync_once (const char *store, const char *source, model_cache *cache,
       rc = -1;
       goto out;
     }
+  refused = calloc (nwant + 1, sizeof *refused);
+  if (refused == NULL)
+    {
+      rc = mp_error_sys (err, ENOMEM, "CRI-O store sync");
+      goto out;
+    }
+
+  /* The signature policy, before anything of a model is exported; a model
+   * it refuses (or cannot check) is not exported, and an earlier export
+   * under its name goes.  Accepting verdicts are cached, so a pass over
+   * unchanged models asks no registry. */
+  for (size_t i = 0; i < nwant && sig != NULL; i++)
+    {
+      mp_error e = { 0 };
+
+      if (want[i].name == NULL
+          || mp_sigcheck_name (sig, want[i].name, want[i].digest,
+                               want[i].media_type, want[i].size, NULL, &e)
+                 == 0)
+        continue;
+      refused[i] = true;
+      mp_log_warn ("CRI-O store %s: not exporting %s: %s", store, want[i].name,
+                   e.msg);
+      if (first.code == MP_OK)
+        first = e;
+    }
 
   /* Export what is named in the source and not in the store as it is. */
   for (size_t i = 0; i < nwant; i++)
@@ -58,7 +96,7 @@ crio_sync_once (const char *store, const char *source, model_cache *cache,
       mp_error e = { 0 };
       bool current = false;
 
-      if (want[i].name == NULL)
+      if (want[i].name == NULL || refused[i])
         continue;
       for (size_t j = 0; j < nhave && !current; j++)
         current = have[j].name != NULL && sources[j] != NULL
@@ -92,8 +130,8 @@ crio_sync_once (const char *store, const char *source, model_cache *cache,
           || strcmp (origins[j], source) != 0)
         continue;
       for (size_t i = 0; i < nwant && !named; i++)
-        named
-            = want[i].name != NULL && strcmp (want[i].name, have[j].name) == 0;
+        named = want[i].name != NULL && !refused[i]
+                && strcmp (want[i].name, have[j].name) == 0;
       if (named)
         continue;
       if (crio_store_remove (store, cache, have[j].name, &e) < 0)
@@ -104,7 +142,10 @@ crio_sync_once (const char *store, const char *source, model_cache *cache,
             first = e;
           continue;
         }
-      mp_log_info ("CRI-O store %s: removed %s", store, have[j].name);
+      mp_log_info ("CRI-O store %s: removed %s%s", store, have[j].name,
+                   named_but_refused (want, refused, nwant, have[j].name)
+                       ? " (refused by the signature policy)"
+                       : "");
       done++;
     }
   if (first.code != MP_OK)
@@ -135,6 +176,7 @@ struct crio_sync
   char *store, *source;
   int poll_seconds;
   model_cache *cache;
+  mp_sigcheck *sig;
   mp_metrics *metrics;
   pthread_t thread;
   pthread_mutex_t mu;
@@ -161,20 +203,31 @@ static void *
 sync_main (void *arg)
 {
   crio_sync *s = arg;
-  char last[128] = "", now[128];
+  char last[128 + 200] = "", now[128 + 200];
   time_t retry_at = 0;
 
   pthread_mutex_lock (&s->mu);
   while (!s->stop)
     {
-      index_stamp (s->source, now, sizeof now);
+      /* A pass when the store changes, and when the signature policy does
+       * (its revision: models exported under the last one are checked
+       * again). */
+      index_stamp (s->source, now, 128);
+      if (s->sig != NULL)
+        {
+          size_t n = strlen (now);
+
+          now[n++] = ' ';
+          mp_sigcheck_revision (s->sig, now + n, sizeof now - n);
+        }
       if (strcmp (now, last) != 0 || (retry_at != 0 && time (NULL) >= retry_at))
         {
           mp_error err = { 0 };
           int changes = 0;
 
           pthread_mutex_unlock (&s->mu);
-          if (crio_sync_once (s->store, s->source, s->cache, &changes, &err)
+          if (crio_sync_once (s->store, s->source, s->cache, s->sig, &changes,
+                              &err)
               < 0)
             {
               mp_log_warn ("CRI-O store %s: sync from %s: %s", s->store,
@@ -205,7 +258,8 @@ sync_main (void *arg)
 
 crio_sync *
 crio_sync_start (const char *store, const char *source, int poll_seconds,
-                 model_cache *cache, mp_metrics *metrics, mp_error *err)
+                 model_cache *cache, mp_sigcheck *sig, mp_metrics *metrics,
+                 mp_error *err)
 {
   crio_sync *s = calloc (1, sizeof *s);
 
@@ -222,6 +276,7 @@ crio_sync_start (const char *store, const char *source, int poll_seconds,
     }
   s->poll_seconds = poll_seconds > 0 ? poll_seconds : 5;
   s->cache = cache;
+  s->sig = sig;
   s->metrics = metrics;
   pthread_mutex_init (&s->mu, NULL);
   pthread_cond_init (&s->cv, NULL);

@@ -7,11 +7,19 @@
  * disappears from it, a tag moved to another model is exported again.
  * Entries of the CRI-O store that were not exported from a model (no source
  * annotation) are left alone.  The source's index.json is polled; a failed
- * export is logged and retried at the next change or after a minute. */
+ * export is logged and retried at the next change or after a minute.
+ *
+ * With a signature policy (the daemon's [signatures], sigcheck.h), every
+ * model is checked under the name the source gives it before it is
+ * exported: a refused one (or one that cannot be checked: fail closed) is
+ * not exported, an earlier export under that name is removed, and the
+ * refusal is logged and retried like a failed export.  A new policy
+ * revision starts a pass, so exports are checked again under it. */
 #ifndef MP_PLUGIN_CRIO_SYNC_H
 #define MP_PLUGIN_CRIO_SYNC_H
 
 #include "plugin/metrics.h"
+#include "plugin/sigcheck.h"
 #include "store/cache.h"
 #include "util/error.h"
 
@@ -23,14 +31,15 @@ typedef struct crio_sync crio_sync;
  * that failed for some models returns -1 with the first error, having done
  * the rest. */
 int crio_sync_once (const char *store, const char *source, model_cache *cache,
-                    int *changes, mp_error *err);
+                    mp_sigcheck *sig, int *changes, mp_error *err);
 
 /* A thread running crio_sync_once at start and whenever the source's
  * index.json changes (checked every POLL_SECONDS), counting each pass in
  * METRICS (may be NULL). */
 crio_sync *crio_sync_start (const char *store, const char *source,
                             int poll_seconds, model_cache *cache,
-                            mp_metrics *metrics, mp_error *err);
+                            mp_sigcheck *sig, mp_metrics *metrics,
+                            mp_error *err);
 void crio_sync_stop (crio_sync *s);
 
 #endif

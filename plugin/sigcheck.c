@@ -60,7 +60,10 @@ struct mp_sigcheck
   char *notation_dir;
   char *notation_file; /* notation_dir/trustpolicy.json */
   bool cache_by_digest;
-  registry_client *rc;
+  char *hosts_dir;
+  char *auth_path; /* Docker config.json with registry credentials */
+  struct file_id auth_id;
+  registry_client *rc; /* swapped under LOCK held exclusively */
 
   pthread_mutex_t reload_mu; /* one reload at a time */
   struct file_id policy_id, notation_id;
@@ -180,12 +183,24 @@ load_policies (const mp_sigcheck *sc, model_policy **p, notation_config **n,
   return 0;
 }
 
+/* A registry client with SC's hosts and credentials (read now). */
+static registry_client *
+new_client (mp_sigcheck *sc, mp_error *err)
+{
+  struct registry_options ro
+      = { .hosts_dir = sc->hosts_dir, .auth_file = sc->auth_path };
+  registry_client *rc = registry_client_new (&ro, err);
+
+  if (rc == NULL)
+    mp_error_prefix (err, "signatures: registry client");
+  return rc;
+}
+
 int
 mp_sigcheck_new (const struct mp_sigcheck_options *o, mp_sigcheck **out,
                  mp_error *err)
 {
   mp_sigcheck *sc = calloc (1, sizeof *sc);
-  struct registry_options ro = { 0 };
 
   *out = NULL;
   if (sc == NULL)
@@ -201,6 +216,8 @@ mp_sigcheck_new (const struct mp_sigcheck_options *o, mp_sigcheck **out,
               || asprintf (&sc->notation_file, "%s/trustpolicy.json",
                            o->notation)
                      < 0))
+      || (o->hosts_dir && (sc->hosts_dir = strdup (o->hosts_dir)) == NULL)
+      || (o->auth_file && (sc->auth_path = strdup (o->auth_file)) == NULL)
       || (sc->verdicts = calloc (VERDICTS_MAX, sizeof *sc->verdicts)) == NULL)
     {
       sc->notation_file = NULL;
@@ -220,12 +237,12 @@ mp_sigcheck_new (const struct mp_sigcheck_options *o, mp_sigcheck **out,
   if (sc->notation != NULL && notation_config_warnings (sc->notation))
     mp_log_warn ("signatures: Notation trust stores: %s",
                  notation_config_warnings (sc->notation));
-  ro.hosts_dir = o->hosts_dir;
-  sc->rc = registry_client_new (&ro, err);
+  sc->auth_id = file_id_of (sc->auth_path);
+  sc->rc = new_client (sc, err);
   if (sc->rc == NULL)
     {
       mp_sigcheck_free (sc);
-      return mp_error_prefix (err, "signatures: registry client");
+      return -1;
     }
   *out = sc;
   return 0;
@@ -251,6 +268,8 @@ mp_sigcheck_free (mp_sigcheck *sc)
   free (sc->policy_path);
   free (sc->notation_dir);
   free (sc->notation_file);
+  free (sc->hosts_dir);
+  free (sc->auth_path);
   free (sc->verdicts);
   free (sc);
 }
@@ -261,13 +280,33 @@ mp_sigcheck_free (mp_sigcheck *sc)
 static void
 maybe_reload (mp_sigcheck *sc)
 {
-  struct file_id pid, nid;
+  struct file_id pid, nid, aid;
   model_policy *p = NULL;
   notation_config *n = NULL;
   char revision[sizeof sc->revision];
   mp_error err = { 0 };
 
   pthread_mutex_lock (&sc->reload_mu);
+  aid = file_id_of (sc->auth_path);
+  if (!file_id_eq (&aid, &sc->auth_id))
+    {
+      /* New credentials: a new client (its tokens go with the old one). */
+      registry_client *rc = new_client (sc, &err);
+
+      sc->auth_id = aid;
+      if (rc == NULL)
+        mp_log_error ("%s; keeping the credentials in use", err.msg);
+      else
+        {
+          pthread_rwlock_wrlock (&sc->lock);
+          registry_client_free (sc->rc);
+          sc->rc = rc;
+          pthread_rwlock_unlock (&sc->lock);
+          mp_log_info ("signatures: registry credentials %s %s", sc->auth_path,
+                       aid.present ? "reloaded" : "removed");
+        }
+      mp_error_clear (&err);
+    }
   pid = file_id_of (sc->policy_path);
   nid = file_id_of (sc->notation_file);
   if (file_id_eq (&pid, &sc->policy_id) && file_id_eq (&nid, &sc->notation_id))
@@ -351,6 +390,10 @@ struct names
 {
   size_t n;
   model_reference v[16]; /* distinct repositories */
+  /* The digest's media type and size from an image record naming it (what
+   * a Notation envelope signs), "" when only an index lists it. */
+  char media_type[128];
+  int64_t size;
 };
 
 /* Add NAME if it is a reference of a repository not yet listed (a tagged
@@ -478,7 +521,18 @@ find_names (mp_sigcheck *sc, content_source *src, const char *digest,
   if (list_images (c, filter, &resp, err) < 0)
     goto fail;
   for (size_t i = 0; i < resp->n_images; i++)
-    names_add (out, resp->images[i]->name);
+    {
+      const Containerd__Types__Descriptor *t = resp->images[i]->target;
+
+      names_add (out, resp->images[i]->name);
+      if (t != NULL && t->media_type != NULL
+          && strlen (t->media_type) < sizeof out->media_type)
+        {
+          snprintf (out->media_type, sizeof out->media_type, "%s",
+                    t->media_type);
+          out->size = t->size;
+        }
+    }
   if (out->n == 0)
     {
       /* The record's target may be an index whose child this is. */
@@ -555,14 +609,19 @@ verdict_key (const char *digest, const char *revision, struct names *names,
   return 0;
 }
 
-int
-mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
-                   bool *cached, mp_error *err)
+/* The check behind both entry points: the model DIGEST, named NAME (a
+ * CRI-O export: one known name, MEDIA_TYPE and SIZE its manifest's) or
+ * known to containerd through SRC. */
+static int
+check (mp_sigcheck *sc, content_source *src, const char *name,
+       const char *digest, const char *media_type, int64_t size, bool *cached,
+       mp_error *err)
 {
   struct names names = { 0 };
   char revision[sizeof sc->revision];
   char key[MODEL_DIGEST_MAX + 1];
   model_digest d;
+  bool ask = src != NULL;
   int ret = -1;
 
   if (cached != NULL)
@@ -575,11 +634,30 @@ mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
       return 0;
     }
   snprintf (revision, sizeof revision, "%s", sc->revision);
+  if (name != NULL)
+    {
+      names_add (&names, name);
+      if (names.n == 0)
+        {
+          mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                        "\"%s\" is not a registry reference: its policy "
+                        "scope is unknown",
+                        name);
+          goto out;
+        }
+      if (media_type != NULL && strlen (media_type) < sizeof names.media_type)
+        {
+          snprintf (names.media_type, sizeof names.media_type, "%s",
+                    media_type);
+          names.size = size;
+        }
+    }
   /* The names first, even for a cached verdict: one local call to
    * containerd, and a name added since (another scope) is checked --
    * unless verdicts are per digest. */
   if (model_digest_parse (digest, &d, err) < 0
-      || (!sc->cache_by_digest && find_names (sc, src, digest, &names, err) < 0)
+      || (ask && !sc->cache_by_digest
+          && find_names (sc, src, digest, &names, err) < 0)
       || verdict_key (digest, revision, &names, key, sizeof key, err) < 0)
     goto out;
   if (cache_has (sc, key))
@@ -589,7 +667,8 @@ mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
       ret = 0;
       goto out;
     }
-  if (sc->cache_by_digest && find_names (sc, src, digest, &names, err) < 0)
+  if (ask && sc->cache_by_digest
+      && find_names (sc, src, digest, &names, err) < 0)
     goto out;
   struct registry_sig_policies sp = { .policy = sc->policy,
                                       .policy_path = sc->policy_path,
@@ -599,14 +678,16 @@ mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
     {
       model_verdict *v = NULL;
       struct registry_sig_stats st = { 0 };
-      char name[MODEL_REF_MAX + 512];
+      char text[MODEL_REF_MAX + 512];
 
-      model_reference_string (&names.v[i], name, sizeof name);
-      if (registry_check_signatures (sc->rc, &sp, &names.v[i], &d, NULL, &v,
-                                     &st, err)
+      model_reference_string (&names.v[i], text, sizeof text);
+      if (registry_check_signatures (sc->rc, &sp, &names.v[i], &d,
+                                     names.media_type[0] ? names.media_type
+                                                         : NULL,
+                                     names.size, NULL, &v, &st, err)
           < 0)
         {
-          mp_error_prefix (err, "%s: signatures could not be checked", name);
+          mp_error_prefix (err, "%s: signatures could not be checked", text);
           goto out;
         }
       if (v != NULL && !v->accepted)
@@ -617,7 +698,7 @@ mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
         }
       mp_log_info ("signatures: %s (%s) accepted, scope %s (%lu requests, "
                    "%d round trips, %.1f ms)",
-                   name, digest, v && v->scope ? v->scope : "-", st.requests,
+                   text, digest, v && v->scope ? v->scope : "-", st.requests,
                    st.round_trips, st.seconds * 1e3);
       model_verdict_free (v);
     }
@@ -626,4 +707,19 @@ mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
 out:
   pthread_rwlock_unlock (&sc->lock);
   return ret;
+}
+
+int
+mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
+                   bool *cached, mp_error *err)
+{
+  return check (sc, src, NULL, digest, NULL, -1, cached, err);
+}
+
+int
+mp_sigcheck_name (mp_sigcheck *sc, const char *name, const char *digest,
+                  const char *media_type, int64_t size, bool *cached,
+                  mp_error *err)
+{
+  return check (sc, NULL, name, digest, media_type, size, cached, err);
 }

@@ -49,6 +49,9 @@ struct mp_sigcheck_options
   const char *policy;    /* containers-policy.json, or NULL */
   const char *notation;  /* Notation configuration directory, or NULL */
   const char *hosts_dir; /* registry hosts.toml directories, or NULL */
+  /* Registry credentials, Docker's config.json (the CLI's format), or
+   * NULL; absent: anonymous.  Re-read when it changes. */
+  const char *auth_file;
   /* Key cached verdicts by (digest, revision) alone: a cached verdict
    * then costs no call to containerd, and serves the digest under names
    * added after it was checked ([signatures] verdict_cache = "digest"). */
@@ -69,6 +72,16 @@ void mp_sigcheck_free (mp_sigcheck *sc);
  * (may be NULL) says whether a cached verdict answered. */
 int mp_sigcheck_model (mp_sigcheck *sc, content_source *src, const char *digest,
                        bool *cached, mp_error *err);
+
+/* The same check for a model whose name is known (the CRI-O store sync:
+ * the name a model store gives it): NAME a registry reference (its
+ * repository picks the scope), DIGEST its manifest (or index) of
+ * MEDIA_TYPE and SIZE bytes (MEDIA_TYPE NULL: read from the registry if a
+ * Notation envelope needs it).  Verdicts are cached per digest, revision
+ * and name. */
+int mp_sigcheck_name (mp_sigcheck *sc, const char *name, const char *digest,
+                      const char *media_type, int64_t size, bool *cached,
+                      mp_error *err);
 
 /* Whether any mechanism is in force now (for a log line at start). */
 bool mp_sigcheck_active (mp_sigcheck *sc);

@@ -436,12 +436,50 @@ credentials_for (registry_client *rc, const char *host)
 /* ---- one HTTP exchange ----------------------------------------------------
  */
 
+/* The target of V's link whose rel is "next" (RFC 8288: `<URI>; rel="next"`,
+ * several links separated by commas) into OUT, or nothing. */
+static void
+link_next (const char *v, char *out, size_t size)
+{
+  while (*v != '\0')
+    {
+      const char *lt = strchr (v, '<'), *gt, *end, *rel;
+
+      if (lt == NULL || (gt = strchr (lt, '>')) == NULL)
+        return;
+      /* This link's parameters run to the next link's '<' (a URI holds no
+       * '<'); commas inside quoted values do not matter for rel. */
+      end = strchr (gt, '<');
+      if (end == NULL)
+        end = gt + strlen (gt);
+      for (rel = gt; (rel = strstr (rel, "rel=")) != NULL && rel < end;
+           rel += 4)
+        {
+          const char *val = rel + 4;
+          size_t n;
+
+          if (*val == '"')
+            val++;
+          n = strcspn (val, "\" ;,");
+          if (n == 4 && strncasecmp (val, "next", 4) == 0
+              && (size_t)(gt - lt - 1) < size)
+            {
+              memcpy (out, lt + 1, (size_t)(gt - lt - 1));
+              out[gt - lt - 1] = '\0';
+              return;
+            }
+        }
+      v = end;
+    }
+}
+
 struct response
 {
   long status;
   char digest[MODEL_DIGEST_MAX + 1]; /* Docker-Content-Digest */
   char location[2048];
   char challenge[1024]; /* WWW-Authenticate */
+  char next[2048];      /* Link: <…>; rel="next" (a next page), or "" */
   char *body;           /* small bodies */
   size_t len, max;
   model_blob_writer *w; /* or a blob writer */
@@ -544,7 +582,7 @@ on_header (char *buf, size_t size, size_t n, void *ctx)
     {
       /* A new response (after a redirect or 100): forget the last. */
       const char *sp = strchr (line, ' ');
-      r->digest[0] = r->location[0] = r->challenge[0] = '\0';
+      r->digest[0] = r->location[0] = r->challenge[0] = r->next[0] = '\0';
       r->range_start = -1;
       r->content_length = -1;
       r->hdr_status = sp ? atoi (sp + 1) : 0;
@@ -589,6 +627,8 @@ on_header (char *buf, size_t size, size_t n, void *ctx)
     snprintf (r->location, sizeof r->location, "%s", v);
   else if (strcasecmp (line, "WWW-Authenticate") == 0)
     snprintf (r->challenge, sizeof r->challenge, "%s", v);
+  else if (strcasecmp (line, "Link") == 0 && r->next[0] == '\0')
+    link_next (v, r->next, sizeof r->next);
   else if (strcasecmp (line, "Content-Range") == 0
            && strncmp (v, "bytes ", 6) == 0)
     r->range_start = strtoll (v + 6, NULL, 10);
@@ -1715,12 +1755,43 @@ registry_get_blob (registry_client *rc, const model_reference *ref,
   return 0;
 }
 
-int
-registry_get_referrers (registry_client *rc, const model_reference *ref,
-                        const char *digest, const char *artifact_type,
-                        char **body, size_t *len, mp_error *err)
+/* The query part ("?…") of a next-page LINK when it points at the same
+ * referrers list (DIGEST of REF's repository), relative or absolute: only
+ * the query is taken, so a link cannot send the client elsewhere. */
+static const char *
+referrers_next_query (const char *link, const char *digest)
 {
-  char what[300], query[600] = "";
+  const char *path = link, *q;
+  char want[MODEL_DIGEST_MAX + 16];
+  size_t n;
+
+  if (strncmp (path, "http://", 7) == 0 || strncmp (path, "https://", 8) == 0)
+    {
+      path = strchr (strstr (path, "//") + 2, '/');
+      if (path == NULL)
+        return NULL;
+    }
+  q = strchr (path, '?');
+  if (q == NULL || strlen (q) >= 500 || path[0] != '/')
+    return NULL;
+  if (snprintf (want, sizeof want, "/referrers/%s", digest) >= (int)sizeof want)
+    return NULL;
+  n = strlen (want);
+  if ((size_t)(q - path) < n || memcmp (q - n, want, n) != 0)
+    return NULL;
+  for (const char *c = q; *c != '\0'; c++)
+    if ((unsigned char)*c <= ' ' || *c == '#' || *c == 0x7f)
+      return NULL;
+  return q;
+}
+
+/* One page of the referrers of DIGEST, with QUERY. */
+static int
+referrers_page (registry_client *rc, const model_reference *ref,
+                const char *digest, const char *query, struct response *r,
+                mp_error *err)
+{
+  char what[300];
   struct doc d = { .kind = "referrers",
                    .id = digest,
                    .query = query,
@@ -1728,9 +1799,46 @@ registry_get_referrers (registry_client *rc, const model_reference *ref,
                    .what = what,
                    .declarer = "",
                    .size = -1 };
-  struct response r = { 0 };
 
   snprintf (what, sizeof what, "referrers of %s", digest);
+  if (get_doc (rc, ref, &d, r, err) < 0)
+    return -1;
+  /* The API is OCI 1.1's: a registry without it answers 404 (or, behind
+   * some proxies, another 4xx for a path it does not route). */
+  if (r->status == 404 || r->status == 400 || r->status == 405
+      || r->status == 501)
+    {
+      free (r->body);
+      r->body = NULL;
+      return mp_error_set (err, MP_ERR_UNIMPLEMENTED,
+                           "%s/%s: the registry has no referrers API (HTTP "
+                           "%ld)",
+                           ref->host, ref->path, r->status);
+    }
+  if (r->status != 200)
+    {
+      int ret = status_error (r, ref->host, ref->path, what, err);
+
+      free (r->body);
+      r->body = NULL;
+      return ret;
+    }
+  return 0;
+}
+
+int
+registry_get_referrers (registry_client *rc, const model_reference *ref,
+                        const char *digest, const char *artifact_type,
+                        char **body, size_t *len, int *pages, mp_error *err)
+{
+  char query[600] = "";
+  json_t *merged = NULL;
+  int ret = -1;
+  size_t total = 0;
+  int n = 0;
+
+  if (pages != NULL)
+    *pages = 0;
   if (artifact_type != NULL)
     {
       cleanup_free char *esc = url_escape (artifact_type);
@@ -1738,28 +1846,82 @@ registry_get_referrers (registry_client *rc, const model_reference *ref,
         return mp_error_sys (err, ENOMEM, "referrers");
       snprintf (query, sizeof query, "?artifactType=%s", esc);
     }
-  if (get_doc (rc, ref, &d, &r, err) < 0)
-    return -1;
-  /* The API is OCI 1.1's: a registry without it answers 404 (or, behind
-   * some proxies, another 4xx for a path it does not route). */
-  if (r.status == 404 || r.status == 400 || r.status == 405 || r.status == 501)
+  for (;;)
     {
+      struct response r = { 0 };
+      json_t *doc, *list;
+      json_error_t je;
+      const char *next;
+
+      if (referrers_page (rc, ref, digest, query, &r, err) < 0)
+        goto out;
+      n++;
+      total += r.len;
+      if (total > MODEL_MAX_DOCUMENT)
+        {
+          free (r.body);
+          mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                        "%s/%s: the referrers of %s take more than %d bytes",
+                        ref->host, ref->path, digest, MODEL_MAX_DOCUMENT);
+          goto out;
+        }
+      if (r.next[0] == '\0' && merged == NULL)
+        {
+          /* One page: handed on as the registry wrote it. */
+          if (r.body == NULL && (r.body = strdup ("")) == NULL)
+            return mp_error_sys (err, ENOMEM, "referrers");
+          *body = r.body;
+          *len = r.len;
+          if (pages != NULL)
+            *pages = n;
+          return 0;
+        }
+      doc = json_loadb (r.body ? r.body : "", r.len, JSON_REJECT_DUPLICATES,
+                        &je);
       free (r.body);
-      return mp_error_set (err, MP_ERR_UNIMPLEMENTED,
-                           "%s/%s: the registry has no referrers API (HTTP "
-                           "%ld)",
-                           ref->host, ref->path, r.status);
+      list = doc ? json_object_get (doc, "manifests") : NULL;
+      if (!json_is_array (list))
+        {
+          json_decref (doc);
+          mp_error_set (err, MP_ERR_DATA_LOSS,
+                        "%s/%s: page %d of the referrers of %s is not an "
+                        "image index",
+                        ref->host, ref->path, n, digest);
+          goto out;
+        }
+      if (merged == NULL)
+        merged = doc;
+      else
+        {
+          json_array_extend (json_object_get (merged, "manifests"), list);
+          json_decref (doc);
+        }
+      next = r.next[0] ? referrers_next_query (r.next, digest) : NULL;
+      if (r.next[0] != '\0' && next == NULL)
+        mp_log_warn ("%s/%s: referrers of %s: the next-page link is not "
+                     "for this list, not followed: %s",
+                     ref->host, ref->path, digest, r.next);
+      if (next != NULL && n >= REGISTRY_REFERRERS_PAGES)
+        mp_log_warn ("%s/%s: referrers of %s: more than %d pages, the rest "
+                     "not read",
+                     ref->host, ref->path, digest, REGISTRY_REFERRERS_PAGES);
+      if (next == NULL || n >= REGISTRY_REFERRERS_PAGES)
+        break;
+      snprintf (query, sizeof query, "%s", next);
     }
-  if (r.status != 200)
+  *body = json_dumps (merged, JSON_COMPACT);
+  if (*body == NULL)
     {
-      free (r.body);
-      return status_error (&r, ref->host, ref->path, what, err);
+      mp_error_sys (err, ENOMEM, "referrers");
+      goto out;
     }
-  if (r.body == NULL && (r.body = strdup ("")) == NULL)
-    return mp_error_sys (err, ENOMEM, "referrers");
-  *body = r.body;
-  *len = r.len;
-  return 0;
+  *len = strlen (*body);
+  if (pages != NULL)
+    *pages = n;
+  ret = 0;
+out:
+  json_decref (merged);
+  return ret;
 }
 
 unsigned long

@@ -115,13 +115,20 @@ int registry_get_blob (registry_client *rc, const model_reference *ref,
 /* The OCI 1.1 referrers API: GET /v2/<name>/referrers/<digest>, the image
  * index of the manifests whose subject is DIGEST, only those of
  * ARTIFACT_TYPE when not NULL (a registry may ignore the filter: it then
- * says so in the index's annotations).  At most MODEL_MAX_DOCUMENT bytes;
- * one page (a Link to more is not followed).  MP_ERR_UNIMPLEMENTED when
- * the registry has no such API (404): then the referrers tag schema is
- * the fallback (registry/signatures.h). */
+ * says so in the index's annotations).  A registry may answer in pages
+ * (a `Link: <…>; rel="next"` header): they are followed, one request
+ * after the other, up to REGISTRY_REFERRERS_PAGES, and *BODY is one index
+ * of all their entries (a single page is handed on as it came).  Only the
+ * query of a next link is taken, and only when its path is the same list.
+ * At most MODEL_MAX_DOCUMENT bytes over all pages; *PAGES (may be NULL)
+ * gets the pages read.  MP_ERR_UNIMPLEMENTED when the registry has no
+ * such API (404): then the referrers tag schema is the fallback
+ * (registry/signatures.h). */
+#define REGISTRY_REFERRERS_PAGES 16
 int registry_get_referrers (registry_client *rc, const model_reference *ref,
                             const char *digest, const char *artifact_type,
-                            char **body, size_t *len, mp_error *err);
+                            char **body, size_t *len, int *pages,
+                            mp_error *err);
 /* HTTP exchanges this client has made so far (retries and
  * authentication included): what the signature checks report as their
  * cost. */

@@ -68,6 +68,7 @@ struct lookup
   int ret;
   char *mt, *dg, *body;
   size_t len;
+  int pages; /* requests in sequence: referrers API pages */
   mp_error err;
 };
 
@@ -78,10 +79,13 @@ lookup_run (void *arg)
 
   if (l->kind == LOOKUP_API)
     l->ret = registry_get_referrers (l->rc, &l->ref, l->digest->str, NULL,
-                                     &l->body, &l->len, &l->err);
+                                     &l->body, &l->len, &l->pages, &l->err);
   else
-    l->ret = registry_get_manifest (l->rc, &l->ref, NULL, -1, &l->mt, &l->dg,
-                                    &l->body, &l->len, &l->err);
+    {
+      l->pages = 1;
+      l->ret = registry_get_manifest (l->rc, &l->ref, NULL, -1, &l->mt, &l->dg,
+                                      &l->body, &l->len, &l->err);
+    }
   return NULL;
 }
 
@@ -390,9 +394,13 @@ registry_find_signatures (registry_client *rc, const model_reference *ref,
           run[m++] = ls[k];
         }
     run_parallel (lookup_run, run, sizeof run[0], m);
-    for (size_t k = 0; k < m; k++)
-      *todo[k] = run[k];
     steps = 1;
+    for (size_t k = 0; k < m; k++)
+      {
+        *todo[k] = run[k];
+        if (run[k].pages > steps)
+          steps = run[k].pages;
+      }
   }
   for (int k = 0; k < LOOKUPS; k++)
     {
@@ -545,8 +553,10 @@ out:
 static int
 check_notation (registry_client *rc, const struct registry_sig_policies *sp,
                 const model_reference *ref, const char *repo,
-                const model_digest *digest, const notation_verdict *l,
-                const model_sig_list *sigs, model_verdict *v, mp_error *err)
+                const model_digest *digest, const char *media_type,
+                int64_t size, const notation_verdict *l,
+                const model_sig_list *sigs, model_verdict *v,
+                struct registry_sig_stats *st, mp_error *err)
 {
   char what[8192];
   model_verdict_req *r;
@@ -597,19 +607,31 @@ check_notation (registry_client *rc, const struct registry_sig_policies *sp,
       if (++tried > 50) /* notation's own bound */
         break;
       /* What the envelope signs is the manifest's descriptor: its media
-       * type and size too, so the manifest is read once. */
-      if (body == NULL
-          && registry_get_manifest (rc, ref, digest->str, -1, &mt, &dg, &body,
-                                    &len, err)
-                 < 0)
+       * type and size too, read once when the caller did not have them. */
+      if (media_type == NULL && body == NULL)
         {
-          mp_error_prefix (err, "reading %s for its Notation signatures",
-                           digest->str);
-          return -1;
+          unsigned long before = registry_client_requests (rc);
+          double t0 = now_s ();
+
+          if (registry_get_manifest (rc, ref, digest->str, -1, &mt, &dg, &body,
+                                     &len, err)
+              < 0)
+            {
+              mp_error_prefix (err, "reading %s for its Notation signatures",
+                               digest->str);
+              return -1;
+            }
+          if (st != NULL)
+            {
+              st->requests += registry_client_requests (rc) - before;
+              st->round_trips++;
+              st->seconds += now_s () - t0;
+            }
         }
-      if (notation_verify (sp->notation, repo, digest->str, (int64_t)len, mt,
-                           s->media_type, s->blob, s->blob_len, time (NULL),
-                           &nv, err)
+      if (notation_verify (sp->notation, repo, digest->str,
+                           media_type ? size : (int64_t)len,
+                           media_type ? media_type : mt, s->media_type, s->blob,
+                           s->blob_len, time (NULL), &nv, err)
           < 0)
         return -1;
       ok = nv.ok;
@@ -633,7 +655,8 @@ int
 registry_check_signatures (registry_client *rc,
                            const struct registry_sig_policies *sp,
                            const model_reference *ref,
-                           const model_digest *digest, model_sig_list *sigs,
+                           const model_digest *digest, const char *media_type,
+                           int64_t size, model_sig_list *sigs,
                            model_verdict **verdict,
                            struct registry_sig_stats *stats, mp_error *err)
 {
@@ -687,7 +710,9 @@ registry_check_signatures (registry_client *rc,
    * one that does not adds a refusal only when nothing else speaks. */
   if (sp->notation != NULL && (nl.applies || sp->policy == NULL))
     {
-      if (check_notation (rc, sp, ref, repo, digest, &nl, l, v, err) < 0)
+      if (check_notation (rc, sp, ref, repo, digest, media_type, size, &nl, l,
+                          v, stats, err)
+          < 0)
         goto out;
       model_verdict_finish (v);
     }

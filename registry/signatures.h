@@ -97,14 +97,18 @@ struct registry_sig_policies
 };
 
 /* registry_check_policy over both mechanisms of SP.  With neither
- * configured, *VERDICT is NULL (no policy: accepted).  The manifest of
- * DIGEST is read (one more request) only when a Notation signature is to
- * be verified: its size and media type are what the envelope signs. */
+ * configured, *VERDICT is NULL (no policy: accepted).  A Notation
+ * envelope signs the manifest's descriptor: MEDIA_TYPE and SIZE of the
+ * manifest DIGEST names, as the caller read them (a pull, or containerd's
+ * image record); with MEDIA_TYPE NULL the manifest is read (one more
+ * round trip, counted in STATS) when a Notation signature is to be
+ * verified. */
 int registry_check_signatures (registry_client *rc,
                                const struct registry_sig_policies *sp,
                                const model_reference *ref,
-                               const model_digest *digest, model_sig_list *sigs,
-                               model_verdict **verdict,
+                               const model_digest *digest,
+                               const char *media_type, int64_t size,
+                               model_sig_list *sigs, model_verdict **verdict,
                                struct registry_sig_stats *stats, mp_error *err);
 
 #endif

@@ -238,13 +238,16 @@ TEST (test_signatures_section)
   CHECK_STR (c.sig_policy, "/etc/modelpack-snapshotter/policy.json");
   CHECK_STR (c.sig_notation, "/etc/modelpack-snapshotter/notation");
   CHECK_STR (c.sig_hosts_dir, "/etc/containerd/certs.d");
+  CHECK_STR (c.sig_auth_file, "/etc/modelpack-snapshotter/auth.json");
   CHECK (c.sig_cache_by_digest);
   p = write_tmp ("[signatures]\npolicy = \"/p.json\"\nnotation = \"\"\n"
-                 "hosts_dir = \"/h\"\nverdict_cache = \"names\"\n");
+                 "hosts_dir = \"/h\"\nverdict_cache = \"names\"\n"
+                 "auth_file = \"/a.json\"\n");
   CHECK (mp_config_load (&c, p, true, &err) == 0);
   CHECK_STR (c.sig_policy, "/p.json");
   CHECK (c.sig_notation == NULL); /* "" turns it off */
   CHECK_STR (c.sig_hosts_dir, "/h");
+  CHECK_STR (c.sig_auth_file, "/a.json");
   CHECK (!c.sig_cache_by_digest);
   unlink (p);
   mp_config_free (&c);
