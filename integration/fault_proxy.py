@@ -23,6 +23,10 @@ Rules (each applies once per matching request, in order):
   referrers-page=N  referrers-api=1, answered in pages of N entries: each
                  page but the last carries `Link: <…?n=N&last=D>;
                  rel="next"` (D the page's last entry), as OCI 1.1 allows
+  referrers-link=absolute  the next links as absolute URLs on another host
+                 (http://127.0.0.2:9/…): a client takes only their query
+  referrers-link=elsewhere  the next links name another repository's list
+                 (a client must not follow them)
   auth-sigs=USER:PASS  signature lookups (a manifest by a sha256-<hex> tag,
                  the referrers API) need HTTP basic credentials USER:PASS:
                  without them 401 with a Basic challenge (a private
@@ -49,6 +53,7 @@ fail_left = {}
 flags = set()
 page_size = 0
 sig_auth = None
+link_kind = ""
 for r in rules:
     k, v = r.split("=", 1)
     if k == "drop-blob":
@@ -60,6 +65,8 @@ for r in rules:
         flags.add(k)
     elif k == "auth-sigs":
         sig_auth = "Basic " + base64.b64encode(v.encode()).decode()
+    elif k == "referrers-link":
+        link_kind = v
     elif k == "referrers-page":
         flags.add("referrers-api")
         page_size = int(v)
@@ -198,7 +205,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             doc["manifests"] = page
             body = json.dumps(doc).encode()
             if start + page_size < len(entries):
-                link = (f'<{repo}/referrers/{digest}?n={page_size}'
+                target = repo
+                if link_kind == "absolute":
+                    target = "http://127.0.0.2:9" + repo
+                elif link_kind == "elsewhere":
+                    target = repo.rsplit("/", 1)[0] + "/elsewhere"
+                link = (f'<{target}/referrers/{digest}?n={page_size}'
                         f'&last={page[-1]["digest"]}>; rel="next"')
         log(f"GET {self.path} {rng} -> 200 (referrers){peer}")
         self.send_response(200)

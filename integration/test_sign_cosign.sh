@@ -346,6 +346,25 @@ if start_proxy referrers-page=1; then
 else
   it_fail "fault proxy starts"
 fi
+# A next link on another host: only its query is taken, asked of the same
+# registry; a next link to another repository's list is not followed.
+if start_proxy referrers-page=1 referrers-link=absolute; then
+  sed "s|PROXY/ml|$PROXY/ml|" "$IT_DIR/proxy-policy.tmpl" > "$IT_DIR/proxy-policy.json"
+  j=$(mp --json verify --policy "$IT_DIR/proxy-policy.json" "$PROXY/ml/paged:1" 2> /dev/null) || true
+  it_expect_eq "referrers pages, absolute next link elsewhere: both found on this registry, accepted" \
+    "2 true" "$(jq -r '"\(.signatures | length) \(.accepted)"' <<<"$j")"
+else
+  it_fail "fault proxy starts"
+fi
+if start_proxy referrers-page=1 referrers-link=elsewhere; then
+  sed "s|PROXY/ml|$PROXY/ml|" "$IT_DIR/proxy-policy.tmpl" > "$IT_DIR/proxy-policy.json"
+  j=$(mp --json verify --policy "$IT_DIR/proxy-policy.json" "$PROXY/ml/paged:1" 2> "$IT_DIR/elsewhere.err") || true
+  it_expect_eq "referrers pages, next link to another list: not followed (one found, refused)" \
+    "1 false" "$(jq -r '"\(.signatures | length) \(.accepted)"' <<<"$j")"
+  it_check "... and said so" grep -q "the next-page link is not for this list" "$IT_DIR/elsewhere.err"
+else
+  it_fail "fault proxy starts"
+fi
 if start_proxy fail=/referrers/:100; then
   sed "s|PROXY/ml|$PROXY/ml|" "$IT_DIR/proxy-policy.tmpl" > "$IT_DIR/proxy-policy.json"
   it_expect_exit "the registry failing while signatures are looked for: pull fails closed" 6 "looking for signatures of" \

@@ -1759,10 +1759,10 @@ registry_get_blob (registry_client *rc, const model_reference *ref,
  * referrers list (DIGEST of REF's repository), relative or absolute: only
  * the query is taken, so a link cannot send the client elsewhere. */
 static const char *
-referrers_next_query (const char *link, const char *digest)
+referrers_next_query (const char *link, const char *repo, const char *digest)
 {
   const char *path = link, *q;
-  char want[MODEL_DIGEST_MAX + 16];
+  char want[MODEL_REF_MAX + MODEL_DIGEST_MAX + 16];
   size_t n;
 
   if (strncmp (path, "http://", 7) == 0 || strncmp (path, "https://", 8) == 0)
@@ -1774,10 +1774,13 @@ referrers_next_query (const char *link, const char *digest)
   q = strchr (path, '?');
   if (q == NULL || strlen (q) >= 500 || path[0] != '/')
     return NULL;
-  if (snprintf (want, sizeof want, "/referrers/%s", digest) >= (int)sizeof want)
+  /* /v2/[mirror prefix/]<repo>/referrers/<digest>: this list. */
+  if (snprintf (want, sizeof want, "/%s/referrers/%s", repo, digest)
+      >= (int)sizeof want)
     return NULL;
   n = strlen (want);
-  if ((size_t)(q - path) < n || memcmp (q - n, want, n) != 0)
+  if (strncmp (path, "/v2/", 4) != 0 || (size_t)(q - path) < n + 3
+      || memcmp (q - n, want, n) != 0)
     return NULL;
   for (const char *c = q; *c != '\0'; c++)
     if ((unsigned char)*c <= ' ' || *c == '#' || *c == 0x7f)
@@ -1896,7 +1899,8 @@ registry_get_referrers (registry_client *rc, const model_reference *ref,
           json_array_extend (json_object_get (merged, "manifests"), list);
           json_decref (doc);
         }
-      next = r.next[0] ? referrers_next_query (r.next, digest) : NULL;
+      next
+          = r.next[0] ? referrers_next_query (r.next, ref->path, digest) : NULL;
       if (r.next[0] != '\0' && next == NULL)
         mp_log_warn ("%s/%s: referrers of %s: the next-page link is not "
                      "for this list, not followed: %s",
