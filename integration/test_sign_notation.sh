@@ -283,4 +283,13 @@ agree "expired leaf, permissive (logged)" m7 "$d7" accept
 it_check "ours logs the expired certificate at permissive" \
   grep -q "logged: authenticTimestamp: verification time is after certificate" "$IT_DIR/verdicts.log"
 
+# Cost: discovery (referrers API and tag schema at once), the signature's
+# manifest, its envelope: 3 round trips, 4 requests; what the envelope signs
+# (the model manifest's media type and size) comes from the manifest verify
+# read first, not from another request.
+j=$(env -u MODELPACK_POLICY "$MP" --store "$IT_DIR/store-cost" --log-level error --json verify \
+  --plain-http --notation "$NCFG" "$REGISTRY/ml/m7@$d7" 2> /dev/null) || true
+it_expect_eq "Notation: 3 round trips, 4 requests, accepted" "3 4 true" \
+  "$(jq -r '"\(.cost.round_trips) \(.cost.requests) \(.accepted)"' <<<"$j")"
+
 it_done
