@@ -18,6 +18,7 @@
 #include "model/digest.h"
 #include "model/manifest.h"
 #include "model/mediatype.h"
+#include "registry/link.h"
 #include "util/base64.h"
 #include "util/cleanup.h"
 #include "util/log.h"
@@ -436,43 +437,6 @@ credentials_for (registry_client *rc, const char *host)
 /* ---- one HTTP exchange ----------------------------------------------------
  */
 
-/* The target of V's link whose rel is "next" (RFC 8288: `<URI>; rel="next"`,
- * several links separated by commas) into OUT, or nothing. */
-static void
-link_next (const char *v, char *out, size_t size)
-{
-  while (*v != '\0')
-    {
-      const char *lt = strchr (v, '<'), *gt, *end, *rel;
-
-      if (lt == NULL || (gt = strchr (lt, '>')) == NULL)
-        return;
-      /* This link's parameters run to the next link's '<' (a URI holds no
-       * '<'); commas inside quoted values do not matter for rel. */
-      end = strchr (gt, '<');
-      if (end == NULL)
-        end = gt + strlen (gt);
-      for (rel = gt; (rel = strstr (rel, "rel=")) != NULL && rel < end;
-           rel += 4)
-        {
-          const char *val = rel + 4;
-          size_t n;
-
-          if (*val == '"')
-            val++;
-          n = strcspn (val, "\" ;,");
-          if (n == 4 && strncasecmp (val, "next", 4) == 0
-              && (size_t)(gt - lt - 1) < size)
-            {
-              memcpy (out, lt + 1, (size_t)(gt - lt - 1));
-              out[gt - lt - 1] = '\0';
-              return;
-            }
-        }
-      v = end;
-    }
-}
-
 struct response
 {
   long status;
@@ -627,8 +591,9 @@ on_header (char *buf, size_t size, size_t n, void *ctx)
     snprintf (r->location, sizeof r->location, "%s", v);
   else if (strcasecmp (line, "WWW-Authenticate") == 0)
     snprintf (r->challenge, sizeof r->challenge, "%s", v);
-  else if (strcasecmp (line, "Link") == 0 && r->next[0] == '\0')
-    link_next (v, r->next, sizeof r->next);
+  else if (strcasecmp (line, "Link") == 0 && r->next[0] == '\0'
+           && !registry_link_next (v, r->next, sizeof r->next))
+    r->next[0] = '\0';
   else if (strcasecmp (line, "Content-Range") == 0
            && strncmp (v, "bytes ", 6) == 0)
     r->range_start = strtoll (v + 6, NULL, 10);
@@ -1755,39 +1720,6 @@ registry_get_blob (registry_client *rc, const model_reference *ref,
   return 0;
 }
 
-/* The query part ("?…") of a next-page LINK when it points at the same
- * referrers list (DIGEST of REF's repository), relative or absolute: only
- * the query is taken, so a link cannot send the client elsewhere. */
-static const char *
-referrers_next_query (const char *link, const char *repo, const char *digest)
-{
-  const char *path = link, *q;
-  char want[MODEL_REF_MAX + MODEL_DIGEST_MAX + 16];
-  size_t n;
-
-  if (strncmp (path, "http://", 7) == 0 || strncmp (path, "https://", 8) == 0)
-    {
-      path = strchr (strstr (path, "//") + 2, '/');
-      if (path == NULL)
-        return NULL;
-    }
-  q = strchr (path, '?');
-  if (q == NULL || strlen (q) >= 500 || path[0] != '/')
-    return NULL;
-  /* /v2/[mirror prefix/]<repo>/referrers/<digest>: this list. */
-  if (snprintf (want, sizeof want, "/%s/referrers/%s", repo, digest)
-      >= (int)sizeof want)
-    return NULL;
-  n = strlen (want);
-  if (strncmp (path, "/v2/", 4) != 0 || (size_t)(q - path) < n + 3
-      || memcmp (q - n, want, n) != 0)
-    return NULL;
-  for (const char *c = q; *c != '\0'; c++)
-    if ((unsigned char)*c <= ' ' || *c == '#' || *c == 0x7f)
-      return NULL;
-  return q;
-}
-
 /* One page of the referrers of DIGEST, with QUERY. */
 static int
 referrers_page (registry_client *rc, const model_reference *ref,
@@ -1899,8 +1831,9 @@ registry_get_referrers (registry_client *rc, const model_reference *ref,
           json_array_extend (json_object_get (merged, "manifests"), list);
           json_decref (doc);
         }
-      next
-          = r.next[0] ? referrers_next_query (r.next, ref->path, digest) : NULL;
+      next = r.next[0]
+                 ? registry_referrers_next_query (r.next, ref->path, digest)
+                 : NULL;
       if (r.next[0] != '\0' && next == NULL)
         mp_log_warn ("%s/%s: referrers of %s: the next-page link is not "
                      "for this list, not followed: %s",
