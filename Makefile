@@ -48,7 +48,10 @@ INTEG_SRCS := $(sort $(wildcard integration/*.c))
 INTEG_BINS := $(INTEG_SRCS:integration/%.c=$(BUILD)/bin/%)
 INTEG_LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard integration/lib/*.c)))
 
-BINS := $(BUILD)/bin/modelpack-snapshotter $(BUILD)/bin/modelpack
+# modelpack-image-verifier: containerd's image verifier (bindir plugin)
+# applying the daemon's [signatures] policy before a pull.
+BINS := $(BUILD)/bin/modelpack-snapshotter $(BUILD)/bin/modelpack \
+	$(BUILD)/bin/modelpack-image-verifier
 # bench/snapbench: Snapshots API latency driver (bench/run.sh, make bench);
 # bench/metrics_record: the cost of recording a call (bench/metrics_bench.sh).
 BENCH_BINS := $(BUILD)/bin/snapbench $(BUILD)/bin/nullsnap $(BUILD)/bin/metrics_record
@@ -83,6 +86,11 @@ $(BUILD)/asan/%.o: %.c | $(PB_H)
 	@$(CC) -O1 $(SAN) $(CFLAGS_COMMON) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/bin/modelpack-snapshotter: $(BUILD)/obj/cmd/modelpack-snapshotter.o $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)
+
+$(BUILD)/bin/modelpack-image-verifier: $(BUILD)/obj/cmd/modelpack-image-verifier.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(OPT) $^ -o $@ $(LDLIBS_COMMON) $(LDFLAGS)

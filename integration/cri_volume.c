@@ -42,6 +42,9 @@
  *                  TEXT (the volume cannot be mounted); print that message,
  *                  and check that no image-volume snapshot was left behind
  *                  (at --snapshotter and --backend) while the sandbox runs
+ *   --expect-pull-error  PullImage of --volume-ref must fail with a message
+ *                  holding TEXT (an image verifier refused it); print that
+ *                  message, and create no container
  *   --while-running  run CMD with /bin/sh -c on this host once the files
  *                  are verified, while the container still runs (another
  *                  pod on the same volume, a look at the host's side);
@@ -517,6 +520,7 @@ typedef struct options
   const char *snapshotter;
   const char *backend;
   const char *expect_create_error;
+  const char *expect_pull_error;
   const char *before_create;
   const char *after_create;
   const char *while_running;
@@ -875,6 +879,22 @@ teardown (run *r)
  * the runtime has. */
 static bool if_not_present;
 
+/* PullImage of --volume-ref must fail with a message holding TEXT. */
+static void
+pull_refused (run *r, const char *image, const char *text)
+{
+  mp_error err = { 0 };
+  cleanup_free char *ref = NULL;
+  int rc = cri_pull_image (r->cri, image, &r->pod, &ref, &err);
+
+  check (rc != 0, "PullImage %s is refused%s%s", image,
+         rc ? "" : ": pulled as ", rc ? "" : ref);
+  if (rc == 0)
+    return;
+  info ("refused with: %s", err.msg);
+  check (strstr (err.msg, text) != NULL, "the error says '%s'", text);
+}
+
 static void
 pull (run *r, const char *image)
 {
@@ -948,7 +968,8 @@ usage (void)
       "           [--snapshotter NAME] [--backend SOCK]\n"
       "           [--expect-mode MODE:PATH ...] [--while-running CMD]\n"
       "           [--expect-create-error TEXT] [--before-create CMD]\n"
-      "           [--after-create CMD] [--if-not-present]\n");
+      "           [--after-create CMD] [--if-not-present]\n"
+      "           [--expect-pull-error TEXT]\n");
 }
 
 int
@@ -974,6 +995,7 @@ main (int argc, char **argv)
     { "expect-mode", required_argument, NULL, 'M' },
     { "while-running", required_argument, NULL, 'W' },
     { "if-not-present", no_argument, NULL, 'P' },
+    { "expect-pull-error", required_argument, NULL, 'F' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -1055,6 +1077,9 @@ main (int argc, char **argv)
       case 'P':
         if_not_present = true;
         break;
+      case 'F':
+        o.expect_pull_error = optarg;
+        break;
       case 'h':
         usage ();
         return 0;
@@ -1124,9 +1149,14 @@ main (int argc, char **argv)
   }
 
   pull (&r, o.image);
-  pull (&r, o.volume_ref);
-  if (failed == 0)
-    create_and_verify (&r);
+  if (o.expect_pull_error != NULL)
+    pull_refused (&r, o.volume_ref, o.expect_pull_error);
+  else
+    {
+      pull (&r, o.volume_ref);
+      if (failed == 0)
+        create_and_verify (&r);
+    }
 
 out:
   if (r.cri != NULL)

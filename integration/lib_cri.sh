@@ -30,6 +30,8 @@
 # does (disable_snapshot_annotations = false: containerd 2.1 then pulls
 # in-process); CRI_PULL=transfer leaves containerd 2.x's default, pulls
 # through the transfer service (unpack_config lists the snapshotter).
+# CRI_EXTRA_TOML, if set, is a file whose text is appended to the snippet
+# (more plugin sections, e.g. an image verifier's).
 # The CRI itself is served on containerd's main socket (CRI_SOCK = CTD_SOCK);
 # pods live in containerd namespace k8s.io.  lib.sh's it_stop_containerd
 # stops what the pods left (tasks, shims, runc state, mounts under IT_DIR/c).
@@ -163,6 +165,10 @@ EOF
       printf "\n[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]\n"
       printf "  platform = '%s'\n  snapshotter = '%s'\n" "$(it_platform)" "$sn"
     done
+    if [ -n "${CRI_EXTRA_TOML:-}" ]; then
+      echo
+      cat "$CRI_EXTRA_TOML"
+    fi
   } > "$f"
 }
 

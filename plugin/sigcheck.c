@@ -723,3 +723,119 @@ mp_sigcheck_name (mp_sigcheck *sc, const char *name, const char *digest,
 {
   return check (sc, NULL, name, digest, media_type, size, cached, err);
 }
+
+/* ---- before a pull: the image verifier's question ----------------------- */
+
+/* Whether DIGEST in REF's repository (a manifest, or an index and its
+ * entry for this platform) is a model rather than an ordinary image: the
+ * daemon's rule (image_volume.c), read from the registry, as nothing is
+ * in containerd's content store before the pull. */
+static int
+registry_is_model (registry_client *rc, const model_reference *ref,
+                   const char *digest, bool *model, char *media_type,
+                   size_t mtsize, int64_t *size, mp_error *err)
+{
+  cleanup_free char *mt = NULL, *got = NULL, *body = NULL;
+  cleanup_manifest model_manifest *m = NULL;
+  enum model_doc_kind kind;
+  size_t len;
+
+  if (registry_get_manifest (rc, ref, digest, -1, &mt, &got, &body, &len, err)
+          < 0
+      || model_oci_detect (body, len, &kind, err) < 0)
+    return -1;
+  /* DIGEST's own descriptor: what a Notation envelope signs. */
+  snprintf (media_type, mtsize, "%s", mt);
+  *size = (int64_t)len;
+  if (kind == MODEL_DOC_INDEX)
+    {
+      cleanup_index model_index *idx = NULL;
+      cleanup_free char *child = NULL;
+      ssize_t i;
+
+      if (model_index_parse (body, len, &idx, err) < 0
+          || (i = model_index_select (idx, NULL, err)) < 0)
+        return -1;
+      child = strdup (idx->manifests[i].digest.str);
+      if (child == NULL)
+        return mp_error_sys (err, ENOMEM, "signatures");
+      free (mt);
+      free (got);
+      free (body);
+      mt = got = body = NULL;
+      if (registry_get_manifest (rc, ref, child, idx->manifests[i].size, &mt,
+                                 &got, &body, &len, err)
+          < 0)
+        return -1;
+    }
+  if (model_manifest_parse (body, len, &m, err) < 0)
+    return -1;
+  *model = !m->is_image;
+  return 0;
+}
+
+int
+mp_sigcheck_pull (mp_sigcheck *sc, const char *name, const char *digest,
+                  struct mp_sigcheck_pull_result *r, mp_error *err)
+{
+  model_reference ref;
+  model_digest d;
+  model_verdict *v = NULL;
+  char mt[128] = "";
+  int64_t size = -1;
+  int ret = -1;
+
+  memset (r, 0, sizeof *r);
+  if (model_reference_parse (name, &ref, err) < 0
+      || model_digest_parse (digest, &d, err) < 0)
+    return mp_error_prefix (err, "%s", name);
+  /* A digest in the name must be the one resolved. */
+  if (ref.digest[0] != '\0' && strcmp (ref.digest, d.str) != 0)
+    return mp_error_set (err, MP_ERR_INVALID_ARGUMENT,
+                         "%s: resolved to %s, not the digest it names", name,
+                         d.str);
+  maybe_reload (sc);
+  pthread_rwlock_rdlock (&sc->lock);
+  if (sc->policy == NULL && sc->notation == NULL)
+    {
+      ret = 0;
+      goto out;
+    }
+  r->policy = true;
+  if (registry_is_model (sc->rc, &ref, d.str, &r->model, mt, sizeof mt, &size,
+                         err)
+      < 0)
+    {
+      mp_error_prefix (err, "%s (%s): signatures could not be checked", name,
+                       d.str);
+      goto out;
+    }
+  if (!r->model)
+    {
+      ret = 0;
+      goto out;
+    }
+  struct registry_sig_policies sp = { .policy = sc->policy,
+                                      .policy_path = sc->policy_path,
+                                      .notation = sc->notation,
+                                      .notation_dir = sc->notation_dir };
+  if (registry_check_signatures (sc->rc, &sp, &ref, &d, mt[0] ? mt : NULL, size,
+                                 NULL, &v, NULL, err)
+      < 0)
+    {
+      mp_error_prefix (err, "%s (%s): signatures could not be checked", name,
+                       d.str);
+      goto out;
+    }
+  if (v != NULL && !v->accepted)
+    {
+      model_verdict_error (v, err);
+      goto out;
+    }
+  snprintf (r->scope, sizeof r->scope, "%s", v && v->scope ? v->scope : "-");
+  ret = 0;
+out:
+  model_verdict_free (v);
+  pthread_rwlock_unlock (&sc->lock);
+  return ret;
+}

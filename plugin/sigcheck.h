@@ -83,6 +83,27 @@ int mp_sigcheck_name (mp_sigcheck *sc, const char *name, const char *digest,
                       const char *media_type, int64_t size, bool *cached,
                       mp_error *err);
 
+/* What mp_sigcheck_pull found out. */
+struct mp_sigcheck_pull_result
+{
+  bool policy;     /* a mechanism was in force */
+  bool model;      /* NAME is a model (else an ordinary image: not checked) */
+  char scope[512]; /* the containers-policy.json scope that accepted it */
+};
+
+/* The check before a pull: NAME (a reference, as containerd's pull
+ * resolved it) at DIGEST (its manifest or index), asked by containerd's
+ * image verifier (plugin/image_verifier.h).  As the daemon, only models
+ * are checked: the manifest (an index: its entry for this platform) is
+ * read from NAME's registry, and an ordinary container image is accepted
+ * with *R->model false.  A model is checked under NAME alone (the pull
+ * says which name it is), without the verdict cache (a verifier lives for
+ * one pull).  0: accepted, or no policy in force (nothing is fetched);
+ * -1: refused (MP_ERR_POLICY_REFUSED, the message as mp_sigcheck_model's)
+ * or not checkable (MP_ERR_UNAVAILABLE and others: refuse). */
+int mp_sigcheck_pull (mp_sigcheck *sc, const char *name, const char *digest,
+                      struct mp_sigcheck_pull_result *r, mp_error *err);
+
 /* Whether any mechanism is in force now (for a log line at start). */
 bool mp_sigcheck_active (mp_sigcheck *sc);
 /* The revision in force now, after a reload if the files changed: the

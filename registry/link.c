@@ -57,8 +57,7 @@ registry_link_next (const char *header, char *out, size_t size)
           while (*q == ' ' || *q == '\t' || *q == ';')
             q++;
           name = q;
-          while (*q != '\0' && *q != '=' && *q != ';' && *q != ','
-                 && *q != ' ')
+          while (*q != '\0' && *q != '=' && *q != ';' && *q != ',' && *q != ' ')
             q++;
           nlen = (size_t)(q - name);
           while (*q == ' ')

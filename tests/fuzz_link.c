@@ -9,7 +9,8 @@
 
 #include "registry/link.h"
 
-#define D "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define D                                                                      \
+  "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

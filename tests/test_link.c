@@ -5,7 +5,8 @@
 #include "harness.h"
 #include "registry/link.h"
 
-#define D "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define D                                                                      \
+  "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static const char *
 next_of (const char *header)
@@ -70,28 +71,26 @@ TEST (test_referrers_next_query)
   CHECK (registry_referrers_next_query ("/v2/ml/m/referrers/sha256:00?a=1",
                                         "ml/m", D)
          == NULL);
-  CHECK (registry_referrers_next_query ("/v2/ml/m/tags/list?last=a", "ml/m",
-                                        D)
+  CHECK (registry_referrers_next_query ("/v2/ml/m/tags/list?last=a", "ml/m", D)
          == NULL);
   CHECK (registry_referrers_next_query ("/v2/ml/m/referrers/" D, "ml/m", D)
          == NULL);
   CHECK (registry_referrers_next_query ("/x/ml/m/referrers/" D "?a", "ml/m", D)
          == NULL);
-  CHECK (registry_referrers_next_query ("/v2/ml/m/referrers/" D "?a b",
-                                        "ml/m", D)
-         == NULL);
-  CHECK (registry_referrers_next_query ("/v2/ml/m/referrers/" D "?a#f",
-                                        "ml/m", D)
-         == NULL);
+  CHECK (
+      registry_referrers_next_query ("/v2/ml/m/referrers/" D "?a b", "ml/m", D)
+      == NULL);
+  CHECK (
+      registry_referrers_next_query ("/v2/ml/m/referrers/" D "?a#f", "ml/m", D)
+      == NULL);
   CHECK (registry_referrers_next_query ("/v2/ml/m/referrers/" D "?a\r\nX: y",
                                         "ml/m", D)
          == NULL);
-  CHECK (registry_referrers_next_query ("http://host-only", "ml/m", D)
-         == NULL);
+  CHECK (registry_referrers_next_query ("http://host-only", "ml/m", D) == NULL);
   /* The repository must be whole: "xml/m" is not "ml/m". */
-  CHECK (registry_referrers_next_query ("/v2/xml/m/referrers/" D "?a",
-                                        "ml/m", D)
-         == NULL);
+  CHECK (
+      registry_referrers_next_query ("/v2/xml/m/referrers/" D "?a", "ml/m", D)
+      == NULL);
 }
 
 TEST_MAIN (T (test_link_next_forms), T (test_referrers_next_query))
