@@ -263,6 +263,33 @@ model_verdict_settle (model_verdict_req *r, bool satisfied, mp_error *err,
   return 0;
 }
 
+size_t
+model_verdict_reasons (const model_verdict_req *r, char *buf, size_t size)
+{
+  size_t n = 0, used = 0;
+
+  if (size > 0)
+    buf[0] = '\0';
+  for (size_t i = 0; i < r->n_checks; i++)
+    {
+      const model_sig_check *c = &r->checks[i];
+      int w;
+
+      if (c->accepted)
+        continue;
+      n++;
+      if (used + 1 >= size)
+        continue;
+      w = snprintf (buf + used, size - used, "%s#%zu: %s", used ? "; " : "",
+                    c->signature + 1, c->why ? c->why : "?");
+      if (w < 0)
+        buf[used] = '\0';
+      else
+        used += (size_t)w < size - used ? (size_t)w : size - used - 1;
+    }
+  return n;
+}
+
 void
 model_verdict_finish (model_verdict *v)
 {

@@ -159,6 +159,12 @@ int model_verdict_check (model_verdict_req *r, size_t signature, bool accepted,
 int model_verdict_settle (model_verdict_req *r, bool satisfied, mp_error *err,
                           const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
+/* R's refused signatures as "#N: why; #M: why" (N the signature's index
+ * + 1) into BUF, cut short when it does not fit (the verdict keeps every
+ * reason whole): the finding of a requirement none satisfied.  Returns how
+ * many were refused. */
+size_t model_verdict_reasons (const model_verdict_req *r, char *buf,
+                              size_t size);
 /* accepted = every requirement satisfied (and there is at least one). */
 void model_verdict_finish (model_verdict *v);
 

@@ -646,9 +646,16 @@ check_notation (registry_client *rc, const struct registry_sig_policies *sp,
     }
   if (ok)
     return model_verdict_settle (r, true, err, "a Notation signature verified");
+  if (tried == 0)
+    return model_verdict_settle (r, false, err, "no Notation signature found");
+  /* Why each one failed (expired, not chaining to the trust store, ...):
+   * the one line a kubelet or `pull` shows must say it, as for cosign. */
+  char reasons[900];
+  size_t n = model_verdict_reasons (r, reasons, sizeof reasons);
+
   return model_verdict_settle (r, false, err,
-                               tried == 0 ? "no Notation signature found"
-                                          : "no Notation signature verified");
+                               "%zu signature%s found, none accepted: %s", n,
+                               n == 1 ? "" : "s", reasons);
 }
 
 int

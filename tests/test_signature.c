@@ -1159,7 +1159,38 @@ TEST (verdict_error)
   model_verdict_free (v);
 }
 
+/* A requirement's refused signatures in one line, the accepted left out
+ * (what a Notation refusal says: expired, not chaining, ...). */
+TEST (verdict_reasons)
+{
+  mp_error err = { 0 };
+  model_verdict *v
+      = model_verdict_new ("reg/m:1", "sha256:ab", NULL, "default", &err);
+  model_verdict_req *r;
+  char buf[256], small[20];
+
+  REQUIRE (v != NULL);
+  r = model_verdict_add_req (v, "a Notation signature", &err);
+  REQUIRE (r != NULL);
+  CHECK (model_verdict_reasons (r, buf, sizeof buf) == 0);
+  CHECK (strcmp (buf, "") == 0);
+  REQUIRE (model_verdict_check (r, 0, false, &err, "authenticity: %s",
+                                "no trusted root")
+           == 0);
+  REQUIRE (model_verdict_check (r, 1, true, &err, "signed by x") == 0);
+  REQUIRE (model_verdict_check (r, 2, false, &err, "expired") == 0);
+  CHECK (model_verdict_reasons (r, buf, sizeof buf) == 2);
+  CHECK (strcmp (buf, "#1: authenticity: no trusted root; #3: expired") == 0);
+  /* Cut short, still terminated, still counting every refusal. */
+  CHECK (model_verdict_reasons (r, small, sizeof small) == 2);
+  CHECK (strcmp (small, "#1: authenticity: n") == 0);
+  CHECK (model_verdict_reasons (r, small, 1) == 2);
+  CHECK (small[0] == '\0');
+  model_verdict_free (v);
+}
+
 TEST_MAIN (T (keys_of_every_kind), T (message_signature),
            T (other_digest_and_tampering), T (requirements_and_absence),
            T (identities), T (bundle_identities), T (parsers_refuse), T (pae),
-           T (key_files), T (rekor_promise), T (fulcio), T (verdict_error))
+           T (key_files), T (rekor_promise), T (fulcio), T (verdict_error),
+           T (verdict_reasons))
