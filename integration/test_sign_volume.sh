@@ -50,6 +50,23 @@
 #     [signatures] auth_file, or with a wrong password, the pod is refused
 #     (fail closed); the right credentials written to auth_file while the
 #     daemon runs are taken and the pod mounts.
+#  9. Signatures that are there but must be refused, each model in a
+#     repository of its own (cr/ requiring the trusted cosign key, nr/
+#     covered by one Notation statement each): CreateContainer fails with
+#     the finding, no container starts, nothing of the model is cached:
+#     - cr/copied-simple, cr/copied-bundle: another model's simple signing
+#       or Sigstore bundle copied under their tags ("it signs <other
+#       digest>, not <this digest>");
+#     - cr/tampered-simple, cr/tampered-bundle: their own signature with
+#       the payload (docker-reference) or the DSSE statement altered ("not
+#       signed by a key the policy trusts");
+#     - nr/expired: signed at the start by an openssl leaf valid for 20
+#       more seconds (strict: "authenticTimestamp: verification time is
+#       after certificate ... validity period, it was expired at ...");
+#     - nr/foreign: its chain's root is not in the statement's trust store,
+#       which holds another root ("authenticity: the signing certificate
+#       chain does not lead to a certificate in the statement's ca trust
+#       stores"); its root put there and trustpolicy.json touched, it mounts.
 #
 # usage: test_sign_volume.sh
 . "$(dirname "$0")/lib.sh"
@@ -86,9 +103,11 @@ for k in trusted other; do
   mkdir -p "$IT_DIR/$k"
   (cd "$IT_DIR/$k" && "$COSIGN" generate-key-pair > /dev/null 2>&1) || true
 done
-sign() { # KEYDIR REPO DIGEST
-  "$COSIGN" sign --key "$IT_DIR/$1/cosign.key" --use-signing-config=false --tlog-upload=false \
-    --allow-insecure-registry -y "$REGISTRY/$2@$3" >> "$IT_DIR/cosign-sign.log" 2>&1
+sign() { # KEYDIR REPO DIGEST [cosign flags...]
+  local key=$1 repo=$2 digest=$3
+  shift 3
+  "$COSIGN" sign --key "$IT_DIR/$key/cosign.key" --use-signing-config=false --tlog-upload=false \
+    --allow-insecure-registry -y "$@" "$REGISTRY/$repo@$digest" >> "$IT_DIR/cosign-sign.log" 2>&1
 }
 # ml/indexed:idx: an index naming ml/indexed:1's manifest for this platform.
 plat=$(it_platform)
@@ -121,6 +140,178 @@ EOF
 else
   it_fail "notation models (notation.log)"
 fi
+
+# ---- 9's models: signatures that are there and must be refused ------------------
+# In repositories of their own (cr/ for cosign, nr/ for Notation), each a
+# variant of ml/signed's layout: the same layers, its own config (the
+# descriptor's name), so a digest of its own (no digest with two names) and
+# an image ID of its own: the CRI knows an image by its config's digest, and
+# images sharing one are one image to it (the volume's Prepare then names
+# whichever manifest it picked).
+hex() { echo "${D[$1]#sha256:}"; }
+# blob_put LAYOUT FILE: FILE into LAYOUT's blobs; prints "digest size".
+blob_put() {
+  local h
+  h=$(sha256sum < "$2" | cut -d' ' -f1)
+  mv "$2" "$1/blobs/sha256/$h" && echo "sha256:$h $(stat -c %s "$1/blobs/sha256/$h")"
+}
+variant() { # NAME REPO
+  local l=$M/$1 m c
+  rm -rf "$l" && cp -a "$M/signed" "$l" || return 1
+  m=$l/blobs/sha256/$(jq -r '.manifests[0].digest | ltrimstr("sha256:")' "$l/index.json")
+  jq -c --arg n "tiny-$1" '.descriptor.name = $n' \
+    "$l/blobs/sha256/$(jq -r '.config.digest | ltrimstr("sha256:")' "$m")" > "$l/config.tmp" \
+    && c=$(blob_put "$l" "$l/config.tmp") \
+    && jq -c --arg d "${c% *}" --argjson s "${c#* }" '.config.digest = $d | .config.size = $s' \
+      "$m" > "$l/manifest.tmp" && rm -f "$m" && m=$(blob_put "$l" "$l/manifest.tmp") \
+    && jq -c --arg d "${m% *}" --argjson s "${m#* }" \
+      '.manifests[0].digest = $d | .manifests[0].size = $s' "$l/index.json" > "$l/index.tmp" \
+    && mv "$l/index.tmp" "$l/index.json" || return 1
+  bash "$IT_REPO/integration/build-model.sh" push "$l" "$REGISTRY/$2:1" > "$M/$1.digest" 2> "$M/$1.log" \
+    || { cat "$M/$1.log" >&2; return 1; }
+  D[$1]=$(tail -n 1 "$M/$1.digest")
+}
+# Registry plumbing to copy and alter signatures (test_sign_cosign.sh's
+# technique); REPO is a repository of $REGISTRY.
+IDX=application/vnd.oci.image.index.v1+json
+MAN=application/vnd.oci.image.manifest.v1+json
+get_manifest() { # REPO REF ACCEPT
+  curl -fsS -H "Accept: $3" "http://$REGISTRY/v2/$1/manifests/$2"
+}
+put_manifest() { # REPO REF MEDIATYPE FILE
+  curl -fsS -X PUT -H "Content-Type: $3" --data-binary "@$4" \
+    "http://$REGISTRY/v2/$1/manifests/$2" > /dev/null
+}
+put_blob() { # REPO FILE: prints the digest
+  local d loc
+  d=sha256:$(sha256sum < "$2" | cut -d' ' -f1)
+  loc=$(curl -fsS -D - -o /dev/null -X POST "http://$REGISTRY/v2/$1/blobs/uploads/" \
+    | tr -d '\r' | awk 'tolower($1) == "location:" {print $2}')
+  case $loc in http*) ;; *) loc=http://$REGISTRY$loc ;; esac
+  curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$2" \
+    "$loc&digest=$d" > /dev/null && echo "$d"
+}
+get_blob() { # REPO DIGEST FILE
+  curl -fsS "http://$REGISTRY/v2/$1/blobs/$2" > "$3"
+}
+copy_blobs() { # FROM TO MANIFEST_FILE: the blobs it names, into TO
+  local b
+  for b in $(jq -r '.config.digest, .layers[].digest' "$3"); do
+    get_blob "$1" "$b" "$IT_DIR/blob" && put_blob "$2" "$IT_DIR/blob" > /dev/null || return 1
+  done
+}
+# with_layer MANIFEST_FILE DIGEST FILE: the manifest with its first layer
+# replaced by FILE (pushed as DIGEST).
+with_layer() {
+  jq -c --arg d "$2" --argjson s "$(stat -c %s "$3")" \
+    '.layers[0].digest = $d | .layers[0].size = $s' "$1"
+}
+# cosign: cr/tampered-simple signed with a simple signing, cr/tampered-bundle
+# with a Sigstore bundle, by the trusted key; both copied (before the
+# tampering) under the referrers tags of cr/copied-simple and
+# cr/copied-bundle; then the simple signing's payload (its
+# docker-reference) and the bundle's DSSE statement (its predicate)
+# altered and re-pushed under the tampered models' own tags.
+cosign_refusals() {
+  local w=$IT_DIR/sig9 ts=tampered-simple tb=tampered-bundle nd sd
+  mkdir -p "$w"
+  variant tsimple cr/$ts && variant tbundle cr/$tb && variant csimple cr/copied-simple \
+    && variant cbundle cr/copied-bundle || return 1
+  sign trusted cr/$ts "${D[tsimple]}" --new-bundle-format=false && sign trusted cr/$tb "${D[tbundle]}" \
+    || return 1
+  get_manifest cr/$ts "sha256-$(hex tsimple).sig" "$MAN" > "$w/s.json" \
+    && copy_blobs cr/$ts cr/copied-simple "$w/s.json" \
+    && put_manifest cr/copied-simple "sha256-$(hex csimple).sig" "$MAN" "$w/s.json" || return 1
+  get_manifest cr/$tb "sha256-$(hex tbundle)" "$IDX" > "$w/bi.json" \
+    && get_manifest cr/$tb "$(jq -r '.manifests[0].digest' "$w/bi.json")" "$MAN" > "$w/bm.json" \
+    && copy_blobs cr/$tb cr/copied-bundle "$w/bm.json" \
+    && put_manifest cr/copied-bundle "$(jq -r '.manifests[0].digest' "$w/bi.json")" "$MAN" "$w/bm.json" \
+    && put_manifest cr/copied-bundle "sha256-$(hex cbundle)" "$IDX" "$w/bi.json" || return 1
+  get_blob cr/$ts "$(jq -r '.layers[0].digest' "$w/s.json")" "$w/payload" \
+    && jq -c '.critical.identity["docker-reference"] = "evil.example/ml/x"' "$w/payload" > "$w/payload2" \
+    && nd=$(put_blob cr/$ts "$w/payload2") && with_layer "$w/s.json" "$nd" "$w/payload2" > "$w/s2.json" \
+    && put_manifest cr/$ts "sha256-$(hex tsimple).sig" "$MAN" "$w/s2.json" || return 1
+  get_blob cr/$tb "$(jq -r '.layers[0].digest' "$w/bm.json")" "$w/b.json" \
+    && sd=$(jq -r '.dsseEnvelope.payload' "$w/b.json" | base64 -d | jq -c '.predicate = {"tampered": true}' | base64 -w0) \
+    && jq -c --arg p "$sd" '.dsseEnvelope.payload = $p' "$w/b.json" > "$w/b2.json" \
+    && nd=$(put_blob cr/$tb "$w/b2.json") && with_layer "$w/bm.json" "$nd" "$w/b2.json" > "$w/bm2.json" \
+    && nd=sha256:$(sha256sum < "$w/bm2.json" | cut -d' ' -f1) \
+    && put_manifest cr/$tb "$nd" "$MAN" "$w/bm2.json" \
+    && jq -c --arg d "$nd" --argjson s "$(stat -c %s "$w/bm2.json")" \
+      '.manifests[0].digest = $d | .manifests[0].size = $s' "$w/bi.json" > "$w/bi2.json" \
+    && put_manifest cr/$tb "sha256-$(hex tbundle)" "$IDX" "$w/bi2.json"
+}
+cosign_refusals 2>> "$IT_DIR/sig9.log" \
+  && it_pass "[9] cosign: signatures copied to cr/copied-{simple,bundle}, tampered in cr/tampered-{simple,bundle}" \
+  || it_fail "[9] cosign signatures copied and tampered with (sig9.log, cosign-sign.log)"
+# Notation: an openssl root and two leaves (as test_sign_notation.sh makes
+# them): "short" expires 20 seconds after it signs nr/expired (section 9
+# runs about a minute later: rarely a wait), "long" signs nr/foreign, which 9's trust store
+# does not chain to (it holds another root).
+PKI=$IT_DIR/pki
+N9=$IT_DIR/n9
+notation_refusals() {
+  mkdir -p "$PKI" "$N9/truststore/x509/ca/itroot" "$N9/truststore/x509/ca/foreign"
+  variant nexpired nr/expired && variant nforeign nr/foreign || return 1
+  cat > "$PKI/ca.cnf" <<EOF
+[ca]
+default_ca = c
+[c]
+database = $PKI/index.txt
+serial = $PKI/serial
+new_certs_dir = $PKI
+default_md = sha256
+policy = p
+unique_subject = no
+[p]
+commonName = supplied
+[root]
+basicConstraints = critical, CA:true
+keyUsage = critical, keyCertSign, cRLSign
+[leaf]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = codeSigning
+EOF
+  : > "$PKI/index.txt"
+  echo 1000 > "$PKI/serial"
+  (
+    cd "$PKI" || exit 1
+    for r in root other; do
+      openssl ecparam -name secp384r1 -genkey -noout -out $r.key
+      openssl req -x509 -new -key $r.key -sha384 -days 30 -subj "/C=US/ST=WA/O=IT/CN=IT $r" \
+        -config <(cat /etc/ssl/openssl.cnf ca.cnf) -extensions root -out $r.crt
+    done
+    for l in long short; do
+      openssl ecparam -name prime256v1 -genkey -noout -out $l.key
+      openssl req -new -key $l.key -subj "/C=US/ST=WA/O=IT/CN=IT $l signer" -out $l.csr
+      openssl ca -batch -config ca.cnf -cert root.crt -keyfile root.key -in $l.csr \
+        -out $l.crt -notext -preserveDN -extensions leaf \
+        -startdate "$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)" \
+        -enddate "$(date -u -d "+$([ $l = long ] && echo '1 day' || echo '20 seconds')" +%y%m%d%H%M%SZ)"
+      cat $l.crt root.crt > $l-chain.crt
+    done
+    test -s other.crt -a -s long-chain.crt -a -s short-chain.crt
+  ) > "$IT_DIR/openssl.log" 2>&1 || return 1
+  jq --arg p "$PKI" '.keys += [{name: "short", keyPath: "\($p)/short.key", certPath: "\($p)/short-chain.crt"},
+                               {name: "long", keyPath: "\($p)/long.key", certPath: "\($p)/long-chain.crt"}]' \
+    "$NCFG/signingkeys.json" > "$IT_DIR/keys.json" && cp "$IT_DIR/keys.json" "$NCFG/signingkeys.json" \
+    && "$NOTATION" sign --insecure-registry --key short "$REGISTRY/nr/expired@${D[nexpired]}" \
+    && "$NOTATION" sign --insecure-registry --key long "$REGISTRY/nr/foreign@${D[nforeign]}" || return 1
+  cp "$PKI/root.crt" "$N9/truststore/x509/ca/itroot/"
+  cp "$PKI/other.crt" "$N9/truststore/x509/ca/foreign/"
+  cat > "$N9/trustpolicy.json" <<EOF
+{"version": "1.0", "trustPolicies": [
+ {"name": "short-lived", "registryScopes": ["$REGISTRY/nr/expired"],
+  "signatureVerification": {"level": "strict"}, "trustStores": ["ca:itroot"], "trustedIdentities": ["*"]},
+ {"name": "foreign-root", "registryScopes": ["$REGISTRY/nr/foreign"],
+  "signatureVerification": {"level": "strict"}, "trustStores": ["ca:foreign"], "trustedIdentities": ["*"]}]}
+EOF
+}
+notation_refusals >> "$IT_DIR/notation.log" 2>&1 \
+  && EXPIRES=$(date -d "$(openssl x509 -in "$PKI/short.crt" -noout -enddate | cut -d= -f2)" +%s) \
+  && it_pass "[9] Notation: nr/expired signed by a leaf valid until $(date -u -d "@$EXPIRES" +%T), nr/foreign by a leaf of another root than 9's trust store holds" \
+  || it_fail "[9] Notation signatures with openssl certificates (notation.log, openssl.log)"
 
 POLICY=$IT_DIR/policy.json
 write_policy() {
@@ -184,7 +375,6 @@ if ! it_start_snapshotter --config "$IT_DIR/sig.toml" --containerd-root "$IT_DIR
 fi
 it_pass "snapshotter with [signatures] and containerd $("$CRI_VOLUME" --address "$CRI_SOCK" --ping) with the CRI"
 T=$MP_ROOT/models/trees
-hex() { echo "${D[$1]#sha256:}"; }
 expect_args() {
   local h p
   EXPECT=()
@@ -398,6 +588,76 @@ pod "[8] the right credentials written (no restart): ml/indexed:idx mounts" \
   --volume-ref "$REGISTRY/ml/indexed:idx" --name auth-c --if-not-present --exact "${EXPECT[@]}"
 it_check "[8] ... the daemon read the new credentials" grep -q "registry credentials $IT_DIR/auth.json reloaded" "$IT_DIR/snapshotter.log"
 it_check "[8] ... its lookups went through the proxy with them" grep -q "sha256-.* -> 200" "$IT_DIR/proxy.log"
+
+# ---- 9: signatures that are there but must be refused ------------------------------
+# The models of "9's models" above, under a policy of their own: cr/ needs
+# the trusted key (matchRepository: cosign's simple signing names the bare
+# repository), nr/ needs nothing of cosign and one Notation statement per
+# model; the trust stores of 9's Notation directory are "itroot" (the
+# openssl root) and "foreign" (another root).
+POLICY9=$IT_DIR/policy9.json
+cat > "$POLICY9" <<EOF
+{"default": [{"type": "reject"}],
+ "transports": {"docker": {
+   "$REGISTRY/cr": [{"type": "sigstoreSigned", "keyPath": "$IT_DIR/trusted/cosign.pub",
+                     "signedIdentity": {"type": "matchRepository"}}],
+   "$REGISTRY/nr": [{"type": "insecureAcceptAnything"}]}}}
+EOF
+cat > "$IT_DIR/sig-refuse.toml" <<EOF
+[image_volumes]
+containerd_address = "$IT_DIR/c.sock"
+
+[signatures]
+policy = "$POLICY9"
+notation = "$N9"
+hosts_dir = "$IT_DIR/c/certs.d"
+EOF
+restart refuse
+# refused NAME REPO POD SCOPE REQUIREMENT FINDING: a pod of REPO:1 is refused
+# (CreateContainer fails, no container is started) with FINDING; the
+# kubelet's message names the model, POLICY9's SCOPE and REQUIREMENT
+# (grep patterns); nothing of the model in the model cache.
+refused() {
+  local name=$1 repo=$2 pod=$3 scope=$4 req=$5 finding=$6
+  pod "[9] $repo: refused, \"$finding\"" \
+    --volume-ref "$REGISTRY/$repo:1" --name "$pod" --expect-create-error "$finding"
+  it_check "[9] ... the message names the model, the policy's scope and the requirement" \
+    grep -qF "$REGISTRY/$repo:1 (${D[$name]}): refused by the signature policy $POLICY9, scope $scope: requires $req" \
+    "$IT_DIR/cri.$pod_seq.out"
+  it_check "[9] ... nothing of it in the model cache" no_tree "$name"
+}
+CR="transports.docker[\"$REGISTRY/cr\"]"
+KEYREQ="a cosign/Sigstore signature by key $IT_DIR/trusted/cosign.pub, signedIdentity matchRepository ($CR[0])"
+# a. Another model's signature: its digest is not this one's.
+refused csimple cr/copied-simple copied-simple-a "$CR" "$KEYREQ" \
+  "1 signature found, none accepted: #1: it signs ${D[tsimple]}, not ${D[csimple]}"
+refused cbundle cr/copied-bundle copied-bundle-a "$CR" "$KEYREQ" \
+  "1 signature found, none accepted: #1: it signs ${D[tbundle]}, not ${D[cbundle]}"
+# b. A payload altered after signing.
+refused tsimple cr/tampered-simple tampered-simple-a "$CR" "$KEYREQ" \
+  "1 signature found, none accepted: #1: not signed by a key the policy trusts"
+refused tbundle cr/tampered-bundle tampered-bundle-a "$CR" "$KEYREQ" \
+  "1 signature found, none accepted: #1: not signed by a key the policy trusts"
+# c. The leaf expired (strict: authenticTimestamp is enforced); it signed
+# at the start, so normally nothing is left to wait.
+while [ "$(date +%s)" -le $((${EXPIRES:-0} + 1)) ]; do sleep 1; done
+NR="transports.docker[\"$REGISTRY/nr\"]"
+ntreq() { echo "a Notation signature verified by trust policy statement \"$1\" (level strict, $N9/trustpolicy.json)"; }
+refused nexpired nr/expired expired-a "$NR" "$(ntreq short-lived)" \
+  "1 signature found, none accepted: #1: authenticTimestamp: verification time is after certificate \"CN=IT short signer,O=IT,ST=WA,C=US\" validity period, it was expired at $(date -u -d "@${EXPIRES:-0}" +%Y-%m-%dT%H:%M:%SZ)"
+# d. The chain leads to a root the statement's trust store does not hold.
+refused nforeign nr/foreign foreign-a "$NR" "$(ntreq foreign-root)" \
+  "1 signature found, none accepted: #1: authenticity: the signing certificate chain does not lead to a certificate in the statement's ca trust stores (signature is not produced by a trusted signer)"
+# ... and that was all that was wrong with it: its root put in that store,
+# trustpolicy.json touched (trust stores are read with it), it mounts.
+rm -f "$N9/truststore/x509/ca/foreign/other.crt"
+cp "$PKI/root.crt" "$N9/truststore/x509/ca/foreign/"
+touch "$N9/trustpolicy.json"
+expect_args nforeign
+pod "[9] nr/foreign once the trust store holds its root (trustpolicy.json touched): the pod mounts it" \
+  --volume-ref "$REGISTRY/nr/foreign:1" --name foreign-b --if-not-present --exact "${EXPECT[@]}"
+it_check "[9] ... the daemon reloaded the Notation configuration" \
+  grep -q "signatures: policies reloaded" "$IT_DIR/snapshotter.log"
 
 it_stop_containerd
 it_check "snapshotter exits 0 on SIGTERM" it_stop_snapshotter
