@@ -29,6 +29,7 @@
 #
 # usage: test_sign_notation.sh
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_pki.sh"
 
 it_setup sign_notation
 NOTATION=$IT_UNSTABLE_BIN/notation
@@ -224,49 +225,12 @@ it_check "a Notation statement not covering the model leaves containers-policy.j
 
 # ---- an openssl chain whose leaf expires seconds after signing --------------
 pki=$IT_DIR/pki
-mkdir -p "$pki"
-cat > "$pki/ca.cnf" << EOF
-[ca]
-default_ca = c
-[c]
-database = $pki/index.txt
-serial = $pki/serial
-new_certs_dir = $pki
-default_md = sha256
-policy = p
-unique_subject = no
-[p]
-commonName = supplied
-[root]
-basicConstraints = critical, CA:true
-keyUsage = critical, keyCertSign, cRLSign
-[leaf]
-basicConstraints = critical, CA:false
-keyUsage = critical, digitalSignature
-extendedKeyUsage = codeSigning
-EOF
-: > "$pki/index.txt"
-echo 1000 > "$pki/serial"
-(
-  cd "$pki"
-  for r in root other; do
-    openssl ecparam -name secp384r1 -genkey -noout -out $r.key
-    openssl req -x509 -new -key $r.key -sha384 -days 30 -subj "/C=US/ST=WA/O=IT/CN=IT $r" \
-      -config <(cat /etc/ssl/openssl.cnf ca.cnf) -extensions root -out $r.crt
-  done
-  openssl ecparam -name prime256v1 -genkey -noout -out leaf.key
-  openssl req -new -key leaf.key -subj "/C=US/ST=WA/O=IT/CN=IT signer" -out leaf.csr
-  openssl ca -batch -config ca.cnf -cert root.crt -keyfile root.key -in leaf.csr \
-    -out leaf.crt -notext -preserveDN -extensions leaf \
-    -startdate "$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)" \
-    -enddate "$(date -u -d '+15 seconds' +%y%m%d%H%M%SZ)"
-  cat leaf.crt root.crt > chain.crt
-) > "$IT_DIR/openssl.log" 2>&1
+{ it_pki_roots "$pki" root other && it_pki_leaf "$pki" root leaf "15 seconds"; } > "$IT_DIR/openssl.log" 2>&1
 expires=$(date -d "$(openssl x509 -in "$pki/leaf.crt" -noout -enddate | cut -d= -f2)" +%s)
 mkdir -p "$NCFG/truststore/x509/ca/itroot" "$NCFG/truststore/x509/ca/foreign"
 cp "$pki/root.crt" "$NCFG/truststore/x509/ca/itroot/"
 cp "$pki/other.crt" "$NCFG/truststore/x509/ca/foreign/"
-jq --arg k "$pki/leaf.key" --arg c "$pki/chain.crt" \
+jq --arg k "$pki/leaf.key" --arg c "$pki/leaf-chain.crt" \
   '.keys += [{name: "short", keyPath: $k, certPath: $c}]' "$NCFG/signingkeys.json" > "$IT_DIR/keys.json"
 cp "$IT_DIR/keys.json" "$NCFG/signingkeys.json"
 d7=$(push m7)

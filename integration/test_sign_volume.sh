@@ -71,6 +71,7 @@
 # usage: test_sign_volume.sh
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_cri.sh"
+. "$(dirname "$0")/lib_pki.sh"
 
 CRI_PULL=${CRI_PULL:-local}
 export CRI_PULL
@@ -253,46 +254,10 @@ N9=$IT_DIR/n9
 notation_refusals() {
   mkdir -p "$PKI" "$N9/truststore/x509/ca/itroot" "$N9/truststore/x509/ca/foreign"
   variant nexpired nr/expired && variant nforeign nr/foreign || return 1
-  cat > "$PKI/ca.cnf" <<EOF
-[ca]
-default_ca = c
-[c]
-database = $PKI/index.txt
-serial = $PKI/serial
-new_certs_dir = $PKI
-default_md = sha256
-policy = p
-unique_subject = no
-[p]
-commonName = supplied
-[root]
-basicConstraints = critical, CA:true
-keyUsage = critical, keyCertSign, cRLSign
-[leaf]
-basicConstraints = critical, CA:false
-keyUsage = critical, digitalSignature
-extendedKeyUsage = codeSigning
-EOF
-  : > "$PKI/index.txt"
-  echo 1000 > "$PKI/serial"
-  (
-    cd "$PKI" || exit 1
-    for r in root other; do
-      openssl ecparam -name secp384r1 -genkey -noout -out $r.key
-      openssl req -x509 -new -key $r.key -sha384 -days 30 -subj "/C=US/ST=WA/O=IT/CN=IT $r" \
-        -config <(cat /etc/ssl/openssl.cnf ca.cnf) -extensions root -out $r.crt
-    done
-    for l in long short; do
-      openssl ecparam -name prime256v1 -genkey -noout -out $l.key
-      openssl req -new -key $l.key -subj "/C=US/ST=WA/O=IT/CN=IT $l signer" -out $l.csr
-      openssl ca -batch -config ca.cnf -cert root.crt -keyfile root.key -in $l.csr \
-        -out $l.crt -notext -preserveDN -extensions leaf \
-        -startdate "$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)" \
-        -enddate "$(date -u -d "+$([ $l = long ] && echo '1 day' || echo '20 seconds')" +%y%m%d%H%M%SZ)"
-      cat $l.crt root.crt > $l-chain.crt
-    done
-    test -s other.crt -a -s long-chain.crt -a -s short-chain.crt
-  ) > "$IT_DIR/openssl.log" 2>&1 || return 1
+  {
+    it_pki_roots "$PKI" root other && it_pki_leaf "$PKI" root long "1 day" \
+      && it_pki_leaf "$PKI" root short "20 seconds"
+  } > "$IT_DIR/openssl.log" 2>&1 || return 1
   jq --arg p "$PKI" '.keys += [{name: "short", keyPath: "\($p)/short.key", certPath: "\($p)/short-chain.crt"},
                                {name: "long", keyPath: "\($p)/long.key", certPath: "\($p)/long-chain.crt"}]' \
     "$NCFG/signingkeys.json" > "$IT_DIR/keys.json" && cp "$IT_DIR/keys.json" "$NCFG/signingkeys.json" \
