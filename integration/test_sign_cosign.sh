@@ -80,7 +80,7 @@ sign trusted simple "${D[simple]}" --new-bundle-format=false || true
 sign other other-key "${D[other-key]}" || true
 sign trusted tampered-simple "${D[tampered-simple]}" --new-bundle-format=false || true
 sign trusted tampered-bundle "${D[tampered-bundle]}" || true
-# Two referrers, the trusted one second: read in pages of one (below).
+# Two referrers (one by the other key): read in pages of one (below).
 sign other paged "${D[paged]}" || true
 sign trusted paged "${D[paged]}" || true
 
@@ -333,7 +333,7 @@ else
   it_fail "fault proxy starts"
 fi
 # Referrers answered in pages of one entry (Link: rel="next"): both of the
-# paged model's bundles are found, the second page's (trusted) accepted,
+# paged model's bundles are found (whichever page holds the trusted one), accepted,
 # one more round trip for the second page.
 : > "$IT_DIR/proxy.log"
 if start_proxy referrers-page=1; then
@@ -359,8 +359,9 @@ fi
 if start_proxy referrers-page=1 referrers-link=elsewhere; then
   sed "s|PROXY/ml|$PROXY/ml|" "$IT_DIR/proxy-policy.tmpl" > "$IT_DIR/proxy-policy.json"
   j=$(mp --json verify --policy "$IT_DIR/proxy-policy.json" "$PROXY/ml/paged:1" 2> "$IT_DIR/elsewhere.err") || true
-  it_expect_eq "referrers pages, next link to another list: not followed (one found, refused)" \
-    "1 false" "$(jq -r '"\(.signatures | length) \(.accepted)"' <<<"$j")"
+  # Which of the two is on the first page is the registry's order.
+  it_expect_eq "referrers pages, next link to another list: not followed (one of the two found)" \
+    "1" "$(jq -r '.signatures | length' <<<"$j")"
   it_check "... and said so" grep -q "the next-page link is not for this list" "$IT_DIR/elsewhere.err"
 else
   it_fail "fault proxy starts"
