@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model/digest.h"
+#include "model/modelconfig.h"
 #include "util/base64.h"
 #include "util/cbor.h"
 
@@ -102,95 +103,12 @@ strndup_checked (const char *s, size_t n)
 
 /* ---- time ---------------------------------------------------------------- */
 
-static int64_t
-days_from_civil (int64_t y, int m, int d)
-{
-  /* Howard Hinnant's algorithm: days since 1970-01-01 (proleptic
-   * Gregorian). */
-  int64_t era, yoe, doy, doe;
-
-  y -= m <= 2;
-  era = (y >= 0 ? y : y - 399) / 400;
-  yoe = y - era * 400;
-  doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-static int
-digits (const char *s, int n)
-{
-  int v = 0;
-
-  for (int i = 0; i < n; i++)
-    {
-      if (s[i] < '0' || s[i] > '9')
-        return -1;
-      v = v * 10 + (s[i] - '0');
-    }
-  return v;
-}
-
 bool
 notation_parse_rfc3339 (const char *s, notation_time *out)
 {
-  static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-  int y, mo, d, h, mi, sec, off = 0;
-  int32_t nsec = 0;
-  const char *p;
-
-  if (strlen (s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T'
-      || s[13] != ':' || s[16] != ':')
-    return false;
-  y = digits (s, 4);
-  mo = digits (s + 5, 2);
-  d = digits (s + 8, 2);
-  h = digits (s + 11, 2);
-  mi = digits (s + 14, 2);
-  sec = digits (s + 17, 2);
-  if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0
-      || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59)
-    return false;
-  if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-    return false;
-  p = s + 19;
-  if (*p == '.')
-    {
-      int n = 0;
-
-      p++;
-      while (p[n] >= '0' && p[n] <= '9')
-        {
-          if (n < 9)
-            nsec = nsec * 10 + (p[n] - '0');
-          n++;
-        }
-      if (n == 0)
-        return false;
-      for (int k = n; k < 9; k++)
-        nsec *= 10;
-      p += n;
-    }
-  if (*p == 'Z')
-    p++;
-  else if (*p == '+' || *p == '-')
-    {
-      int oh = digits (p + 1, 2), om;
-
-      if (oh < 0 || p[3] != ':' || (om = digits (p + 4, 2)) < 0 || oh > 23
-          || om > 59)
-        return false;
-      off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
-      p += 6;
-    }
-  else
-    return false;
-  if (*p != '\0')
-    return false;
-  out->sec
-      = days_from_civil (y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off;
-  out->nsec = nsec;
-  return true;
+  /* The grammar the model config's "created" is read with: four-digit
+   * year, real calendar dates, optional fraction, Z or +hh:mm. */
+  return model_rfc3339_parse (s, &out->sec, &out->nsec);
 }
 
 /* ---- JWS ----------------------------------------------------------------- */
