@@ -164,8 +164,8 @@ check_schema_version (const json_t *root, int *out, mp_error *err)
   return 0;
 }
 
-static void
-annotations_clear (model_annotations *a)
+void
+model_annotations_clear (model_annotations *a)
 {
   for (size_t i = 0; i < a->n; i++)
     {
@@ -175,6 +175,30 @@ annotations_clear (model_annotations *a)
   free (a->v);
   a->v = NULL;
   a->n = 0;
+}
+
+int
+model_annotations_copy (model_annotations *dst, const model_annotations *src,
+                        mp_error *err)
+{
+  memset (dst, 0, sizeof *dst);
+  if (src->n == 0)
+    return 0;
+  dst->v = calloc (src->n, sizeof *dst->v);
+  if (dst->v == NULL)
+    return mp_error_sys (err, ENOMEM, "annotations");
+  for (size_t i = 0; i < src->n; i++)
+    {
+      dst->v[i].key = strdup (src->v[i].key);
+      dst->v[i].value = strdup (src->v[i].value);
+      dst->n = i + 1;
+      if (dst->v[i].key == NULL || dst->v[i].value == NULL)
+        {
+          model_annotations_clear (dst);
+          return mp_error_sys (err, ENOMEM, "annotations");
+        }
+    }
+  return 0;
 }
 
 const char *
@@ -258,7 +282,7 @@ descriptor_clear (model_descriptor *d)
 {
   free (d->media_type);
   free (d->artifact_type);
-  annotations_clear (&d->annotations);
+  model_annotations_clear (&d->annotations);
   model_platform_clear (&d->platform);
   memset (d, 0, sizeof *d);
 }
@@ -574,7 +598,7 @@ model_manifest_free (model_manifest *m)
     }
   free (m->layers);
   descriptor_clear (&m->subject);
-  annotations_clear (&m->annotations);
+  model_annotations_clear (&m->annotations);
   free (m);
 }
 
@@ -801,7 +825,7 @@ model_index_free (model_index *idx)
     descriptor_clear (&idx->manifests[i]);
   free (idx->manifests);
   descriptor_clear (&idx->subject);
-  annotations_clear (&idx->annotations);
+  model_annotations_clear (&idx->annotations);
   free (idx);
 }
 

@@ -51,6 +51,11 @@ typedef struct model_annotations
 
 /* The value for key, or NULL. */
 const char *model_annotations_get (const model_annotations *a, const char *key);
+/* Deep copy of annotations (for entries that outlive the manifest they
+ * were read from); *DST is empty after a failure. */
+int model_annotations_copy (model_annotations *dst,
+                            const model_annotations *src, mp_error *err);
+void model_annotations_clear (model_annotations *a);
 
 typedef struct model_platform
 {

@@ -88,43 +88,6 @@ model_sig_list_add (model_sig_list *l, mp_error *err)
 }
 
 void
-model_annotations_clear (model_annotations *a)
-{
-  for (size_t i = 0; i < a->n; i++)
-    {
-      free (a->v[i].key);
-      free (a->v[i].value);
-    }
-  free (a->v);
-  a->v = NULL;
-  a->n = 0;
-}
-
-int
-model_annotations_copy (model_annotations *dst, const model_annotations *src,
-                        mp_error *err)
-{
-  memset (dst, 0, sizeof *dst);
-  if (src->n == 0)
-    return 0;
-  dst->v = calloc (src->n, sizeof *dst->v);
-  if (dst->v == NULL)
-    return oom (err);
-  for (size_t i = 0; i < src->n; i++)
-    {
-      dst->v[i].key = strdup (src->v[i].key);
-      dst->v[i].value = strdup (src->v[i].value);
-      dst->n = i + 1;
-      if (dst->v[i].key == NULL || dst->v[i].value == NULL)
-        {
-          model_annotations_clear (dst);
-          return oom (err);
-        }
-    }
-  return 0;
-}
-
-void
 model_sig_list_clear (model_sig_list *l)
 {
   for (size_t i = 0; i < l->n; i++)

@@ -103,11 +103,6 @@ const char *model_sig_where_name (enum model_sig_where w);
 /* Append a zeroed entry; NULL when out of memory. */
 model_signature *model_sig_list_add (model_sig_list *l, mp_error *err);
 void model_sig_list_clear (model_sig_list *l);
-/* Deep copy of annotations (for entries that outlive the manifest they
- * were read from). */
-int model_annotations_copy (model_annotations *dst,
-                            const model_annotations *src, mp_error *err);
-void model_annotations_clear (model_annotations *a);
 
 /* One signature a requirement looked at. */
 typedef struct model_sig_check
