@@ -17,6 +17,23 @@
 #include "registry/signatures.h"
 #include "util/cleanup.h"
 
+/* After a failed read of a policy file or directory: nothing at the
+ * default path means no policy (as before policies existed: 0, ERR
+ * cleared); one NAMED on purpose (flag or environment) must be there. */
+static int
+absent_means_none (bool named, mp_error *err)
+{
+  if (err->code != MP_ERR_NOT_FOUND)
+    return -1;
+  if (named)
+    {
+      err->code = MP_ERR_INVALID_ARGUMENT;
+      return -1;
+    }
+  mp_error_clear (err);
+  return 0;
+}
+
 int
 cli_policy_load (const struct cli_globals *g, model_policy **p, mp_error *err)
 {
@@ -25,16 +42,7 @@ cli_policy_load (const struct cli_globals *g, model_policy **p, mp_error *err)
     return 0;
   if (model_policy_read (g->policy, p, err) == 0)
     return 0;
-  /* No file at the default path: no policy, as before policies existed.
-   * A file named on purpose must be there. */
-  if (err->code == MP_ERR_NOT_FOUND && !g->policy_set)
-    {
-      mp_error_clear (err);
-      return 0;
-    }
-  if (err->code == MP_ERR_NOT_FOUND)
-    err->code = MP_ERR_INVALID_ARGUMENT;
-  return -1;
+  return absent_means_none (g->policy_set, err);
 }
 
 int
@@ -44,18 +52,11 @@ cli_notation_load (const struct cli_globals *g, notation_config **n,
   *n = NULL;
   if (g->notation == NULL)
     return 0;
+  /* The default directory, or its trustpolicy.json, absent: no Notation
+   * requirement. */
   if (notation_config_load (g->notation, n, err) == 0)
     return 0;
-  /* The default directory, or its trustpolicy.json, absent: no Notation
-   * requirement.  A directory named on purpose must hold a policy. */
-  if (err->code == MP_ERR_NOT_FOUND && !g->notation_set)
-    {
-      mp_error_clear (err);
-      return 0;
-    }
-  if (err->code == MP_ERR_NOT_FOUND)
-    err->code = MP_ERR_INVALID_ARGUMENT;
-  return -1;
+  return absent_means_none (g->notation_set, err);
 }
 
 int
