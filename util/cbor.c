@@ -165,18 +165,26 @@ mp_cbor_read_text (mp_cbor *r, const char **p, size_t *n, mp_error *err)
   return 0;
 }
 
-int
-mp_cbor_read_uint (mp_cbor *r, uint64_t *v, mp_error *err)
+/* A head of major type WANT (its argument into *V), else EXPECTED. */
+static int
+read_head_of (mp_cbor *r, int want, uint64_t *v, const char *expected,
+              mp_error *err)
 {
   const uint8_t *p = r->p;
   int major;
 
   if (read_head (r, &p, &major, v, err) < 0)
     return -1;
-  if (major != MP_CBOR_UINT)
-    return bad (r, r->p, err, "expected an unsigned integer");
+  if (major != want)
+    return bad (r, r->p, err, expected);
   r->p = p;
   return 0;
+}
+
+int
+mp_cbor_read_uint (mp_cbor *r, uint64_t *v, mp_error *err)
+{
+  return read_head_of (r, MP_CBOR_UINT, v, "expected an unsigned integer", err);
 }
 
 int
@@ -234,15 +242,7 @@ mp_cbor_read_map (mp_cbor *r, size_t *n, mp_error *err)
 int
 mp_cbor_read_tag (mp_cbor *r, uint64_t *tag, mp_error *err)
 {
-  const uint8_t *p = r->p;
-  int major;
-
-  if (read_head (r, &p, &major, tag, err) < 0)
-    return -1;
-  if (major != MP_CBOR_TAG)
-    return bad (r, r->p, err, "expected a tag");
-  r->p = p;
-  return 0;
+  return read_head_of (r, MP_CBOR_TAG, tag, "expected a tag", err);
 }
 
 /* Skip one item at depth (containers and tags around it). */
